@@ -1,0 +1,334 @@
+"""The single source of truth for every NST Lab parameter.
+
+`Config` holds names, types, defaults, help and where each comes from in Gatys et al. (CVPR 2016).
+The CLI flags, the notebooks' parameters cells, the sweep files and the README table are derived
+from it or checked against it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from .layers import check_layers, layer_names
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONTENT = "collections/content/chelsea.jpg"
+DEFAULT_STYLE = "collections/style/starry_swirls.jpg"
+PAPER_STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+STYLE_LAYER_PRESETS = ("uniform", "inverse_channels")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class ConfigError(ValueError):
+    """An invalid parameter value; the message names the parameter and what it accepts."""
+
+
+def _f(default: Any, help: str, paper: str = "", choices: tuple[str, ...] = (), **extra: Any) -> Any:
+    meta = {"help": help, "paper": paper, "choices": choices, **extra}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Config:
+    """All parameters of one style transfer experiment (see `nst run --help` or the README table)."""
+
+    # images
+    content: str = _f(DEFAULT_CONTENT, "content image: a path or an http(s) URL", "p, the photograph (Sec. 2)", path=True)
+    style: list[str] = _f([DEFAULT_STYLE], "style image(s): paths or http(s) URLs; several are blended",
+                          "a, the artwork (Sec. 2)", path=True)
+    style_blend_weights: list[float] = _f([], "relative weight of each style image; empty = equal",
+                                          "neural-style's -style_blend_weights")
+    name: str = _f("", "run name used in the run folder; empty = '<content>-<style>'")
+    image_size: int = _f(512, "longest side of the generated image in pixels (aspect ratio kept)",
+                         "Sec. 3: 512 px on the longest side in the paper's figures", minimum=16)
+    sizes: list[int] = _f([], "multi-resolution schedule of longest sides, coarse to fine; "
+                              "empty = [image_size]; each level starts from the upsampled result of the one before",
+                          "Gatys et al. 2017 (coarse-to-fine)", minimum=16)
+    level_epochs: list[int] = _f([], "optimizer steps per level of `sizes`; empty = `epochs` at every level",
+                                 minimum=0)
+    style_scale: float = _f(1.0, "size of the style image relative to the generated image", "neural-style's -style_scale",
+                            minimum=1e-3)
+    preserve_color: str = _f("none", "keep the content's colours: 'luminance' transfers on luminance only, "
+                                     "'histogram' matches the style's colour mean and covariance to the content's first",
+                             "Gatys et al. 2017, Sec. 5 (colour preservation)", ("none", "luminance", "histogram"))
+    # model
+    model: str = _f("vgg19", "feature network", "VGG-19 (Sec. 2)", ("vgg19", "vgg16"))
+    weights: str = _f("original", "'original' (the Caffe VGG-19 the paper used, offline), 'torchvision' "
+                                  "(IMAGENET1K_V1), 'random' (seeded, for tests), or a path to a .pth state dict",
+                      "Caffe VGG-19 of Simonyan & Zisserman (Sec. 2)")
+    pooling: str = _f("avg", "pooling layers: 'avg' or 'max'",
+                      "Sec. 2: average pooling 'yields slightly more appealing results'", ("avg", "max"))
+    # losses
+    content_layers: list[str] = _f(["relu4_2"], "layers of the content loss", "conv4_2 (Sec. 3, Fig. 2)", layer=True)
+    content_layer_weights: list[float] = _f([], "weight v_l per content layer; empty = equal, summing to 1", "", minimum=0.0)
+    style_layers: list[str] = _f(list(PAPER_STYLE_LAYERS), "layers of the style loss",
+                                 "conv1_1 … conv5_1 (Sec. 3, Fig. 2)", layer=True)
+    style_layer_weights: Union[list[float], str] = _f(
+        "uniform", "weight w_l per style layer: 'uniform' (1/n), 'inverse_channels' (1e3/N_l², the seed "
+                   "notebook's) or a list of floats", "w_l = 1/5 (Sec. 3, Eq. 5)", minimum=0.0)
+    content_weight: float = _f(1.0, "alpha, weight of the content loss", "alpha (Eq. 7)", minimum=0.0)
+    style_weight: float = _f(1e3, "beta, weight of the style loss", "beta; alpha/beta = 1e-3 (Eq. 7, Fig. 3)",
+                             minimum=0.0)
+    tv_weight: float = _f(0.0, "weight of the total-variation smoothness loss", "not in the paper (Mahendran & Vedaldi)",
+                          minimum=0.0)
+    # optimisation
+    optimizer: str = _f("lbfgs", "'lbfgs' or 'adam'", "L-BFGS (Sec. 2)", ("lbfgs", "adam"))
+    lr: float = _f(0.0, "learning rate; 0 = the optimizer's default (1.0 for L-BFGS, 0.02 for Adam)", minimum=0.0)
+    history: int = _f(100, "L-BFGS history size", "neural-style's -lbfgs_num_correction", minimum=1)
+    epochs: int = _f(300, "optimizer steps; one L-BFGS step is one iteration (one forward + backward)", "", minimum=0)
+    init: str = _f("content", "initial image: 'content', 'style', 'noise' (seeded) or a path to an image",
+                   "white noise (Sec. 2)")
+    noise_std: float = _f(0.25, "standard deviation of the 'noise' init around mid-grey (pixels in [0, 1])", "",
+                          minimum=0.0)
+    seed: int = _f(0, "random seed: a CPU run with the same seed repeats bit for bit", "")
+    device: str = _f("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    precision: str = _f("auto", "'auto' (bf16 autocast where the hardware runs it fast, else fp32), 'fp32' or "
+                                "'bf16'; losses are always fp32", "", ("auto", "fp32", "bf16"))
+    # output
+    runs_dir: str = _f("runs", "folder holding the timestamped run folders")
+    save_every: int = _f(10, "snapshot (frames/ and video frame) every N steps; 0 = none", "", minimum=0)
+    video: bool = _f(True, "write progress.mp4 and an animated preview from the snapshots")
+    fps: int = _f(12, "frames per second of progress.mp4", "", minimum=1)
+    progress: str = _f("auto", "'auto' (tqdm bar), 'text' (a line every log_every steps) or 'none'", "",
+                       ("auto", "text", "none"))
+    log_every: int = _f(10, "steps between progress lines in 'text' mode", "", minimum=1)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ---- validation -------------------------------------------------------------------------
+    def validate(self) -> "Config":
+        """Check every field; raise ConfigError naming the first bad parameter and its choices."""
+        hints = field_types()
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            setattr(self, f.name, _coerce(f.name, value, hints[f.name]))
+            _check_field(f, getattr(self, f.name))
+        if not self.style:
+            raise ConfigError("style: at least one style image is required")
+        if self.style_blend_weights and len(self.style_blend_weights) != len(self.style):
+            raise ConfigError(f"style_blend_weights: {len(self.style_blend_weights)} weights for "
+                              f"{len(self.style)} style images")
+        for name in ("content_layers", "style_layers"):
+            try:
+                check_layers(self.model, getattr(self, name), what=name[:-1].replace("_", " "))
+            except ValueError as e:
+                raise ConfigError(f"{name}: {e}") from None
+        if not self.style_layers and self.style_weight > 0:
+            raise ConfigError("style_layers: empty while style_weight > 0")
+        if not self.content_layers and self.content_weight > 0:
+            raise ConfigError("content_layers: empty while content_weight > 0")
+        if self.content_layer_weights and len(self.content_layer_weights) != len(self.content_layers):
+            raise ConfigError(f"content_layer_weights: {len(self.content_layer_weights)} weights for "
+                              f"{len(self.content_layers)} content layers")
+        if isinstance(self.style_layer_weights, str):
+            if self.style_layer_weights not in STYLE_LAYER_PRESETS:
+                raise ConfigError(f"style_layer_weights: {self.style_layer_weights!r} is neither a list of floats "
+                                  f"nor one of {', '.join(STYLE_LAYER_PRESETS)}")
+        elif len(self.style_layer_weights) != len(self.style_layers):
+            raise ConfigError(f"style_layer_weights: {len(self.style_layer_weights)} weights for "
+                              f"{len(self.style_layers)} style layers")
+        if self.level_epochs and len(self.level_epochs) != len(self.sizes):
+            raise ConfigError(f"level_epochs: {len(self.level_epochs)} values for {len(self.sizes)} sizes")
+        if self.weights not in ("original", "torchvision", "random") and not self.weights.endswith((".pth", ".pt")):
+            raise ConfigError(f"weights: {self.weights!r} is not one of original, torchvision, random, "
+                              "or a path to a .pth/.pt file")
+        if self.weights == "original" and self.model != "vgg19":
+            raise ConfigError(f"weights: 'original' exists offline only for vgg19 (the paper's network); "
+                              f"use weights 'torchvision', 'random' or a .pth path for {self.model}")
+        if not DEVICE_PATTERN.match(self.device):
+            raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        if not self.init:
+            raise ConfigError("init: empty; use content, style, noise or a path to an image")
+        return self
+
+    # ---- derived values -----------------------------------------------------------------------
+    @property
+    def level_sizes(self) -> list[int]:
+        return list(self.sizes) or [self.image_size]
+
+    @property
+    def level_steps(self) -> list[int]:
+        return list(self.level_epochs) or [self.epochs] * len(self.level_sizes)
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(self.level_steps)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr or (1.0 if self.optimizer == "lbfgs" else 0.02)
+
+    def resolved_style_layer_weights(self) -> list[float]:
+        if isinstance(self.style_layer_weights, list):
+            return list(self.style_layer_weights)
+        if self.style_layer_weights == "inverse_channels":
+            from .layers import layer_channels
+            return [1e3 / layer_channels(self.model, layer) ** 2 for layer in self.style_layers]
+        return [1.0 / len(self.style_layers)] * len(self.style_layers)
+
+    def resolved_content_layer_weights(self) -> list[float]:
+        return list(self.content_layer_weights) or [1.0 / max(1, len(self.content_layers))] * len(self.content_layers)
+
+    def resolved_blend_weights(self) -> list[float]:
+        w = self.style_blend_weights or [1.0] * len(self.style)
+        total = sum(w)
+        if total <= 0:
+            raise ConfigError("style_blend_weights: must not all be zero")
+        return [x / total for x in w]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "Config":
+        return from_dict({**self.to_dict(), **changes})
+
+
+# ---- construction from dicts and strings -----------------------------------------------------
+def field_types() -> dict[str, Any]:
+    return typing.get_type_hints(Config)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config)]
+
+
+def fields_by_name() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(Config)}
+
+
+def unknown_name_error(name: str, where: str = "") -> ConfigError:
+    close = difflib.get_close_matches(name, field_names(), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return ConfigError(f"{where}unknown parameter {name!r}{hint}")
+
+
+def from_dict(values: dict[str, Any], where: str = "") -> Config:
+    """Build a validated Config from a mapping (a sweep point, config.json); unknown keys are refused."""
+    known = set(field_names())
+    for key in values:
+        if key not in known:
+            raise unknown_name_error(key, where)
+    try:
+        return Config(**values)
+    except ConfigError as e:
+        raise ConfigError(f"{where}{e}") from None
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Parse a command-line string for field `name` (lists are comma-separated; paths are not split)."""
+    fields = fields_by_name()
+    if name not in fields:
+        raise unknown_name_error(name)
+    kind = field_types()[name]
+    if _is_list(kind) and fields[name].metadata.get("path"):
+        return [text]
+    return _coerce(name, text, kind)
+
+
+def _is_list(kind: Any) -> bool:
+    return typing.get_origin(kind) is list
+
+
+def _union_args(kind: Any) -> tuple[Any, ...]:
+    if typing.get_origin(kind) in (Union, types.UnionType):
+        return typing.get_args(kind)
+    return (kind,)
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    """Convert `value` (possibly a string from a CLI or YAML) to `kind`, or raise ConfigError."""
+    errors = []
+    for option in _union_args(kind):
+        try:
+            return _coerce_one(value, option)
+        except (TypeError, ValueError) as e:
+            errors.append(str(e))
+    raise ConfigError(f"{name}: {'; '.join(errors)}")
+
+
+def _coerce_one(value: Any, kind: Any) -> Any:
+    if _is_list(kind):
+        (item,) = typing.get_args(kind)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()] if value.strip() not in ("", "[]") else []
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list of {item.__name__}, got {value!r}")
+        return [_coerce_one(v, item) for v in value]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise TypeError(f"expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise TypeError(f"expected an integer, got {value!r}")
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                try:
+                    number = float(value)  # "1e3" is a fine integer
+                except ValueError:
+                    number = math.nan
+                if number.is_integer():
+                    return int(number)
+        raise TypeError(f"expected an integer, got {value!r}")
+    if kind is float:
+        if isinstance(value, bool):
+            raise TypeError(f"expected a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported type {kind!r}")
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> None:
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(choices)}")
+    minimum = f.metadata.get("minimum")
+    if minimum is not None:
+        values = value if isinstance(value, list) else [value] if not isinstance(value, str) else []
+        for v in values:
+            if v < minimum:
+                raise ConfigError(f"{f.name}: must be >= {minimum:g}, got {v!r}")
+
+
+# ---- paths ----------------------------------------------------------------------------------
+def is_url(path: str) -> bool:
+    return path.startswith(("http://", "https://"))
+
+
+def resolve_path(path: str) -> str:
+    """A user path as given if it exists (or is a URL), else relative to the project (for the bundled collection)."""
+    if is_url(path) or Path(path).expanduser().is_absolute():
+        return str(Path(path).expanduser()) if not is_url(path) else path
+    if Path(path).exists():
+        return path
+    bundled = PROJECT_ROOT / path
+    return str(bundled) if bundled.exists() else path

@@ -1,0 +1,226 @@
+"""Image I/O and colour handling. Images are float tensors B×3×H×W, RGB in [0, 1]."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from .config import is_url, resolve_path
+
+CACHE_DIR = Path(os.environ.get("NSTLIB_CACHE", Path.home() / ".cache" / "nstlib"))
+DOWNLOAD_TIMEOUT_S = 30
+
+
+class ImageError(ValueError):
+    """An image that cannot be used; the message names the file and the cause in one line."""
+
+
+def _download(url: str) -> Path:
+    """Fetch `url` once into the cache (atomically) and return the cached file."""
+    suffix = Path(url.split("?")[0]).suffix[:5] or ".img"
+    target = CACHE_DIR / "images" / (hashlib.sha256(url.encode()).hexdigest()[:24] + suffix)
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            data = response.read()
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise ImageError(f"{url}: cannot download ({reason})") from None
+    atomic_write_bytes(target, data)
+    return target
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB: alpha composited on white, 16-bit and float rescaled, CMYK converted."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if img.mode.startswith("I") or img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        top = 1.0 if img.mode == "F" and arr.max() <= 1.0 else 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_pil(path: str, max_pixels: int | None = None) -> Image.Image:
+    """Open a path or URL as an RGB PIL image, EXIF orientation applied; raise ImageError on bad input."""
+    source = str(path)
+    local = _download(source) if is_url(source) else Path(resolve_path(source))
+    if not local.exists():
+        raise ImageError(f"{source}: file not found")
+    if local.is_dir():
+        raise ImageError(f"{source}: is a directory, not an image")
+    if local.stat().st_size == 0:
+        raise ImageError(f"{source}: empty file (0 bytes)")
+    limit = max_pixels or Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(local) as img:
+                if limit and img.width * img.height > limit:
+                    raise ImageError(f"{source}: {img.width}×{img.height} pixels exceeds the limit of {limit} "
+                                     "(decompression bomb?)")
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                return _to_rgb(img)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{source}: too many pixels, refused as a possible decompression bomb ({e})") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"{source}: not an image file (unrecognised format)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{source}: cannot decode ({e}); is the file truncated or corrupt?") from None
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def tensor_to_uint8(image: torch.Tensor) -> np.ndarray:
+    """A 1×3×H×W or 3×H×W tensor in [0, 1] to an H×W×3 uint8 array (rounded)."""
+    image = image.detach().float()
+    if image.dim() == 4:
+        if image.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {image.shape[0]}")
+        image = image[0]
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def load_image(path: str, size: int | None = None, max_pixels: int | None = None) -> torch.Tensor:
+    """Load a path or http(s) URL as a 1×3×H×W RGB tensor in [0, 1], longest side resized to `size` if given."""
+    image = pil_to_tensor(load_pil(path, max_pixels))
+    return resize_longest(image, size) if size else image
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Save a 1×3×H×W (or 3×H×W) tensor in [0, 1] as 8-bit RGB, atomically (format from the suffix)."""
+    path = Path(path)
+    img = Image.fromarray(tensor_to_uint8(image))
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{path}: unknown image format {path.suffix!r}")
+    with atomic_target(path) as tmp:
+        img.save(tmp, format=fmt)
+    return path
+
+
+def quantize(image: torch.Tensor) -> torch.Tensor:
+    """What the image becomes once saved as 8 bits per channel."""
+    return (image.clamp(0, 1) * 255).round() / 255
+
+
+# ---- atomic writes ------------------------------------------------------------------------------
+class atomic_target:
+    """Context manager giving a temporary path beside `path`, renamed over it on success."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+
+
+# ---- geometry and colour ------------------------------------------------------------------------
+def scaled_size(height: int, width: int, longest: int) -> tuple[int, int]:
+    scale = longest / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    shrinking = size[0] < image.shape[-2]
+    return F.interpolate(image, size=size, mode="bicubic" if not shrinking else "area",
+                         align_corners=False if not shrinking else None).clamp(0, 1)
+
+
+def resize_longest(image: torch.Tensor, longest: int) -> torch.Tensor:
+    return resize(image, scaled_size(image.shape[-2], image.shape[-1], longest))
+
+
+def _rgb_to_yiq_matrix(device: torch.device) -> torch.Tensor:
+    return torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=device)
+
+
+def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,bjhw->bihw", _rgb_to_yiq_matrix(image.device), image)
+
+
+def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_rgb_to_yiq_matrix(image.device)), image)
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """The Y channel repeated 3 times: the grey image the luminance-only transfer optimises."""
+    return rgb_to_yiq(image)[:, :1].repeat(1, 3, 1, 1)
+
+
+def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Style luminance with the content luminance's mean and std (Gatys et al. 2017, Sec. 5.1)."""
+    ys, yc = luminance(style), luminance(content)
+    return ((ys - ys.mean()) * (yc.std() / ys.std().clamp_min(1e-6)) + yc.mean()).clamp(0, 1)
+
+
+def with_content_colour(result: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Combine the result's luminance with the content's I and Q channels (Gatys et al. 2017)."""
+    content = resize(content, tuple(result.shape[-2:]))
+    yiq = torch.cat([rgb_to_yiq(result)[:, :1], rgb_to_yiq(content)[:, 1:]], dim=1)
+    return yiq_to_rgb(yiq).clamp(0, 1)
+
+
+def match_colour_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Linear map x' = A x + b giving the style's pixels the content's colour mean and covariance.
+
+    A = Σc^½ Σs^-½ with symmetric matrix square roots (Gatys et al. 2017, Sec. 5.2).
+    """
+    def stats(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        px = img[0].reshape(3, -1).double()
+        mean = px.mean(1, keepdim=True)
+        centred = px - mean
+        return mean, centred @ centred.T / px.shape[1] + 1e-5 * torch.eye(3, dtype=px.dtype)
+
+    def sqrtm(m: torch.Tensor, power: float) -> torch.Tensor:
+        vals, vecs = torch.linalg.eigh(m)
+        return vecs @ torch.diag(vals.clamp_min(1e-8) ** power) @ vecs.T
+
+    mu_s, cov_s = stats(style)
+    mu_c, cov_c = stats(content)
+    a = sqrtm(cov_c, 0.5) @ sqrtm(cov_s, -0.5)
+    px = style[0].reshape(3, -1).double()
+    out = a @ (px - mu_s) + mu_c
+    return out.reshape(style.shape).float().clamp(0, 1)
