@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from .config import ConfigError
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' → cuda, then mps, then cpu; an explicit device that is not there is a clear error."""
@@ -16,9 +18,9 @@ def resolve_device(device: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device: {device!r} requested but CUDA is not available; use auto or cpu")
+        raise ConfigError(f"device: {device!r} requested but CUDA is not available; use auto or cpu")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device: 'mps' requested but MPS is not available; use auto or cpu")
+        raise ConfigError("device: 'mps' requested but MPS is not available; use auto or cpu")
     return torch.device(device)
 
 

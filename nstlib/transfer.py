@@ -45,10 +45,17 @@ class StopRequested(Exception):
 
 
 def transfer(config: Config | None = None, *, stop: threading.Event | None = None,
-             on_progress: Callable[[dict[str, Any]], None] | None = None, **params: Any) -> Result:
-    """Run one experiment. `transfer(Config(...))` or `transfer(style_weight=1e4, epochs=100, ...)`."""
+             on_progress: Callable[[dict[str, Any]], None] | None = None, run_dir: str | Path | None = None,
+             **params: Any) -> Result:
+    """Run one experiment: `transfer(Config(...))` or `transfer(style_weight=1e4, epochs=100, ...)`.
+
+    `stop` (a threading.Event) ends the run early, keeping what was made (status "interrupted");
+    `on_progress` receives {"epoch", "total_epochs", "rows", "image"} at every log point;
+    `run_dir` is an existing folder to write into instead of a new timestamped one.
+    """
     config = config.replace(**params) if config is not None else Config(**params)
-    return transfer_batch([config], stop=stop, on_progress=on_progress)[0]
+    dirs = [Path(run_dir)] if run_dir else None
+    return transfer_batch([config], stop=stop, on_progress=on_progress, run_dirs=dirs)[0]
 
 
 def batch_key(config: Config) -> tuple:
@@ -76,7 +83,8 @@ def transfer_batch(configs: list[Config], *, stop: threading.Event | None = None
     for i, c in enumerate(configs):
         extra = {"device": str(device), "precision": precision}
         if run_dirs is not None:
-            runs.append(RunFolder(run_dirs[i], c.to_dict(), extra))
+            Path(run_dirs[i]).mkdir(parents=True, exist_ok=True)
+            runs.append(RunFolder(Path(run_dirs[i]), c.to_dict(), extra))
         else:
             runs.append(RunFolder.create(resolve_path(c.runs_dir) if not Path(c.runs_dir).is_absolute() else c.runs_dir,
                                          c.name or default_name(c), c.to_dict(), extra))
@@ -98,12 +106,18 @@ class _Images:
 
 
 def _load_images(config: Config) -> _Images:
+    def load(param: str, path: str) -> torch.Tensor:
+        try:
+            return im.load_image(path)
+        except im.ImageError as e:
+            raise im.ImageError(f"{param}: {e}") from None
+
     init = None
     if config.init not in ("content", "style", "noise"):
         if not is_url(config.init) and not Path(resolve_path(config.init)).exists():
             raise ConfigError(f"init: {config.init!r} is not content, style, noise or an existing image file")
-        init = im.load_image(config.init)
-    return _Images(im.load_image(config.content), [im.load_image(s) for s in config.style], init)
+        init = load("init", config.init)
+    return _Images(load("content", config.content), [load("style", s) for s in config.style], init)
 
 
 class _Job:
