@@ -1,4 +1,4 @@
-"""Figures: content | style | result panels and loss curves (matplotlib, saved as PNG and PDF)."""
+"""Figures: content | style | result panels, loss curves and sweep grids (matplotlib, saved as PNG and PDF)."""
 from __future__ import annotations
 
 import os
@@ -64,4 +64,75 @@ def loss_curves(rows: Sequence[dict], columns: Sequence[str] = ("total", "conten
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+# ==== reconstruction_figure (Figure 1 of Gatys et al.; used by notebooks/reconstructions.ipynb) ====
+def reconstruction_figure(content_images: Sequence[np.ndarray], content_labels: Sequence[str],
+                          style_images: Sequence[np.ndarray], style_labels: Sequence[str],
+                          content_name: str = "", style_name: str = "", height: float = 2.0):
+    """Figure 1 of the paper: content reconstructions (top row) and style reconstructions (bottom row).
+
+    Images are H×W×3 uint8; labels name the layer(s) each image was reconstructed from. The rows may
+    differ in length; each column is one layer (content) or one cumulative layer set (style).
+    """
+    plt = _pyplot()
+    columns = max(len(content_images), len(style_images), 1)
+    aspect = max((img.shape[1] / img.shape[0] for img in [*content_images, *style_images]), default=1.0)
+    fig, axes = plt.subplots(2, columns, figsize=(height * aspect * columns + 0.6, 2 * height + 0.9), squeeze=False)
+    rows = [("content reconstructions", content_name, content_images, content_labels),
+            ("style reconstructions", style_name, style_images, style_labels)]
+    for r, (what, name, images, labels) in enumerate(rows):
+        for c in range(columns):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(images):
+                ax.imshow(images[c])
+                ax.set_title(f"{'abcdefghij'[c] if c < 10 else c + 1}) {labels[c]}", fontsize=9)
+        axes[r][0].set_ylabel(f"{what}\n({name})" if name else what, fontsize=9)
+    fig.tight_layout()
+    return fig
+# ==== end reconstruction_figure ====
+
+
+def grid(cells: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[str] = (), col_labels: Sequence[str] = (),
+         row_title: str = "", col_title: str = "", title: str = "", cell: float = 2.0, missing: str = "failed"):
+    """A rows × columns grid of images (H×W×3 uint8) labelled by row and column, e.g. a sweep's results.
+
+    A None cell (a failed or missing result) is drawn grey with the text `missing`. `row_title` and
+    `col_title` name what the rows and columns vary (shown on the left and at the bottom).
+    """
+    plt = _pyplot()
+    n_rows, n_cols = len(cells), max(len(r) for r in cells)
+    shown = [img for row in cells for img in row if img is not None]
+    aspect = shown[0].shape[1] / shown[0].shape[0] if shown else 1.0  # width / height of a cell
+    grey = np.full((100, max(1, round(100 * aspect)), 3), 200, dtype=np.uint8)
+    fig, axes = plt.subplots(n_rows, n_cols, squeeze=False, layout="constrained",
+                             figsize=(cell * aspect * n_cols + (0.6 if any(row_labels) else 0.2),
+                                      cell * n_rows + 0.6 + (0.3 if title else 0) + (0.3 if col_title else 0)))
+    for r in range(n_rows):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            img = cells[r][c] if c < len(cells[r]) else None
+            ax.imshow(img if img is not None else grey)
+            if img is None:
+                ax.text(0.5, 0.5, missing, transform=ax.transAxes, ha="center", va="center", fontsize=11,
+                        color="0.25")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if r == 0 and c < len(col_labels) and col_labels[c]:
+                ax.set_title(str(col_labels[c]), fontsize=9)
+            if c == 0 and r < len(row_labels) and row_labels[r]:
+                ax.set_ylabel(str(row_labels[r]), fontsize=9)
+    if col_title:
+        fig.supxlabel(col_title, fontsize=10)
+    if row_title:
+        fig.supylabel(row_title, fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=11)
     return fig

@@ -277,14 +277,15 @@ class _Job:
         self.pending.append((epoch, LossTerms(**{n: getattr(terms, n).detach() for n in ("total", "content", "style", "tv")},
                                               layers={n: v.detach() for n, v in terms.layers.items()})))
         save = self.cfg.save_every and epoch % self.cfg.save_every == 0
-        if save or k == self.level_steps - 1 or epoch % self.cfg.log_every == 0:
-            x = self._flush(x)
+        report = k == self.level_steps - 1 or epoch % self.cfg.log_every == 0
+        if save or report:
+            x = self._flush(x, report)
             if save:
                 self._snapshot(epoch, x)
         self.last_x = x
         return x
 
-    def _flush(self, x: torch.Tensor) -> torch.Tensor:
+    def _flush(self, x: torch.Tensor, report: bool = True) -> torch.Tensor:
         """Move pending loss values to the host; stop samples whose loss turned NaN/inf."""
         if not self.pending:
             return x
@@ -308,6 +309,8 @@ class _Job:
             else:
                 self.good_x[b] = x[b]
         self._write_losses()
+        if not report:
+            return x
         self.progress.update(epochs[-1] + 1, [rows[-1] if rows else None for rows in self.rows])
         if self.on_progress is not None:
             self.on_progress({"epoch": epochs[-1] + 1, "total_epochs": self.cfg.total_epochs,
@@ -349,17 +352,19 @@ class _Job:
                 x = self._flush(x)
             final = im.quantize(x)
             terms = self._final_losses(final)
+            unquantized = self._final_losses(x)
             shown = im.quantize(self._displayed(final))
             total_epochs = self.offset + (self.level_steps if status == "done" else 0)
         else:
-            final = terms = shown = None
+            final = terms = shown = unquantized = None
         for b, (c, run) in enumerate(zip(self.configs, self.runs)):
             state, why = (("failed", self.failed[b]) if self.failed[b] else (status, reason))
             final_losses: dict[str, float] = {}
             image = torch.empty(0)
-            if final is not None and terms is not None and shown is not None:
+            if final is not None and terms is not None and shown is not None and unquantized is not None:
                 image = shown[b:b + 1].cpu()
                 final_losses = {n: float(v[b]) for n, v in terms.columns().items()}
+                run.info["final_total_unquantized"] = float(unquantized.total[b])
                 epoch = self.rows[b][-1]["epoch"] + 1 if self.rows[b] else 0
                 if state == "done":
                     epoch = total_epochs

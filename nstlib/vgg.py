@@ -89,6 +89,7 @@ def load_torchvision(model: str) -> ConvStack:
     if not path.is_file():
         url = TORCHVISION_URL + TORCHVISION_FILES[model]
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(url, str(path), progress=False)
         except Exception as e:
             raise WeightsError(f"weights 'torchvision': cannot download {TORCHVISION_FILES[model]} ({e.__class__.__name__}: "

@@ -1,0 +1,374 @@
+"""What the notebooks in notebooks/ call: parameters → Config, display helpers, Figure 1, figure export.
+
+The notebooks stay thin (parameters, a few calls, display); everything they need lives here so it is
+tested and shared. Display helpers render figures to PNG themselves, so they work with any
+matplotlib backend, on Colab, in Jupyter and in papermill's saved outputs.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .config import DEFAULT_CONTENT, DEFAULT_STYLE, PAPER_STYLE_LAYERS, Config, field_types, fields_by_name, \
+    from_dict, parse_value
+
+CONTENT_RECONSTRUCTION_LAYERS = ["relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"]  # Fig. 1, top row
+FIGURE_FORMATS = ("png", "pdf")
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+# ---- setup and parameters ---------------------------------------------------------------------------
+def setup() -> str:
+    """Print the version, the device 'auto' resolves to and the precision; returns the device name."""
+    from . import __version__
+    from .device import resolve_device, resolve_precision
+
+    device = resolve_device("auto")
+    name = str(device)
+    if device.type == "cuda":
+        import torch
+
+        name += f" ({torch.cuda.get_device_name(device)})"
+    print(f"NST Lab {__version__}: device {name}, precision {resolve_precision('auto', device)}")
+    if in_colab() and device.type != "cuda":
+        print("No GPU: choose Runtime > Change runtime type > T4 GPU, then run the notebook again "
+              "(it works on the CPU too, slowly).")
+    return str(device)
+
+
+def config_from_parameters(namespace: Mapping[str, Any], **overrides: Any) -> Config:
+    """A validated Config from the Config-named variables of a notebook's namespace (e.g. `globals()`).
+
+    Strings given to non-string fields (papermill `-p sizes 128,256`) are parsed as the CLI parses them.
+    """
+    types = field_types()
+    values = {}
+    for name in fields_by_name():
+        if name in overrides:
+            values[name] = overrides[name]
+        elif name in namespace:
+            value = namespace[name]
+            if isinstance(value, str) and types[name] is not str:
+                value = parse_value(name, value)
+            values[name] = value
+    return from_dict(values)
+
+
+def field_default(name: str) -> Any:
+    f = fields_by_name()[name]
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+
+
+# ---- display ----------------------------------------------------------------------------------------
+def _display(obj: Any) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+def to_uint8(image: Any) -> np.ndarray:
+    """A tensor (1×3×H×W or 3×H×W in [0, 1]), an H×W×3 array, a PIL image or an image path as uint8 H×W×3."""
+    from .images import load_pil, tensor_to_uint8
+
+    if isinstance(image, (str, os.PathLike)):
+        return np.asarray(load_pil(str(image)))
+    if hasattr(image, "detach"):
+        return tensor_to_uint8(image)
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+    return array
+
+
+def png_bytes(image: Any) -> bytes:
+    """PNG bytes of an image (anything `to_uint8` takes) or of a matplotlib figure (which is closed)."""
+    buffer = io.BytesIO()
+    if hasattr(image, "savefig"):
+        image.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        _close(image)
+    else:
+        from PIL import Image
+
+        Image.fromarray(to_uint8(image)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _close(fig: Any) -> None:
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close(fig)
+
+
+def show_image(image: Any) -> None:
+    """Display an image or a matplotlib figure inline as PNG."""
+    from IPython.display import Image as IPImage
+
+    _display(IPImage(data=png_bytes(image), format="png"))
+
+
+def show_result(result: Any) -> None:
+    """content | style | result panel of a finished run (a Result or a run folder)."""
+    show_image(run_panel(result.run_dir if hasattr(result, "run_dir") else result))
+
+
+def show_losses(rows: Sequence[Mapping[str, Any]] | str | os.PathLike, title: str = "") -> None:
+    """Loss curves of a run: its history rows, or a run folder / losses.csv path."""
+    from .figures import loss_curves
+
+    show_image(loss_curves(_loss_rows(rows), title=title))
+
+
+def show_video(path: str | os.PathLike, width: int = 384) -> None:
+    """Embed an mp4 inline (self-contained: it survives saving the notebook), or say it is missing."""
+    from IPython.display import HTML, Video
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "progress.mp4"
+    if not path.is_file():
+        _display(HTML(f"<i>no video at {path} (video off, save_every 0, or too few steps)</i>"))
+        return
+    _display(Video(str(path), embed=True, width=width, html_attributes="controls loop autoplay muted"))
+
+
+def download_link(data: bytes, filename: str, mime: str = "image/png", text: str = "") -> str:
+    """An HTML link carrying `data` as a base64 data URI: a download that needs no file server."""
+    encoded = base64.b64encode(data).decode("ascii")
+    label = text or f"Download {filename}"
+    return f'<a download="{filename}" href="data:{mime};base64,{encoded}" target="_blank">{label}</a>'
+
+
+def show_table(rows: Sequence[Mapping[str, Any]] | str | os.PathLike, max_rows: int = 200) -> None:
+    """A CSV file or a list of dicts as an HTML table (pandas if installed, else plain HTML)."""
+    from html import escape
+
+    from IPython.display import HTML
+
+    from .runs import read_csv
+
+    rows = read_csv(Path(rows)) if isinstance(rows, (str, os.PathLike)) else list(rows)
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(row.get(c, '')))}</td>" for c in columns) + "</tr>"
+                   for row in rows[:max_rows])
+    more = f"<p><i>{len(rows) - max_rows} more rows</i></p>" if len(rows) > max_rows else ""
+    _display(HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"))
+
+
+def _loss_rows(rows: Sequence[Mapping[str, Any]] | str | os.PathLike) -> list[Mapping[str, Any]]:
+    from .runs import read_csv
+
+    if isinstance(rows, (str, os.PathLike)):
+        path = Path(rows)
+        return list(read_csv(path / "losses.csv" if path.is_dir() else path))
+    return list(rows)
+
+
+# ---- run folders ------------------------------------------------------------------------------------
+def is_run_folder(path: Path) -> bool:
+    return (path / "config.json").is_file() and (path / "losses.csv").is_file()
+
+
+def is_sweep_folder(path: Path) -> bool:
+    return (path / "index.csv").is_file()
+
+
+def newest_folder(runs_dir: str | os.PathLike = "runs") -> Path:
+    """The most recently modified run or sweep folder in `runs_dir`."""
+    from .config import resolve_path
+
+    root = Path(resolve_path(str(runs_dir)))
+    candidates = [p for p in root.iterdir() if p.is_dir() and (is_run_folder(p) or is_sweep_folder(p))] \
+        if root.is_dir() else []
+    if not candidates:
+        raise FileNotFoundError(f"{root}: no run or sweep folder yet; run style_transfer.ipynb or sweep.ipynb first")
+    return max(candidates, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def run_panel(folder: str | os.PathLike, title: str = ""):
+    """content | style(s) | result figure of a run folder (style images that are gone are left out)."""
+    from .figures import panel
+    from .images import ImageError, load_pil
+    from .runs import read_json
+
+    folder = Path(folder)
+    config = read_json(folder / "config.json").get("config", {})
+    images, titles = [], []
+    sources = [("content", config.get("content"))] + [
+        (f"style {i + 1}" if len(config.get("style", [])) > 1 else "style", s) for i, s in enumerate(config.get("style", []))]
+    for label, path in sources:
+        if not path:
+            continue
+        try:
+            pil = load_pil(path)
+        except ImageError:
+            continue
+        pil.thumbnail((768, 768))
+        images.append(np.asarray(pil))
+        titles.append(label)
+    images.append(np.asarray(load_pil(str(folder / "final.png"))))
+    titles.append("result")
+    fig = panel(images, titles)
+    if title:
+        fig.suptitle(title, fontsize=10, y=1.02)
+    return fig
+
+
+def run_title(folder: Path) -> str:
+    """A one-line summary of a run's main parameters, for figure titles."""
+    from .runs import read_json
+
+    c = read_json(folder / "config.json").get("config", {})
+    keys = ("style_weight", "content_weight", "tv_weight", "optimizer", "epochs", "image_size", "init")
+    return ", ".join(f"{k} {c[k]:g}" if isinstance(c.get(k), float) else f"{k} {c[k]}" for k in keys if k in c)
+
+
+# ---- figures.ipynb ----------------------------------------------------------------------------------
+def presentation_figures(folder: str | os.PathLike = "", runs_dir: str | os.PathLike = "runs",
+                         formats: Sequence[str] = FIGURE_FORMATS, show: bool = True, **grid_options: Any) -> list[Path]:
+    """Figures of a run folder (panel, loss curves) or a sweep folder (the grid) into <folder>/figures/.
+
+    An empty `folder` takes the newest run or sweep folder in `runs_dir`. Returns the files written.
+    """
+    from .figures import loss_curves, save_figure
+
+    path = Path(folder) if folder else newest_folder(runs_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such folder")
+    out = path / "figures"
+    out.mkdir(exist_ok=True)
+    figures: list[tuple[str, Any]] = []
+    if is_sweep_folder(path):
+        from . import figures as fig_module
+
+        if not hasattr(fig_module, "grid"):
+            raise RuntimeError("nstlib.figures.grid is not available in this version of nstlib")
+        figures.append(("grid", fig_module.grid(path, **grid_options)))
+    elif is_run_folder(path):
+        title = run_title(path)
+        figures.append(("panel", run_panel(path, title)))
+        figures.append(("loss_curves", loss_curves(_loss_rows(path), title=path.name)))
+    else:
+        raise FileNotFoundError(f"{path}: neither a run folder (config.json, losses.csv) nor a sweep folder (index.csv)")
+    written: list[Path] = []
+    print(f"{path}:")
+    for name, fig in figures:
+        if show:
+            # render once for display before saving (save_figure closes the figure)
+            from IPython.display import Image as IPImage
+
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+            _display(IPImage(data=buffer.getvalue(), format="png"))
+        files = save_figure(fig, out / name, formats)
+        written += files
+        print("  wrote " + ", ".join(str(f.relative_to(path)) for f in files))
+    return written
+
+
+# ---- reconstructions.ipynb: Figure 1 of Gatys et al. -------------------------------------------------
+@dataclasses.dataclass
+class Reconstruction:
+    row: str  # "content" or "style"
+    layers: list[str]
+    config: Config
+
+    @property
+    def label(self) -> str:
+        if self.row == "content":
+            return self.layers[0]
+        if len(self.layers) <= 2:
+            return " + ".join(self.layers)
+        return f"{self.layers[0]} … {self.layers[-1]}"
+
+
+def reconstruction_configs(content: str = DEFAULT_CONTENT, style: str = DEFAULT_STYLE, image_size: int = 256,
+                           epochs: int = 200, **common: Any) -> list[Reconstruction]:
+    """The ten runs of Figure 1, all from white noise.
+
+    Content reconstructions: content loss alone at relu1_2 … relu5_2 (style_weight 0).
+    Style reconstructions: style loss alone (content_weight 0) on the cumulative layer sets
+    {relu1_1}, {relu1_1, relu2_1}, … {relu1_1 … relu5_1}.
+    The unused loss gets one shallow layer with weight 0, so VGG is run only as deep as needed.
+    """
+    base = dict(content=content, style=[style], image_size=image_size, epochs=epochs, init="noise", **common)
+    runs = []
+    for layer in CONTENT_RECONSTRUCTION_LAYERS:
+        runs.append(Reconstruction("content", [layer], from_dict(
+            {**base, "content_layers": [layer], "content_weight": 1.0, "style_layers": ["relu1_1"],
+             "style_weight": 0.0, "name": f"content_{layer}"})))
+    for n in range(1, len(PAPER_STYLE_LAYERS) + 1):
+        layers = PAPER_STYLE_LAYERS[:n]
+        runs.append(Reconstruction("style", layers, from_dict(
+            {**base, "style_layers": layers, "content_layers": ["relu1_1"], "content_weight": 0.0,
+             "name": f"style_{layers[-1]}"})))
+    return runs
+
+
+def reconstructions(content: str = DEFAULT_CONTENT, style: str = DEFAULT_STYLE, image_size: int = 256,
+                    epochs: int = 200, runs_dir: str = "runs", formats: Sequence[str] = FIGURE_FORMATS,
+                    show: bool = True, **common: Any) -> Path:
+    """Run Figure 1's ten reconstructions into one new folder, save figure1.{png,pdf} there; returns the folder."""
+    from .config import resolve_path
+    from .figures import reconstruction_figure, save_figure
+    from .runs import new_folder
+    from .transfer import transfer
+
+    plan = reconstruction_configs(content, style, image_size, epochs, **common)
+    parent = runs_dir if Path(runs_dir).is_absolute() else resolve_path(runs_dir)
+    folder = new_folder(parent, "reconstructions")
+    images: dict[str, list[np.ndarray]] = {"content": [], "style": []}
+    labels: dict[str, list[str]] = {"content": [], "style": []}
+    for i, item in enumerate(plan):
+        print(f"[{i + 1}/{len(plan)}] {item.row} reconstruction from {item.label}", flush=True)
+        result = transfer(item.config.replace(runs_dir=str(folder)))
+        if result.status != "done":
+            raise RuntimeError(f"{item.row} reconstruction at {item.label}: {result.status} ({result.reason})")
+        images[item.row].append(to_uint8(result.image))
+        labels[item.row].append(item.label)
+    fig = reconstruction_figure(images["content"], labels["content"], images["style"], labels["style"],
+                                content_name=Path(content).stem, style_name=Path(style).stem)
+    if show:
+        from IPython.display import Image as IPImage
+
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        _display(IPImage(data=buffer.getvalue(), format="png"))
+    files = save_figure(fig, folder / "figure1", formats)
+    print("wrote " + ", ".join(str(f) for f in files))
+    return folder
+
+
+# ---- sweep.ipynb ------------------------------------------------------------------------------------
+def sweep_folder_of(outcome: Any) -> Path:
+    """The sweep folder from whatever nstlib.sweep returned (a path, a dict or an object)."""
+    if isinstance(outcome, (str, os.PathLike)):
+        return Path(outcome)
+    if isinstance(outcome, Mapping):
+        for key in ("folder", "sweep_dir", "path", "dir"):
+            if key in outcome:
+                return Path(outcome[key])
+    for key in ("folder", "sweep_dir", "path", "dir"):
+        if hasattr(outcome, key):
+            return Path(getattr(outcome, key))
+    raise TypeError(f"cannot find the sweep folder in {outcome!r}")
+
+
+def overrides_list(overrides: Any) -> list[str]:
+    """papermill passes `-p overrides image_size=64` as a string: one override; a list stays as is."""
+    if not overrides:
+        return []
+    if isinstance(overrides, str):
+        return [overrides]
+    return [str(o) for o in overrides]

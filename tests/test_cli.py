@@ -1,0 +1,73 @@
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from nstlib import Config
+from nstlib.cli import build_parser, main, parameter_table
+
+from conftest import ROOT, make_image
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "nstlib.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+
+
+def test_help_lists_every_config_field():
+    out = run_cli("run", "--help").stdout
+    for f in dataclasses.fields(Config):
+        assert f"--{f.name.replace('_', '-')}" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pooling", "mean"], "pooling: 'mean' is not one of avg, max"),
+    (["--style-weight", "abc"], "style_weight: expected a number"),
+    (["--content", "nope.jpg"], "content: nope.jpg: file not found"),
+    (["--content-layers", "relu9_1"], "content_layers: unknown content layer 'relu9_1'"),
+])
+def test_bad_input_exits_2_with_one_line(args, message):
+    p = run_cli("run", *args)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [f"nst: error: {p.stderr.split('nst: error: ')[1].strip()}"]
+    assert message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_non_image_style_exits_2(tmp_path):
+    bad = tmp_path / "style.jpg"
+    bad.write_text("not an image")
+    p = run_cli("run", "--style", str(bad), "--runs-dir", str(tmp_path))
+    assert p.returncode == 2 and "style: " in p.stderr and "not an image" in p.stderr
+    assert not list(tmp_path.glob("20*"))  # nothing started
+
+
+def test_run_tiny_end_to_end(tmp_path, original_weights, capsys):
+    content = make_image(tmp_path / "c.png", (40, 32), 1)
+    code = main(["run", "--content", str(content), "--style", str(make_image(tmp_path / "s1.png", seed=2)),
+                 "--style", str(make_image(tmp_path / "s2.png", seed=3)), "--image-size", "32", "--epochs", "3",
+                 "--progress", "text", "--log-every", "1", "--runs-dir", str(tmp_path / "runs"), "--no-video",
+                 "--name", "my run"])
+    out = capsys.readouterr().out
+    assert code == 0 and "step 3/3" in out
+    (run,) = (tmp_path / "runs").iterdir()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ_my-run", run.name)
+    info = json.loads((run / "config.json").read_text())
+    assert info["status"] == "done" and len(info["config"]["style"]) == 2
+    assert not (run / "progress.mp4").exists() and (run / "final.png").exists()
+
+
+def test_layers_command():
+    p = run_cli("layers", "--model", "vgg16")
+    assert p.returncode == 0 and "relu5_3" in p.stdout and "conv5_4" not in p.stdout
+
+
+def test_readme_parameter_table_matches_config():
+    readme = (ROOT / "README.md").read_text()
+    assert parameter_table() in readme
+
+
+def test_parser_builds():
+    assert build_parser().parse_args(["run", "--style-weight", "5"]).style_weight == "5"

@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from nstlib.optimize import LBFGS, Adam
+
+
+def _objective():
+    torch.manual_seed(0)
+    a = torch.randn(40, 40)
+    q = a @ a.T / 40 + 0.1 * torch.eye(40)
+    return lambda x: 0.5 * (x @ q * x).sum(-1) + 0.01 * (x**4).sum(-1) + x.sum(-1)
+
+
+def _torch_run(opt_cls, x0, steps, f, **kw):
+    x = x0.clone().requires_grad_(True)
+    opt = opt_cls([x], **kw)
+
+    def closure():
+        opt.zero_grad()
+        loss = f(x)
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        opt.step(closure)
+    return x.detach()
+
+
+def _ours(opt, x0, steps, f):
+    x = x0.clone()
+    for _ in range(steps):
+        x.requires_grad_(True)
+        (g,) = torch.autograd.grad(f(x).sum(), x)
+        x = opt.step(x.detach(), g)
+    return x
+
+
+@pytest.mark.parametrize("history", [3, 100])
+def test_batched_lbfgs_is_torch_lbfgs_per_sample(history):
+    f = _objective()
+    x0 = torch.randn(3, 40)
+    lrs = [1.0, 0.5, 0.8]
+    ours = _ours(LBFGS(torch.tensor(lrs), history), x0, 25, f)
+    for b, lr in enumerate(lrs):
+        ref = _torch_run(torch.optim.LBFGS, x0[b], 25, f, lr=lr, max_iter=1, history_size=history,
+                         tolerance_grad=-1, tolerance_change=-1)
+        assert torch.allclose(ours[b], ref, atol=1e-4), (b, (ours[b] - ref).abs().max())
+
+
+def test_batched_adam_is_torch_adam_per_sample():
+    f = _objective()
+    x0 = torch.randn(2, 40)
+    ours = _ours(Adam(torch.tensor([0.05, 0.01])), x0, 30, f)
+    for b, lr in enumerate([0.05, 0.01]):
+        ref = _torch_run(torch.optim.Adam, x0[b], 30, f, lr=lr)
+        assert torch.allclose(ours[b], ref, atol=1e-5)
