@@ -24,7 +24,8 @@ class LBFGS:
 
     The inverse-Hessian product uses the compact representation of Byrd, Nocedal & Schnabel (1994):
     H = γI + [S γY] M [Sᵀ; γYᵀ], with the small matrices kept up to date from inner products, so
-    a step reads the history twice (two batched matrix products) instead of 2m vector passes.
+    a step reads the history twice (two batched matrix products) instead of 2m vector passes, and
+    only the part of the history filled so far.
     The curvature pair uses the step actually taken (after projection into [0, 1]).
     As in torch, the first step is scaled by min(1, 1/‖g‖₁) and pairs with sᵀy ≤ 1e-10 are skipped.
     """
@@ -32,14 +33,15 @@ class LBFGS:
     def __init__(self, lr: torch.Tensor, history: int = 100):
         self.lr, self.m = lr.double(), history
         self.k = 0
+        self.filled = 0  # slots [filled, m) are unwritten for every sample (known on the host)
         self.prev_x: torch.Tensor | None = None
         self.prev_g: torch.Tensor | None = None
-        self.basis: torch.Tensor | None = None  # B × 2m × D: s vectors in slots [0, m), y in [m, 2m)
+        self.basis: torch.Tensor | None = None  # B × m × 2 × D: slot i holds (s_i, y_i)
 
     def _init_state(self, batch: int, dim: int, device: torch.device) -> None:
         m = self.m
-        self.basis = torch.zeros(batch, 2 * m, dim, device=device)
-        self.gram = torch.zeros(batch, 2 * m, 2 * m, dtype=torch.float64, device=device)
+        self.basis = torch.zeros(batch, m, 2, dim, device=device)
+        self.gram = torch.zeros(batch, 2 * m, 2 * m, dtype=torch.float64, device=device)  # s_i ↦ 2i, y_i ↦ 2i+1
         self.written = torch.zeros(batch, m, dtype=torch.bool, device=device)
         self.ptr = torch.zeros(batch, dtype=torch.long, device=device)
         self.gamma = torch.ones(batch, dtype=torch.float64, device=device)
@@ -47,7 +49,7 @@ class LBFGS:
     def step(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
         xf, gf = x.reshape(batch, -1), grad.reshape(batch, -1).float()
-        m, rows = self.m, torch.arange(batch, device=x.device)
+        rows = torch.arange(batch, device=x.device)
         if self.basis is None:
             self._init_state(batch, xf.shape[1], x.device)
         assert self.basis is not None
@@ -56,22 +58,24 @@ class LBFGS:
             ys = (s.double() * y.double()).sum(1)
             accept = ys > 1e-10
             slot = self.ptr
-            keep = accept[:, None]
-            self.basis[rows, slot] = torch.where(keep, s, self.basis[rows, slot])
-            self.basis[rows, m + slot] = torch.where(keep, y, self.basis[rows, m + slot])
-            dots = torch.bmm(self.basis, torch.stack([s, y, gf], dim=2)).double()  # B × 2m × 3
-            for col, index in ((0, slot), (1, m + slot)):
-                new = torch.where(keep, dots[:, :, col], self.gram[rows, index])
-                self.gram[rows, index] = new
-                self.gram[rows, :, index] = new
+            keep = accept[:, None, None]
+            self.basis[rows, slot] = torch.where(keep, torch.stack([s, y], 1), self.basis[rows, slot])
+            self.filled = min(self.m, self.filled + 1)
+            n = self.filled
+            used = self.basis[:, :n].reshape(batch, 2 * n, -1)
+            dots = torch.bmm(used, torch.stack([s, y, gf], dim=2)).double()  # B × 2n × 3
+            for col in (0, 1):
+                index = 2 * slot + col
+                new = torch.where(accept[:, None], dots[:, :, col], self.gram[rows, index, : 2 * n])
+                self.gram[rows, index, : 2 * n] = new
+                self.gram[rows, : 2 * n, index] = new
             yy = (y.double() ** 2).sum(1).clamp_min(1e-30)
             self.gamma = torch.where(accept, ys / yy, self.gamma)
             self.written[rows, slot] |= accept
-            self.ptr = torch.where(accept, (slot + 1) % m, slot)
-            g_dots = dots[:, :, 2]
+            self.ptr = torch.where(accept, (slot + 1) % self.m, slot)
+            direction = -self._inverse_hessian_times(gf, dots[:, :, 2])
         else:
-            g_dots = torch.zeros(batch, 2 * m, dtype=torch.float64, device=x.device)
-        direction = -self._inverse_hessian_times(gf, g_dots)
+            direction = -gf
         if self.k == 0:
             t = self.lr * (1.0 / gf.abs().sum(1).double()).clamp(max=1.0)
         else:
@@ -81,30 +85,30 @@ class LBFGS:
         return (xf + t.float()[:, None] * direction).view_as(x)
 
     def _inverse_hessian_times(self, g: torch.Tensor, g_dots: torch.Tensor) -> torch.Tensor:
-        """H g from the compact form; `g_dots` are the inner products of g with the basis (B × 2m)."""
-        m, batch = self.m, g.shape[0]
-        order = (self.ptr[:, None] + torch.arange(m, device=g.device)) % m  # oldest → newest slots
+        """H g from the compact form; `g_dots` (B × 2n) are g's inner products with the filled slots."""
+        n, batch = self.filled, g.shape[0]
+        order = (self.ptr[:, None] % n + torch.arange(n, device=g.device)) % n  # oldest → newest slots
 
-        def block(r0: int, c0: int) -> torch.Tensor:
-            sub = self.gram[:, r0:r0 + m, c0:c0 + m]
-            sub = sub.gather(1, order[:, :, None].expand(-1, -1, m))
-            return sub.gather(2, order[:, None, :].expand(-1, m, -1))
+        def block(r: int, c: int) -> torch.Tensor:
+            sub = self.gram[:, r: 2 * n: 2, c: 2 * n: 2]
+            sub = sub.gather(1, order[:, :, None].expand(-1, -1, n))
+            return sub.gather(2, order[:, None, :].expand(-1, n, -1))
 
-        sy, yy = block(0, m), block(m, m)
-        valid = self.written.gather(1, order)
+        sy, yy = block(0, 1), block(1, 1)
+        valid = self.written[:, :n].gather(1, order)
         gamma = self.gamma[:, None, None]
-        eye = torch.diag_embed((~valid).double())  # unused slots: identity rows, zero vectors
-        r = torch.triu(sy) + eye
-        u = g_dots[:, :m].gather(1, order)[:, :, None]
-        v = gamma * g_dots[:, m:].gather(1, order)[:, :, None]
+        r = torch.triu(sy) + torch.diag_embed((~valid).double())  # unused slots: identity rows, zero vectors
+        u = g_dots[:, 0::2].gather(1, order)[:, :, None]
+        v = gamma * g_dots[:, 1::2].gather(1, order)[:, :, None]
         w = torch.linalg.solve_triangular(r, u, upper=True)
         z = torch.diagonal(sy, dim1=1, dim2=2)[:, :, None] * w + gamma * torch.bmm(yy, w) - v
         top = torch.linalg.solve_triangular(r.transpose(1, 2), z, upper=False)
-        coef = torch.zeros(batch, 2 * m, dtype=torch.float64, device=g.device)
-        coef.scatter_(1, order, top[:, :, 0])
-        coef.scatter_(1, order + m, -(gamma * w)[:, :, 0])
+        coef = torch.zeros(batch, n, 2, dtype=torch.float64, device=g.device)
+        coef[:, :, 0].scatter_(1, order, top[:, :, 0])
+        coef[:, :, 1].scatter_(1, order, -(gamma * w)[:, :, 0])
         assert self.basis is not None
-        combo = torch.bmm(coef.float()[:, None, :], self.basis)[:, 0]
+        used = self.basis[:, :n].reshape(batch, 2 * n, -1)
+        combo = torch.bmm(coef.reshape(batch, 1, 2 * n).float(), used)[:, 0]
         return self.gamma.float()[:, None] * g + combo
 
 
