@@ -45,15 +45,15 @@ class Config:
     content: str = _f(DEFAULT_CONTENT, "content image: a path or an http(s) URL", "p, the photograph (Sec. 2)", path=True)
     style: list[str] = _f([DEFAULT_STYLE], "style image(s): paths or http(s) URLs; several are blended",
                           "a, the artwork (Sec. 2)", path=True)
-    style_blend_weights: list[float] = _f([], "relative weight of each style image; empty = equal",
+    style_blend_weights: list[float] = _f([], "relative weight of each style image; empty: equal",
                                           "neural-style's -style_blend_weights")
-    name: str = _f("", "run name used in the run folder; empty = '<content>-<style>'")
+    name: str = _f("", "run name used in the run folder; empty: '<content>-<style>'")
     image_size: int = _f(512, "longest side of the generated image in pixels (aspect ratio kept)",
                          "Sec. 3: 512 px on the longest side in the paper's figures", minimum=16)
     sizes: list[int] = _f([], "multi-resolution schedule of longest sides, coarse to fine; "
-                              "empty = [image_size]; each level starts from the upsampled result of the one before",
+                              "empty: [image_size]; each level starts from the upsampled result of the one before",
                           "Gatys et al. 2017 (coarse-to-fine)", minimum=16)
-    level_epochs: list[int] = _f([], "optimizer steps per level of `sizes`; empty = `epochs` at every level",
+    level_epochs: list[int] = _f([], "optimizer steps per level of `sizes`; empty: `epochs` at every level",
                                  minimum=0)
     style_scale: float = _f(1.0, "size of the style image relative to the generated image", "neural-style's -style_scale",
                             minimum=1e-3)
@@ -69,7 +69,7 @@ class Config:
                       "Sec. 2: average pooling 'yields slightly more appealing results'", ("avg", "max"))
     # losses
     content_layers: list[str] = _f(["relu4_2"], "layers of the content loss", "conv4_2 (Sec. 3, Fig. 2)", layer=True)
-    content_layer_weights: list[float] = _f([], "weight v_l per content layer; empty = equal, summing to 1", "", minimum=0.0)
+    content_layer_weights: list[float] = _f([], "weight v_l per content layer; empty: equal, summing to 1", "", minimum=0.0)
     style_layers: list[str] = _f(list(PAPER_STYLE_LAYERS), "layers of the style loss",
                                  "conv1_1 … conv5_1 (Sec. 3, Fig. 2)", layer=True)
     style_layer_weights: Union[list[float], str] = _f(
@@ -82,7 +82,7 @@ class Config:
                           minimum=0.0)
     # optimisation
     optimizer: str = _f("lbfgs", "'lbfgs' or 'adam'", "L-BFGS (Sec. 2)", ("lbfgs", "adam"))
-    lr: float = _f(0.0, "learning rate; 0 = the optimizer's default (1.0 for L-BFGS, 0.02 for Adam)", minimum=0.0)
+    lr: float = _f(0.0, "learning rate; 0: the optimizer's default (1.0 for L-BFGS, 0.02 for Adam)", minimum=0.0)
     history: int = _f(100, "L-BFGS history size", "neural-style's -lbfgs_num_correction", minimum=1)
     epochs: int = _f(300, "optimizer steps; one L-BFGS step is one iteration (one forward + backward)", "", minimum=0)
     init: str = _f("content", "initial image: 'content', 'style', 'noise' (seeded) or a path to an image",
@@ -95,7 +95,7 @@ class Config:
                                 "'bf16'; losses are always fp32", "", ("auto", "fp32", "bf16"))
     # output
     runs_dir: str = _f("runs", "folder holding the timestamped run folders")
-    save_every: int = _f(10, "snapshot (frames/ and video frame) every N steps; 0 = none", "", minimum=0)
+    save_every: int = _f(10, "snapshot (frames/ and video frame) every N steps; 0: none", "", minimum=0)
     video: bool = _f(True, "write progress.mp4 and an animated preview from the snapshots")
     fps: int = _f(12, "frames per second of progress.mp4", "", minimum=1)
     progress: str = _f("auto", "'auto' (tqdm bar), 'text' (a line every log_every steps) or 'none'", "",
@@ -174,7 +174,7 @@ class Config:
         if self.style_layer_weights == "inverse_channels":
             from .layers import layer_channels
             return [1e3 / layer_channels(self.model, layer) ** 2 for layer in self.style_layers]
-        return [1.0 / len(self.style_layers)] * len(self.style_layers)
+        return [1.0 / max(1, len(self.style_layers))] * len(self.style_layers)
 
     def resolved_content_layer_weights(self) -> list[float]:
         return list(self.content_layer_weights) or [1.0 / max(1, len(self.content_layers))] * len(self.content_layers)

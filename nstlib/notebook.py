@@ -221,7 +221,7 @@ def run_panel(folder: str | os.PathLike, title: str = ""):
     titles.append("result")
     fig = panel(images, titles)
     if title:
-        fig.suptitle(title, fontsize=10, y=1.02)
+        fig.suptitle(title, fontsize=9, y=1.0 + 0.3 / fig.get_figheight())  # above the image titles
     return fig
 
 
@@ -243,7 +243,7 @@ def presentation_figures(folder: str | os.PathLike = "", runs_dir: str | os.Path
     """
     from .figures import loss_curves, save_figure
 
-    path = Path(folder) if folder else newest_folder(runs_dir)
+    path = Path(project_path(str(folder))) if folder else newest_folder(runs_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such folder")
     out = path / "figures"
@@ -351,6 +351,13 @@ def reconstructions(content: str = DEFAULT_CONTENT, style: str = DEFAULT_STYLE, 
 
 
 # ---- sweep.ipynb ------------------------------------------------------------------------------------
+def project_path(path: str) -> str:
+    """A path as given if it exists here, else relative to the project (Jupyter starts kernels in notebooks/)."""
+    from .config import resolve_path
+
+    return resolve_path(path) if path else path
+
+
 def sweep_folder_of(outcome: Any) -> Path:
     """The sweep folder from whatever nstlib.sweep returned (a path, a dict or an object)."""
     if isinstance(outcome, (str, os.PathLike)):

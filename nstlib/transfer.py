@@ -396,7 +396,12 @@ class _Job:
         from .figures import panel, save_figure
 
         img = self.loaded[b]
-        shown = [im.tensor_to_uint8(img.content), *[im.tensor_to_uint8(s) for s in img.styles],
+        side = max(result.shape[-2:])  # inputs at the result's scale: drawing full-size photos is slow
+
+        def small(image: torch.Tensor) -> torch.Tensor:
+            return im.resize_longest(image, side) if max(image.shape[-2:]) > side else image
+
+        shown = [im.tensor_to_uint8(small(img.content)), *[im.tensor_to_uint8(small(s)) for s in img.styles],
                  im.tensor_to_uint8(result)]
         titles = ["content", *[f"style {i + 1}" if len(img.styles) > 1 else "style" for i in range(len(img.styles))],
                   "result"]
