@@ -47,3 +47,13 @@ def check_layers(model: str, layers: list[str], what: str = "layer") -> None:
     bad = [layer for layer in layers if layer not in valid]
     if bad:
         raise ValueError(f"unknown {what} {', '.join(map(repr, bad))} for {model}; valid: {', '.join(valid)}")
+
+
+def feature_size(model: str, layer: str, height: int, width: int) -> tuple[int, int]:
+    """Spatial size of `layer`'s output for an input of height × width (each 2×2 pooling floors a half)."""
+    for name in layer_names(model):
+        if name.startswith("pool"):
+            height, width = height // 2, width // 2
+        if name == layer:
+            break
+    return height, width

@@ -6,6 +6,7 @@ initialisation, seed, run folder, losses and video.
 """
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ import torch
 from . import images as im
 from .config import Config, ConfigError, is_url, resolve_path
 from .device import compute_dtype, resolve_device, resolve_precision
+from .layers import feature_size
 from .losses import LossTerms, LossWeights, Targets, gram_matrix, total_loss
 from .optimize import make_optimizer, optimize
 from .runs import FrameSink, RunFolder
@@ -211,11 +213,8 @@ class _Job:
         """Content features P_l and blended style Grams A_l, once, in fp32, without gradients."""
         cfg = self.cfg
         content_feats = self.extractor(content, cfg.content_layers) if cfg.content_layers else {}
-        positions = {}
         grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in cfg.style_layers}
-        probe = self.extractor(content[:1], cfg.style_layers)
-        for layer, f in probe.items():
-            positions[layer] = f.shape[2] * f.shape[3]
+        positions = {layer: math.prod(feature_size(cfg.model, layer, *content.shape[-2:])) for layer in cfg.style_layers}
         for c, these in zip(self.configs, styles):
             blended = {layer: 0.0 for layer in cfg.style_layers}
             for weight, style in zip(c.resolved_blend_weights(), these):
