@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .images import atomic_target
+from .files import atomic_target
 
 
 def _pyplot():

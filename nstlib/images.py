@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -15,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .config import is_url, resolve_path
+from .files import atomic_target, atomic_write_bytes
 
 CACHE_DIR = Path(os.environ.get("NSTLIB_CACHE", Path.home() / ".cache" / "nstlib"))
 DOWNLOAD_TIMEOUT_S = 30
@@ -121,38 +121,6 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
 def quantize(image: torch.Tensor) -> torch.Tensor:
     """What the image becomes once saved as 8 bits per channel."""
     return (image.clamp(0, 1) * 255).round() / 255
-
-
-# ---- atomic writes ------------------------------------------------------------------------------
-class atomic_target:
-    """Context manager giving a temporary path beside `path`, renamed over it on success."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(name)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_target(path) as tmp:
-        tmp.write_bytes(data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
 
 
 # ---- geometry and colour ------------------------------------------------------------------------

@@ -22,10 +22,31 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.5 * (features.float() - target.float()).pow(2).flatten(1).sum(1)
 
 
+class _GramDistance(torch.autograd.Function):
+    """scale · Σ (F Fᵀ − A)² per sample, with the analytic gradient 4 · scale · (G − A) F (Eq. 6).
+
+    One matrix product in the backward pass instead of autograd's two (A is a Gram, so G − A is symmetric).
+    """
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+        diff = torch.bmm(f, f.transpose(1, 2)) - target
+        ctx.save_for_backward(f, diff)
+        ctx.scale = scale
+        return diff.pow(2).flatten(1).sum(1) * scale
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        f, diff = ctx.saved_tensors
+        grad = torch.bmm(diff, f) * (4.0 * ctx.scale) * grad_out.view(-1, 1, 1)
+        return grad, None, None
+
+
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
-    """E_l = Σ (G − A)² / (4 N_l² M_l²) per sample (Eq. 4), for features B×N×H×W and A B×N×N."""
+    """E_l = Σ (G − A)² / (4 N_l² M_l²) per sample (Eq. 4), for features B×N×H×W and A B×N×N (symmetric)."""
     n, m = features.shape[1], features.shape[2] * features.shape[3]
-    return (gram_matrix(features) - target_gram.float()).pow(2).flatten(1).sum(1) / (4.0 * n * n * m * m)
+    f = features.float().flatten(2)
+    return _GramDistance.apply(f, target_gram.float(), 1.0 / (4.0 * n * n * m * m))
 
 
 def tv_loss(images: torch.Tensor) -> torch.Tensor:

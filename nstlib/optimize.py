@@ -30,8 +30,9 @@ class LBFGS:
     As in torch, the first step is scaled by min(1, 1/‖g‖₁) and pairs with sᵀy ≤ 1e-10 are skipped.
     """
 
-    def __init__(self, lr: torch.Tensor, history: int = 100):
-        self.lr, self.m = lr.double(), history
+    def __init__(self, lr: torch.Tensor, history: int = 100, steps: int | None = None):
+        # a run of `steps` steps makes at most steps − 1 pairs: no need to hold more
+        self.lr, self.m = lr.double(), max(1, min(history, steps - 1 if steps else history))
         self.k = 0
         self.filled = 0  # slots [filled, m) are unwritten for every sample (known on the host)
         self.prev_x: torch.Tensor | None = None
@@ -40,7 +41,7 @@ class LBFGS:
 
     def _init_state(self, batch: int, dim: int, device: torch.device) -> None:
         m = self.m
-        self.basis = torch.zeros(batch, m, 2, dim, device=device)
+        self.basis = torch.empty(batch, m, 2, dim, device=device)  # slots zeroed as they come into use
         self.gram = torch.zeros(batch, 2 * m, 2 * m, dtype=torch.float64, device=device)  # s_i ↦ 2i, y_i ↦ 2i+1
         self.written = torch.zeros(batch, m, dtype=torch.bool, device=device)
         self.ptr = torch.zeros(batch, dtype=torch.long, device=device)
@@ -59,9 +60,11 @@ class LBFGS:
             accept = ys > 1e-10
             slot = self.ptr
             keep = accept[:, None, None]
-            self.basis[rows, slot] = torch.where(keep, torch.stack([s, y], 1), self.basis[rows, slot])
-            self.filled = min(self.m, self.filled + 1)
+            if self.filled < self.m:
+                self.basis[:, self.filled].zero_()
+                self.filled += 1
             n = self.filled
+            self.basis[rows, slot] = torch.where(keep, torch.stack([s, y], 1), self.basis[rows, slot])
             used = self.basis[:, :n].reshape(batch, 2 * n, -1)
             dots = torch.bmm(used, torch.stack([s, y, gf], dim=2)).double()  # B × 2n × 3
             for col in (0, 1):
@@ -135,9 +138,9 @@ class Adam:
         return x - lr * m_hat / (v_hat.sqrt() + self.eps)
 
 
-def make_optimizer(kind: str, lr: torch.Tensor, history: int) -> Optimizer:
+def make_optimizer(kind: str, lr: torch.Tensor, history: int, steps: int | None = None) -> Optimizer:
     if kind == "lbfgs":
-        return LBFGS(lr, history)
+        return LBFGS(lr, history, steps)
     if kind == "adam":
         return Adam(lr)
     raise ValueError(f"optimizer: {kind!r} is not one of lbfgs, adam")

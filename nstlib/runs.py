@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from .config import PROJECT_ROOT
-from .images import atomic_target, atomic_write_text
+from .files import atomic_target, atomic_write_text
 
 STATUSES = ("running", "done", "failed", "interrupted")
 PREVIEW_FRAMES = 40

@@ -265,7 +265,7 @@ class _Job:
             extractor = self.extractor if (lbfgs and k == 0) else self.fast
             return total_loss(extractor(images), images, self.targets, self.weights)
 
-        optimizer = make_optimizer(self.cfg.optimizer, lr, self.cfg.history)
+        optimizer = make_optimizer(self.cfg.optimizer, lr, self.cfg.history, steps)
         return optimize(x, objective, optimizer, steps, self._on_step, self.active)
 
     # ---- per step: logging, NaN guard, snapshots ------------------------------------------------

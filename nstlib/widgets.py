@@ -73,7 +73,7 @@ def save_upload(name: str, data: bytes, folder: Path) -> Path:
     stem, suffix = Path(name).stem, Path(name).suffix.lower() or ".png"
     path = folder / f"{hashlib.sha256(data).hexdigest()[:8]}_{slug(stem, 40)}{suffix}"
     if not path.exists():
-        from .images import atomic_write_bytes
+        from .files import atomic_write_bytes
 
         atomic_write_bytes(path, data)
     return path

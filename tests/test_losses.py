@@ -69,3 +69,15 @@ def test_total_loss_weights_eq7():
                             2.0 * c[1] + 10.0 * (0.2 * sa[1] + 0.8 * sb[1])])
     assert torch.allclose(terms.total, expected, rtol=1e-5)
     assert torch.allclose(terms.layers["style_b"], sb)
+
+
+def test_style_loss_gradient_is_eq6():
+    """∂E/∂F = (F Fᵀ − A) F / (N² M²) (Eq. 6), against autograd through the plain formula."""
+    f = torch.randn(2, 4, 3, 5, dtype=torch.float32, requires_grad=True)
+    g0 = torch.randn(2, 4, 6)
+    a = torch.bmm(g0, g0.transpose(1, 2))
+    (grad,) = torch.autograd.grad((nstlib.style_loss(f, a) * torch.tensor([1.0, 3.0])).sum(), f)
+    ff = f.detach().flatten(2)
+    expected = torch.bmm(torch.bmm(ff, ff.transpose(1, 2)) - a, ff) / (16 * 15**2)
+    expected = expected * torch.tensor([1.0, 3.0]).view(2, 1, 1)
+    assert torch.allclose(grad.flatten(2), expected, rtol=1e-4, atol=1e-6)
