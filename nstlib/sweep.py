@@ -44,7 +44,7 @@ import yaml
 from .cli import UserError, subcommand
 from .config import (PROJECT_ROOT, Config, ConfigError, _coerce, field_names, field_types, fields_by_name,
                      from_dict, is_url, parse_value, resolve_path, unknown_name_error)
-from .images import atomic_write_text
+from .files import atomic_write_text
 from .runs import new_folder, read_json, slug, write_csv, write_json
 
 ENGINES = ("inprocess", "papermill", "dask")
