@@ -1,0 +1,73 @@
+"""The floor: bare VGG-19 forward + backward w.r.t. the input, up to relu5_1, with nstlib's extractor.
+
+    python bench/floor.py --content C.png --size 512 --precision fp32 [--reps 5 --warmup 2 --pooling avg]
+
+The input is the content image at the benchmark's size (longest side `size`, aspect kept), so the
+network does the same work as one style transfer step. The extractor is
+nstlib.build_extractor("vgg19", "original", <Config's content + style layers>, pooling, "cpu", dtype):
+fp32 NCHW, or with --precision bf16 the bf16 channels_last network nstlib runs for precision "bf16".
+Backward is of relu5_1's sum, through every layer to the input. Prints one JSON line:
+{"precision", "hw", "times_s", "median_s", "torch", "threads"}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+import nstlib  # noqa: E402
+from nstlib.images import resize_longest  # noqa: E402
+
+
+def loss_layers() -> list[str]:
+    cfg = nstlib.Config()
+    return list(dict.fromkeys(cfg.content_layers + cfg.style_layers))
+
+
+def measure(content: str, size: int, precision: str, reps: int = 5, warmup: int = 2,
+            pooling: str = "avg") -> dict:
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    layers = loss_layers()
+    extractor = nstlib.build_extractor("vgg19", "original", layers, pooling, "cpu", dtype)
+    deepest = extractor.names[-1]
+    image = resize_longest(nstlib.load_image(content), size).contiguous()
+
+    def once() -> float:
+        x = image.clone().requires_grad_(True)
+        start = time.perf_counter()
+        out = extractor(x, [deepest])[deepest]
+        (grad,) = torch.autograd.grad(out.float().sum(), x)
+        elapsed = time.perf_counter() - start
+        assert torch.isfinite(grad).all()
+        return elapsed
+
+    for _ in range(warmup):
+        once()
+    times = [once() for _ in range(reps)]
+    return {"precision": precision, "hw": list(image.shape[-2:]), "layer": deepest, "times_s": [round(t, 4) for t in times],
+            "median_s": round(statistics.median(times), 4), "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--content", required=True)
+    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--pooling", choices=("avg", "max"), default="avg")
+    a = p.parse_args(argv)
+    print(json.dumps(measure(a.content, a.size, a.precision, max(1, a.reps), max(0, a.warmup), a.pooling)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
