@@ -121,7 +121,7 @@ def grid(cells, row_labels: Sequence[str] = (), col_labels: Sequence[str] = (),
     grey = np.full((100, max(1, round(100 * aspect)), 3), 200, dtype=np.uint8)
     fig, axes = plt.subplots(n_rows, n_cols, squeeze=False, layout="constrained",
                              figsize=(cell * aspect * n_cols + (0.6 if any(row_labels) else 0.2),
-                                      cell * n_rows + 0.6 + (0.3 if title else 0) + (0.3 if col_title else 0)))
+                                      cell * n_rows + 0.35 + (0.25 if title else 0) + (0.25 if col_title else 0)))
     for r in range(n_rows):
         for c in range(n_cols):
             ax = axes[r][c]

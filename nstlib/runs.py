@@ -32,8 +32,8 @@ PREVIEW_SIDE = 256
 
 
 def slug(text: str, limit: int = 60) -> str:
-    """A filesystem-safe name: letters, digits, '.', '_', '-', '=' only."""
-    text = re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-.")
+    """A filesystem-safe name: letters, digits, '.', '_', '-', '+', '=' only."""
+    text = re.sub(r"[^A-Za-z0-9._=+-]+", "-", text).strip("-.")
     return text[:limit] or "run"
 
 

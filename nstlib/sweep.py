@@ -34,6 +34,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -52,12 +53,12 @@ SWEEP_KEYS = ("name", "description", "base", "axes", "zip")
 DEFAULT_NOTEBOOK = PROJECT_ROOT / "notebooks" / "style_transfer.ipynb"
 LOSS_COLUMNS = ("total", "content", "style", "tv")
 
-# Memory per batch sample, kept simple (see `bytes_per_sample`): for each pixel of the largest level,
-# VGG-19 up to relu5_1 holds ~300 fp32 channel values per input pixel per activation set (64·2 at full
-# resolution + 128·2/4 + 256·4/16 + 512·4/64 + 512·4/256); conv outputs, relu outputs and their
-# gradients at the backward peak make that ~4×, ≈ 5 kB per pixel. L-BFGS adds its history: 2·m
-# vectors (s and y) of 3 fp32 values per pixel, 2·m·3·4 bytes (Adam: two moments, 24 bytes).
-VGG_BYTES_PER_PIXEL = 5_000
+# Memory per batch sample, kept simple (see `bytes_per_sample`): pixels of the largest level ×
+#  - VGG-19 activations kept for the backward pass and their gradients: measured 2.6–2.9 kB per pixel
+#    (peak RSS, CPU, 256 px, batch 4 vs 1, fp32 and bf16); 4 kB leaves a margin;
+#  - the L-BFGS history: 2·history vectors (s and y) of 3 fp32 values per pixel, 2·history·3·4 bytes
+#    (2.4 kB at history 100, as measured); Adam: two moments, 24 bytes.
+VGG_BYTES_PER_PIXEL = 4_000
 CPU_MEMORY_FRACTION = 0.5   # of the available RAM
 CUDA_MEMORY_FRACTION = 0.8  # of the free GPU memory (torch.cuda.mem_get_info)
 
@@ -84,7 +85,8 @@ class Sweep:
     zip: dict[str, list[Any]]
     points: list[Point] = field(default_factory=list)
     axis_titles: list[str] = field(default_factory=list)
-    axis_values: list[list[str]] = field(default_factory=list)  # value labels per axis, in order
+    axis_values: list[list[str]] = field(default_factory=list)  # value labels per axis ("0.01", "noise, seed=1")
+    axis_pairs: list[list[str]] = field(default_factory=list)   # the same with names ("style_weight=0.01")
 
     @property
     def varied(self) -> list[str]:
@@ -116,7 +118,8 @@ def _yaml_error(source: str, e: yaml.YAMLError) -> UserError:
     return UserError(f"{source}: malformed YAML{where}: {_one_line(problem)}")
 
 
-def load_sweep(source: str | os.PathLike | Mapping[str, Any], sets: Iterable[str] | Mapping[str, Any] = ()) -> Sweep:
+def load_sweep(source: str | os.PathLike | Mapping[str, Any], sets: Iterable[str] | Mapping[str, Any] = (),
+               check_files: bool = True) -> Sweep:
     """Read, resolve and validate a sweep (a YAML file or a dict); every point is checked, nothing is created."""
     if isinstance(source, Mapping):
         data: Any = copy.deepcopy(dict(source))
@@ -132,11 +135,13 @@ def load_sweep(source: str | os.PathLike | Mapping[str, Any], sets: Iterable[str
             raise _yaml_error(label, e) from None
         except UnicodeDecodeError:
             raise UserError(f"{source}: not a text (YAML) file") from None
-    return resolve(data, sets, default_name, f"{label}: ")
+    return resolve(data, sets, default_name, f"{label}: ", check_files)
 
 
 def resolve(data: Any, sets: Iterable[str] | Mapping[str, Any] = (), default_name: str = "sweep",
-            where: str = "") -> Sweep:
+            where: str = "", check_files: bool = True) -> Sweep:
+    """The sweep of a parsed sweep file: base filled in, --set applied, every point built and validated
+    (and its image files checked to exist, unless check_files is False)."""
     if not isinstance(data, dict):
         raise UserError(f"{where}expected a mapping with name, base and axes, got {type(data).__name__}")
     for key in data:
@@ -181,9 +186,9 @@ def resolve(data: Any, sets: Iterable[str] | Mapping[str, Any] = (), default_nam
     # the axes: each a list of (params, value label) in order
     axes: list[tuple[str, list[tuple[dict[str, Any], str]]]] = []
     for axis, values in axes_raw.items():
-        axes.append((str(axis), [_axis_value(str(axis), v, where + "axes.") for v in values]))
+        axes.append((str(axis), [_axis_value(str(axis), v, f"{where}axes") for v in values]))
     if zip_raw:
-        columns = [[_axis_value(str(k), v, where + "zip.") for v in values] for k, values in zip_raw.items()]
+        columns = [[_axis_value(str(k), v, f"{where}zip") for v in values] for k, values in zip_raw.items()]
         combined = []
         for row in zip(*columns):
             params: dict[str, Any] = {}
@@ -195,6 +200,7 @@ def resolve(data: Any, sets: Iterable[str] | Mapping[str, Any] = (), default_nam
     sweep = Sweep(name, str(description), base, _coerced_axes(axes_raw), _coerced_axes(zip_raw))
     sweep.axis_titles = [title for title, _ in axes]
     sweep.axis_values = [[label for _, label in values] for _, values in axes]
+    sweep.axis_pairs = [[_pairs(params) for params, _ in values] for _, values in axes]
     used_folders: set[str] = set()
     combos = list(itertools.product(*[values for _, values in axes]))
     width = max(2, len(str(len(combos))))
@@ -204,8 +210,9 @@ def resolve(data: Any, sets: Iterable[str] | Mapping[str, Any] = (), default_nam
             _merge(params, p, f"{where}point {number}: ")
         label = ", ".join(_pairs(p) for p, _ in combo)
         config = from_dict({**base, **params}, where=f"{where}point {number} ({label}): ")
-        _check_files(config, f"{where}point {number} ({label}): ")
-        folder = f"{number:0{width}d}_{slug(label.replace(', ', ','), limit=80)}"
+        if check_files:
+            _check_files(config, f"{where}point {number} ({label}): ")
+        folder = f"{number:0{width}d}_{slug(label.replace(', ', '__'), limit=80)}"
         assert folder not in used_folders
         used_folders.add(folder)
         sweep.points.append(Point(number, label, folder, params, [lbl for _, lbl in combo], config))
@@ -250,10 +257,10 @@ def _axis_value(axis: str, value: Any, where: str) -> tuple[dict[str, Any], str]
     """(parameters, value label) of one axis value: a value of the parameter `axis`, or a mapping."""
     if isinstance(value, dict):
         if not value:
-            raise UserError(f"{where}{axis}: empty mapping as a value")
+            raise UserError(f"{where}.{axis}: empty mapping as a value")
         for key in value:
             if key not in fields_by_name():
-                raise unknown_name_error(str(key), f"{where}{axis}: ")
+                raise unknown_name_error(str(key), f"{where}.{axis}: ")
         params = dict(value)
         if axis in params:  # {init: noise, seed: 1} on the axis `init` → "noise, seed=1"
             rest = {k: v for k, v in params.items() if k != axis}
@@ -262,7 +269,8 @@ def _axis_value(axis: str, value: Any, where: str) -> tuple[dict[str, Any], str]
             label = _pairs(params)
         return params, label
     if axis not in fields_by_name():
-        raise unknown_name_error(axis, where)
+        error = unknown_name_error(axis, f"{where}: ")
+        raise ConfigError(f"{error}; an axis whose values are mappings of parameters may have any name")
     return {axis: value}, format_value(axis, value)
 
 
@@ -359,20 +367,22 @@ class SweepResult:
 
 
 def sweep(source: str | os.PathLike | Mapping[str, Any] | None = None, *, set: Iterable[str] | Mapping[str, Any] = (),
-          engine: str = "inprocess", resume: str | os.PathLike | None = None, batch: bool = True,
-          scheduler: str | None = None, workers: int = 2, notebook: str | os.PathLike | None = None,
+          engine: str | None = None, resume: str | os.PathLike | None = None, batch: bool = True,
+          scheduler: Any = None, workers: int = 2, notebook: str | os.PathLike | None = None,
           verbose: bool = True) -> SweepResult:
     """Run a sweep (a YAML file or a dict) and return its folder and index rows.
 
     `set` overrides base parameters ("name=value" strings or a dict); `engine` is "inprocess" (compatible
-    points batched through VGG unless batch=False), "papermill" (each point executes `notebook`) or
-    "dask" (points as tasks on a LocalCluster of `workers` processes, or on `scheduler`); `resume` is a
-    sweep folder whose unfinished or failed points are rerun. Bad input raises ConfigError/UserError
-    before anything is created.
+    points batched through VGG unless batch=False; the default), "papermill" (each point executes
+    `notebook`) or "dask" (points as tasks on a LocalCluster of `workers` processes, or on `scheduler`:
+    an address, a Cluster object or a Client; implies "dask"); `resume` is a sweep folder whose
+    unfinished or failed points are rerun. Bad input raises ConfigError/UserError before anything is
+    created. Prints one line per finished point unless verbose=False.
     """
+    engine = engine or ("dask" if scheduler is not None else "inprocess")
     if engine not in ENGINES:
         raise UserError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
-    if scheduler and engine != "dask":
+    if scheduler is not None and engine != "dask":
         raise UserError(f"--scheduler needs the dask engine, not {engine!r}")
     say = print if verbose else (lambda *a, **k: None)
     if resume is not None:
@@ -425,7 +435,10 @@ def sweep(source: str | os.PathLike | Mapping[str, Any] | None = None, *, set: I
             run.interrupted()
             say(f"interrupted; resume with: nst sweep --resume {folder}", file=sys.stderr)
             raise
-        run.grid()
+        try:
+            run.grid()
+        except Exception as e:  # the runs and the index are what matter; say so and go on
+            say(f"warning: grid figure not written ({_error_text(e)})", file=sys.stderr)
     result = SweepResult(folder, run.rows())
     bad = len(result.failed)
     say(f"{len(result.rows) - bad} done, {bad} failed: {folder}" if bad else f"all {len(result.rows)} done: {folder}")
@@ -465,10 +478,12 @@ class _SweepRun:
         self.write_index()
         return todo
 
-    def start(self, points: Sequence[Point]) -> None:
+    def start(self, points: Sequence[Point], status: str = "running") -> None:
         for p in points:
-            self.records[p.number] = {**_pending(), "status": "running"}
+            self.records[p.number] = {**_pending(), "status": status}
         self.write_index()
+        if len(points) > 1 and status == "running":
+            self.say(f"running {len(points)} points as one batch: {'; '.join(p.label for p in points)}", flush=True)
 
     def done(self, point: Point, record: dict[str, Any]) -> None:
         self.records[point.number] = record
@@ -483,7 +498,7 @@ class _SweepRun:
 
     def interrupted(self) -> None:
         for p in self.spec.points:
-            if self.records[p.number]["status"] == "running":
+            if self.records[p.number]["status"] in ("running", "queued"):
                 self.records[p.number] = _folder_record(self.path(p)) or {**_pending(), "status": "interrupted"}
         self.write_index()
 
@@ -511,31 +526,41 @@ class _SweepRun:
 
     def grid(self) -> None:
         from .figures import grid, save_figure
-        from .images import load_pil
 
-        spec = self.spec
-        titles, values = spec.axis_titles, spec.axis_values
-        if len(titles) == 1:
-            rows, cols, row_title, col_title = [""], values[0], "", titles[0]
-        elif len(titles) == 2:
-            rows, cols, row_title, col_title = values[0], values[1], titles[0], titles[1]
-        else:
-            rows, row_title, col_title = values[0], titles[0], ", ".join(titles[1:])
-            cols = ["\n".join(f"{t}={v}" for t, v in zip(titles[1:], combo))
-                    for combo in itertools.product(*values[1:])]
-        cells: list[list[np.ndarray | None]] = [[None] * len(cols) for _ in rows]
-        for i, p in enumerate(spec.points):
-            image = None
-            final = self.path(p) / "final.png"
-            if self.records[p.number]["status"] == "done" and final.is_file():
-                try:
-                    image = np.asarray(load_pil(str(final)))
-                except Exception:
-                    image = None
-            cells[i // len(cols)][i % len(cols)] = image
-        fig = grid(cells, rows, cols, row_title=row_title, col_title=col_title,
-                   title=spec.name + (f": {spec.description}" if spec.description else ""))
-        save_figure(fig, self.folder / "grid.png", formats=("png", "pdf"))
+        done = {p.number for p in self.spec.points if self.records[p.number]["status"] == "done"}
+        save_figure(grid(**grid_inputs(self.spec, self.folder, done)), self.folder / "grid.png", formats=("png", "pdf"))
+
+
+def grid_inputs(spec: Sweep | None, folder: str | os.PathLike, done: set[int] | None = None) -> dict[str, Any]:
+    """Arguments of figures.grid for a sweep folder: one axis → one row; two → rows × columns; more →
+    rows = the first axis, columns = the others combined. Points not done (or without final.png) are None."""
+    from .images import load_pil
+
+    folder = Path(folder)
+    if spec is None:
+        if not (folder / "sweep.yaml").is_file():
+            raise UserError(f"{folder}: no sweep.yaml; not a sweep folder")
+        spec = load_sweep(folder / "sweep.yaml", check_files=False)
+    titles, values, pairs = spec.axis_titles, spec.axis_values, spec.axis_pairs
+    if len(titles) == 1:
+        rows, cols, row_title, col_title = [""], values[0], "", titles[0]
+    elif len(titles) == 2:
+        rows, cols, row_title, col_title = values[0], values[1], titles[0], titles[1]
+    else:
+        rows, row_title, col_title = values[0], titles[0], ", ".join(titles[1:])
+        cols = ["\n".join(combo) for combo in itertools.product(*pairs[1:])]
+    cells: list[list[np.ndarray | None]] = [[None] * len(cols) for _ in rows]
+    for i, p in enumerate(spec.points):  # points are in product order, the first axis slowest
+        final = folder / p.folder / "final.png"
+        ok = (p.number in done) if done is not None else (_folder_record(folder / p.folder) or {}).get("status") == "done"
+        image = None
+        if ok and final.is_file():
+            with contextlib.suppress(Exception):
+                image = np.asarray(load_pil(str(final)))
+        cells[i // len(cols)][i % len(cols)] = image
+    title = spec.name + (f": {spec.description}" if spec.description else "")
+    return {"cells": cells, "row_labels": rows, "col_labels": cols, "row_title": row_title, "col_title": col_title,
+            "title": title}
 
 
 def _pending() -> dict[str, Any]:
@@ -614,7 +639,7 @@ def _run_one(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
 
 def _quiet(config: Config, mode: str = "none") -> dict[str, Any]:
-    """The config dict a point runs with: no tqdm bar inside a sweep (one line per point instead)."""
+    """The config dict a point runs with: no tqdm bar inside a sweep ("auto" becomes `mode`)."""
     d = config.to_dict()
     if d["progress"] == "auto":
         d["progress"] = mode
@@ -707,7 +732,8 @@ def make_groups(points: Sequence[Point], batch: bool = True, budget: int | None 
 def _run_inprocess(points: list[Point], run: _SweepRun, batch: bool) -> None:
     for group in make_groups(points, batch):
         run.start(group)
-        records = run_group([_quiet(p.config) for p in group], [str(run.path(p)) for p in group])
+        # progress "auto" (a tqdm bar) becomes a text line every log_every steps: alive, and log-friendly
+        records = run_group([_quiet(p.config, "text") for p in group], [str(run.path(p)) for p in group])
         for p, record in zip(group, records):
             run.done(p, record)
 
@@ -740,13 +766,19 @@ def _run_papermill(points: list[Point], run: _SweepRun, notebook: Path) -> None:
         run.done(p, record)
 
 
-def _dask_client(scheduler: str | None, workers: int, stack: contextlib.ExitStack):
+def _dask_client(scheduler: Any, workers: int, stack: contextlib.ExitStack):
+    """A dask Client: on `scheduler` (an address, a Cluster object such as SSHCluster or SLURMCluster, or a
+    Client), else on a new LocalCluster of `workers` single-threaded processes (closed at the end)."""
     from dask.distributed import Client, LocalCluster
 
+    if scheduler is not None and not isinstance(scheduler, str):
+        if isinstance(scheduler, Client):
+            return scheduler
+        scheduler = getattr(scheduler, "scheduler_address", scheduler)
     if scheduler:
         try:
             return stack.enter_context(Client(scheduler, timeout="10s"))
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError) as e:
             raise UserError(f"--scheduler {scheduler}: cannot connect ({_error_text(e)})") from None
     import importlib.util
 
@@ -754,6 +786,18 @@ def _dask_client(scheduler: str | None, workers: int, stack: contextlib.ExitStac
     cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                dashboard_address=dashboard))
     return stack.enter_context(Client(cluster))
+
+
+def _worker_budget(config: dict[str, Any]) -> int:
+    """memory_budget on a worker (its own RAM or GPU), capped by the worker's dask memory limit."""
+    budget = memory_budget(from_dict(config))
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+    except Exception:
+        limit = None
+    return min(budget, int(limit * CPU_MEMORY_FRACTION)) if limit else budget
 
 
 def _portable(config: dict[str, Any]) -> dict[str, Any]:
@@ -775,17 +819,17 @@ def _portable(config: dict[str, Any]) -> dict[str, Any]:
 def _run_dask(points: list[Point], run: _SweepRun, batch: bool, client) -> None:
     from dask.distributed import as_completed
 
-    info = client.scheduler_info()
-    workers = info.get("workers", {})
-    limits = [w.get("memory_limit") or 0 for w in workers.values()]
-    budget = int(min(limits) * CPU_MEMORY_FRACTION) if limits and min(limits) > 0 else None
-    groups = make_groups(points, batch, budget, min_groups=max(1, len(workers)))
+    n_workers = len(client.scheduler_info().get("workers", {}))
+    budget = None
+    if points and n_workers:
+        budget = min(client.run(_worker_budget, points[0].config.to_dict()).values())
+    groups = make_groups(points, batch, budget, min_groups=max(1, n_workers))
     futures = {}
     for group in groups:
-        run.start(group)
+        run.start(group, "queued")
         future = client.submit(run_group, [_portable(_quiet(p.config)) for p in group],
                                [str(run.path(p)) for p in group], pure=False,
-                               key=f"nst-sweep-{run.folder.name}-{group[0].folder}")
+                               key=f"nst-sweep-{group[0].folder}-{uuid.uuid4().hex[:8]}")
         futures[future] = group
     try:
         for future in as_completed(futures):

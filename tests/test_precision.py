@@ -8,7 +8,6 @@ from nstlib import transfer
 
 from conftest import ROOT
 
-CONTENT = str(ROOT / "collections/content/chelsea.jpg")
 STYLE = str(ROOT / "collections/style/starry_swirls.jpg")
 
 
@@ -22,11 +21,20 @@ def test_auto_precision_follows_hardware(monkeypatch):
     assert dev.resolve_precision("auto", torch.device("mps")) == "fp32"
 
 
-def test_bf16_run_ends_within_2_percent_of_fp32(tmp_path, original_weights):
-    common = dict(content=CONTENT, style=[STYLE], image_size=64, epochs=20, save_every=0, progress="none",
-                  runs_dir=str(tmp_path), device="cpu")
-    fp32 = transfer(precision="fp32", **common)
-    bf16 = transfer(precision="bf16", **common)
-    assert bf16.final_losses["total"] == pytest.approx(fp32.final_losses["total"], rel=0.02)
+def test_bf16_runs_end_within_2_percent_of_fp32(tmp_path, original_weights):
+    """bf16 never buys speed with quality: per image at most 2% worse than fp32, median within 2%.
+
+    Single runs of L-BFGS without line search are chaotic (fp32 with 1 vs 2 threads already ends
+    0.99–1.01× apart; bf16 0.90–1.01×), so the claim is checked over the four bundled photos.
+    """
+    ratios = []
+    for name in ("chelsea", "rocket", "coffee", "astronaut"):
+        common = dict(content=str(ROOT / f"collections/content/{name}.jpg"), style=[STYLE], image_size=64,
+                      epochs=100, save_every=0, progress="none", runs_dir=str(tmp_path), device="cpu")
+        fp32 = transfer(precision="fp32", **common)
+        bf16 = transfer(precision="bf16", **common)
+        ratios.append(bf16.final_losses["total"] / fp32.final_losses["total"])
+    assert max(ratios) <= 1.02, ratios
+    assert sorted(ratios)[1] >= 0.98 and sorted(ratios)[2] <= 1.02, ratios
     info = json.loads((bf16.run_dir / "config.json").read_text())
     assert info["precision"] == "bf16" and info["config"]["precision"] == "bf16"
