@@ -11,10 +11,16 @@ from dataclasses import dataclass, field
 import torch
 
 
+def _positions_major(features: torch.Tensor) -> torch.Tensor:
+    """Fᵀ as B×M×N in fp32: a free view of channels_last features (the extractor's layout)."""
+    b, n = features.shape[:2]
+    return features.float().permute(0, 2, 3, 1).reshape(b, -1, n)
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """G = F Fᵀ (Eq. 3), B×N×N in fp32, for features B×N×H×W."""
-    f = features.float().flatten(2)
-    return torch.bmm(f, f.transpose(1, 2))
+    f = _positions_major(features)
+    return torch.bmm(f.transpose(1, 2), f)
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -23,30 +29,30 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class _GramDistance(torch.autograd.Function):
-    """scale · Σ (F Fᵀ − A)² per sample, with the analytic gradient 4 · scale · (G − A) F (Eq. 6).
+    """scale · Σ (G − A)² per sample with G = F Fᵀ, and the analytic gradient 4 · scale · (G − A) F (Eq. 6).
 
-    One matrix product in the backward pass instead of autograd's two (A is a Gram, so G − A is symmetric).
+    Takes Fᵀ (B×M×N). One matrix product in the backward pass instead of autograd's two
+    (A is a Gram, so G − A is symmetric).
     """
 
     @staticmethod
-    def forward(ctx, f: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
-        diff = torch.bmm(f, f.transpose(1, 2)) - target
-        ctx.save_for_backward(f, diff)
+    def forward(ctx, ft: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+        diff = torch.bmm(ft.transpose(1, 2), ft) - target
+        ctx.save_for_backward(ft, diff)
         ctx.scale = scale
         return diff.pow(2).flatten(1).sum(1) * scale
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        f, diff = ctx.saved_tensors
-        grad = torch.bmm(diff, f) * (4.0 * ctx.scale) * grad_out.view(-1, 1, 1)
+        ft, diff = ctx.saved_tensors
+        grad = torch.bmm(ft, diff) * (4.0 * ctx.scale) * grad_out.view(-1, 1, 1)
         return grad, None, None
 
 
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     """E_l = Σ (G − A)² / (4 N_l² M_l²) per sample (Eq. 4), for features B×N×H×W and A B×N×N (symmetric)."""
     n, m = features.shape[1], features.shape[2] * features.shape[3]
-    f = features.float().flatten(2)
-    return _GramDistance.apply(f, target_gram.float(), 1.0 / (4.0 * n * n * m * m))
+    return _GramDistance.apply(_positions_major(features), target_gram.float(), 1.0 / (4.0 * n * n * m * m))
 
 
 def tv_loss(images: torch.Tensor) -> torch.Tensor:

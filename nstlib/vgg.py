@@ -159,8 +159,8 @@ def load_weights(model: str, weights: str) -> ConvStack:
 class VGGFeatures:
     """Named-layer VGG features, built only up to the deepest layer asked for; weights frozen.
 
-    Called on RGB images in [0, 1] (B×3×H×W), it returns {layer name: features}. With
-    `dtype=torch.bfloat16` the network runs in bf16 (channels_last), the input's gradient stays fp32.
+    Called on RGB images in [0, 1] (B×3×H×W), it returns {layer name: features} (channels_last).
+    With `dtype=torch.bfloat16` the network runs in bf16, the input's gradient stays fp32.
     """
 
     def __init__(self, stack: ConvStack, layers: list[str], pooling: str = "avg",
@@ -171,9 +171,9 @@ class VGGFeatures:
         self.deepest = max(order.index(layer) for layer in self.layers)
         self.names = order[: self.deepest + 1]
         self.device, self.dtype = torch.device(device), dtype
-        memory = torch.channels_last if dtype != torch.float32 else torch.contiguous_format
         convs = sum(name.startswith("conv") for name in self.names)
-        self.weights = [(w.to(self.device, dtype).contiguous(memory_format=memory), b.to(self.device, dtype))
+        # channels_last: measured 5–15% faster in fp32 on CPU (more with a batch), needed for fast bf16
+        self.weights = [(w.to(self.device, dtype).contiguous(memory_format=torch.channels_last), b.to(self.device, dtype))
                         for w, b in stack.weights[:convs]]
         if self.profile == "caffe":
             mean = torch.tensor(CAFFE_MEAN_BGR[::-1]) / 255.0  # RGB order, [0, 1] scale
@@ -189,9 +189,7 @@ class VGGFeatures:
 
     def __call__(self, images: torch.Tensor, layers: list[str] | None = None) -> dict[str, torch.Tensor]:
         wanted = set(layers or self.layers)
-        x = self.preprocess(images).to(self.dtype)
-        if self.dtype != torch.float32:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.preprocess(images).to(self.dtype).contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
         conv = iter(self.weights)
         for name in self.names:
