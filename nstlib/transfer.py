@@ -6,10 +6,12 @@ initialisation, seed, run folder, losses and video.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -40,6 +42,35 @@ class Result:
     reason: str | None = None
     final_losses: dict[str, float] = field(default_factory=dict)
     config: Config | None = None
+
+
+class _TargetCache:
+    """Targets reused within a process: sweep points mostly share their content and style images.
+
+    Keyed by the extractor (network, weights, pooling, device), the layers and the image's pixels,
+    so an image changed in any way (size, colour preprocessing) is a different entry.
+    """
+
+    def __init__(self, entries: int = 16):
+        self.entries = entries
+        self.store: OrderedDict[tuple, Any] = OrderedDict()
+
+    def get(self, extractor: VGGFeatures, kind: str, image: torch.Tensor, layers: list[str],
+            compute: Callable[[torch.Tensor], Any]) -> Any:
+        if extractor.cache_key is None:
+            return compute(image)
+        digest = hashlib.sha1(image.detach().float().cpu().numpy().tobytes()).hexdigest()
+        key = (extractor.cache_key, kind, tuple(layers), tuple(image.shape), digest)
+        if key in self.store:
+            self.store.move_to_end(key)
+            return self.store[key]
+        value = self.store[key] = compute(image)
+        if len(self.store) > self.entries:
+            self.store.popitem(last=False)
+        return value
+
+
+TARGET_CACHE = _TargetCache()
 
 
 class StopRequested(Exception):
@@ -212,22 +243,28 @@ class _Job:
     def _targets(self, content: torch.Tensor, styles: list[list[torch.Tensor]]) -> Targets:
         """Content features P_l and blended style Grams A_l, once, in fp32, without gradients."""
         cfg = self.cfg
-        content_feats = self.extractor(content, cfg.content_layers) if cfg.content_layers else {}
+        per_sample = [TARGET_CACHE.get(self.extractor, "content", content[b:b + 1], cfg.content_layers,
+                                       lambda x: self.extractor(x, cfg.content_layers))
+                      for b in range(self.batch)] if cfg.content_layers else []
+        content_feats = {layer: torch.cat([f[layer] for f in per_sample]) for layer in cfg.content_layers}
         grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in cfg.style_layers}
         positions = {layer: math.prod(feature_size(cfg.model, layer, *content.shape[-2:])) for layer in cfg.style_layers}
         for c, these in zip(self.configs, styles):
             blended = {layer: 0.0 for layer in cfg.style_layers}
             for weight, style in zip(c.resolved_blend_weights(), these):
-                feats = self.extractor(style, cfg.style_layers)
-                for layer, f in feats.items():
+                style_grams = TARGET_CACHE.get(self.extractor, "gram", style, cfg.style_layers, self._style_grams)
+                for layer, (gram, style_positions) in style_grams.items():
                     # Gram sums over positions: rescale to the generated image's M_l so style images
                     # of any size match the paper's same-size case.
-                    scale = positions[layer] / (f.shape[2] * f.shape[3])
-                    blended[layer] = blended[layer] + weight * scale * gram_matrix(f)
+                    blended[layer] = blended[layer] + weight * (positions[layer] / style_positions) * gram
             for layer in cfg.style_layers:
                 grams[layer].append(blended[layer])
         return Targets({k: v.float() for k, v in content_feats.items()},
                        {k: torch.cat(v) for k, v in grams.items()})
+
+    def _style_grams(self, style: torch.Tensor) -> dict[str, tuple[torch.Tensor, int]]:
+        feats = self.extractor(style, self.cfg.style_layers)
+        return {layer: (gram_matrix(f), f.shape[2] * f.shape[3]) for layer, f in feats.items()}
 
     def _initial(self, content: torch.Tensor, styles: list[list[torch.Tensor]]) -> torch.Tensor:
         out = []

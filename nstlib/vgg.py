@@ -167,6 +167,7 @@ class VGGFeatures:
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
         order = layer_names(stack.model)
         self.model, self.profile, self.pooling = stack.model, stack.profile, pooling
+        self.cache_key: tuple | None = None  # set by build_extractor, which knows the weight source
         self.layers = list(dict.fromkeys(layers))
         self.deepest = max(order.index(layer) for layer in self.layers)
         self.names = order[: self.deepest + 1]
@@ -219,4 +220,6 @@ def build_extractor(model: str, weights: str, layers: list[str], pooling: str = 
 @functools.lru_cache(maxsize=8)
 def _cached_extractor(model: str, weights: str, layers: tuple[str, ...], pooling: str, device: str,
                       dtype: torch.dtype) -> VGGFeatures:
-    return VGGFeatures(load_weights(model, weights), list(layers), pooling, device, dtype)
+    extractor = VGGFeatures(load_weights(model, weights), list(layers), pooling, device, dtype)
+    extractor.cache_key = (model, weights, pooling, device, str(dtype))
+    return extractor
