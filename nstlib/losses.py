@@ -45,8 +45,8 @@ class _GramDistance(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         ft, diff = ctx.saved_tensors
-        grad = torch.bmm(ft, diff) * (4.0 * ctx.scale) * grad_out.view(-1, 1, 1)
-        return grad, None, None
+        # scale the small N×N factor, not the M×N result
+        return torch.bmm(ft, diff * (4.0 * ctx.scale * grad_out.view(-1, 1, 1))), None, None
 
 
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
