@@ -27,10 +27,16 @@ class LBFGS:
     a step reads the history twice (two batched matrix products) instead of 2m vector passes, and
     only the part of the history filled so far.
     The curvature pair uses the step actually taken (after projection into [0, 1]).
-    As in torch, the first step is scaled by min(1, 1/‖g‖₁) and pairs with sᵀy ≤ 1e-10 are skipped.
+    As in torch, pairs with sᵀy ≤ 1e-10 are skipped. The first step is scaled by torch's min(1, 1/‖g‖₁)
+    when `first_step` is None; for images, `first_step=c` instead moves the largest pixel by c·lr. On
+    style-transfer losses (~1e11) torch's rule takes a ~1e-6 pixel step, so the first curvature pair is
+    rounding noise and the loss jumps 20–150× two steps later; c = 0.05 removes the jump and ends
+    lower (bench/: 2.34e10 vs 3.01e10 after 60 steps at 256 px).
     """
 
-    def __init__(self, lr: torch.Tensor, history: int = 100, steps: int | None = None):
+    def __init__(self, lr: torch.Tensor, history: int = 100, steps: int | None = None,
+                 first_step: float | None = None):
+        self.first_step = first_step
         # a run of `steps` steps makes at most steps − 1 pairs: no need to hold more
         self.lr, self.m = lr.double(), max(1, min(history, steps - 1 if steps else history))
         self.k = 0
@@ -79,8 +85,10 @@ class LBFGS:
             direction = -self._inverse_hessian_times(gf, dots[:, :, 2])
         else:
             direction = -gf
-        if self.k == 0:
+        if self.k == 0 and self.first_step is None:
             t = self.lr * (1.0 / gf.abs().sum(1).double()).clamp(max=1.0)
+        elif self.k == 0:
+            t = self.lr * self.first_step / gf.abs().amax(1).double().clamp_min(1e-30)
         else:
             t = self.lr
         self.k += 1
@@ -138,9 +146,13 @@ class Adam:
         return x - lr * m_hat / (v_hat.sqrt() + self.eps)
 
 
+IMAGE_FIRST_STEP = 0.05  # the first L-BFGS step moves no pixel (in [0, 1]) by more than this × lr
+
+
 def make_optimizer(kind: str, lr: torch.Tensor, history: int, steps: int | None = None) -> Optimizer:
+    """The image optimiser: L-BFGS (with the pixel-scaled first step) or Adam, one lr per sample."""
     if kind == "lbfgs":
-        return LBFGS(lr, history, steps)
+        return LBFGS(lr, history, steps, first_step=IMAGE_FIRST_STEP)
     if kind == "adam":
         return Adam(lr)
     raise ValueError(f"optimizer: {kind!r} is not one of lbfgs, adam")

@@ -54,3 +54,11 @@ def test_batched_adam_is_torch_adam_per_sample():
     for b, lr in enumerate([0.05, 0.01]):
         ref = _torch_run(torch.optim.Adam, x0[b], 30, f, lr=lr)
         assert torch.allclose(ours[b], ref, atol=1e-5)
+
+
+def test_pixel_scaled_first_step():
+    x = torch.zeros(2, 5)
+    g = torch.tensor([[1e9, -4e9, 0, 0, 2e9], [1.0, 0.5, 0, 0, 0]])
+    step = LBFGS(torch.tensor([1.0, 2.0]), 10, first_step=0.05).step(x, g)
+    assert step.abs().amax(1).tolist() == pytest.approx([0.05, 0.10])
+    assert step[0, 1].item() == pytest.approx(0.05) and step[0, 0].item() == pytest.approx(-0.0125)
