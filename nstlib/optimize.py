@@ -31,7 +31,7 @@ class LBFGS:
     when `first_step` is None; for images, `first_step=c` instead moves the largest pixel by c·lr. On
     style-transfer losses (~1e11) torch's rule takes a ~1e-6 pixel step, so the first curvature pair is
     rounding noise and the loss jumps 20–150× two steps later; c = 0.05 removes the jump and ends
-    lower (bench/: 2.34e10 vs 3.01e10 after 60 steps at 256 px).
+    lower (measured on chelsea × starry_swirls, 60 steps at 256 px: 2.34e10 vs 3.01e10).
     """
 
     def __init__(self, lr: torch.Tensor, history: int = 100, steps: int | None = None,
