@@ -119,8 +119,7 @@ def transfer_batch(configs: list[Config], *, stop: threading.Event | None = None
             Path(run_dirs[i]).mkdir(parents=True, exist_ok=True)
             runs.append(RunFolder(Path(run_dirs[i]), c.to_dict(), extra))
         else:
-            runs.append(RunFolder.create(resolve_path(c.runs_dir) if not Path(c.runs_dir).is_absolute() else c.runs_dir,
-                                         c.name or default_name(c), c.to_dict(), extra))
+            runs.append(RunFolder.create(resolve_path(c.runs_dir), c.name or default_name(c), c.to_dict(), extra))
     job = _Job(configs, loaded, runs, device, precision, stop, on_progress)
     return job.run()
 
@@ -390,20 +389,20 @@ class _Job:
             terms = self._final_losses(final)
             unquantized = self._final_losses(x)
             shown = im.quantize(self._displayed(final))
-            total_epochs = self.offset + (self.level_steps if status == "done" else 0)
         else:
-            final = terms = shown = unquantized = None
+            terms = shown = unquantized = None
         for b, (c, run) in enumerate(zip(self.configs, self.runs)):
             state, why = (("failed", self.failed[b]) if self.failed[b] else (status, reason))
             final_losses: dict[str, float] = {}
             image = torch.empty(0)
-            if final is not None and terms is not None and shown is not None and unquantized is not None:
+            if terms is not None and shown is not None and unquantized is not None:
                 image = shown[b:b + 1].cpu()
                 final_losses = {n: float(v[b]) for n, v in terms.columns().items()}
                 run.info["final_total_unquantized"] = float(unquantized.total[b])
-                epoch = self.rows[b][-1]["epoch"] + 1 if self.rows[b] else 0
                 if state == "done":
-                    epoch = total_epochs
+                    epoch = self.cfg.total_epochs
+                else:
+                    epoch = self.rows[b][-1]["epoch"] + 1 if self.rows[b] else 0
                 self.rows[b].append({"epoch": epoch, "level": self.level, **final_losses})
                 im.save_image(image, run.path / "final.png")
                 if self.sinks:
