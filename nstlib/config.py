@@ -111,7 +111,7 @@ class Config:
         hints = field_types()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            setattr(self, f.name, _coerce(f.name, value, hints[f.name]))
+            setattr(self, f.name, coerce(f.name, value, hints[f.name]))
             _check_field(f, getattr(self, f.name))
         if not self.style:
             raise ConfigError("style: at least one style image is required")
@@ -232,7 +232,7 @@ def parse_value(name: str, text: str) -> Any:
     kind = field_types()[name]
     if _is_list(kind) and fields[name].metadata.get("path"):
         return [text]
-    return _coerce(name, text, kind)
+    return coerce(name, text, kind)
 
 
 def _is_list(kind: Any) -> bool:
@@ -245,7 +245,7 @@ def _union_args(kind: Any) -> tuple[Any, ...]:
     return (kind,)
 
 
-def _coerce(name: str, value: Any, kind: Any) -> Any:
+def coerce(name: str, value: Any, kind: Any) -> Any:
     """Convert `value` (possibly a string from a CLI or YAML) to `kind`, or raise ConfigError."""
     errors = []
     for option in _union_args(kind):

@@ -43,7 +43,7 @@ import numpy as np
 import yaml
 
 from .cli import UserError, subcommand
-from .config import (PROJECT_ROOT, Config, ConfigError, _coerce, field_names, field_types, fields_by_name,
+from .config import (PROJECT_ROOT, Config, ConfigError, coerce, field_names, field_types, fields_by_name,
                      from_dict, is_url, parse_value, resolve_path, unknown_name_error)
 from .files import atomic_write_text
 from .runs import new_folder, read_json, slug, write_csv, write_json
@@ -221,7 +221,7 @@ def resolve(data: Any, sets: Iterable[str] | Mapping[str, Any] = (), default_nam
 
 def _coerce_base(name: str, value: Any, where: str) -> Any:
     try:
-        return _coerce(name, value, field_types()[name])
+        return coerce(name, value, field_types()[name])
     except ConfigError as e:
         raise ConfigError(f"{where}base: {e}") from None
 
@@ -296,7 +296,7 @@ def _coerced_axes(axes: dict[str, list]) -> dict[str, list]:
 
 def _try_coerce(name: str, value: Any) -> Any:
     try:
-        return _coerce(name, value, field_types()[name])
+        return coerce(name, value, field_types()[name])
     except (ConfigError, KeyError):
         return value
 
