@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from nstlib.config import Config, field_types  # noqa: E402
+from nstlib.config import Config, field_default, field_types  # noqa: E402
 
 REPO = "nst-lab/nst-lab"
 COLAB = f"https://colab.research.google.com/github/{REPO}/blob/main/notebooks"
@@ -69,7 +69,7 @@ def parameters_source() -> str:
         lines.append("from typing import Union")
         lines.append("")
     for f in dataclasses.fields(Config):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        default = field_default(f)
         lines.append(f"{f.name}: {type_text(types[f.name])} = {default!r}  # {help_text(f)}")
     lines.append('run_dir: str = ""  # existing folder to write into; empty: a new runs/<time>_<name>')
     return "\n".join(lines)

@@ -9,7 +9,7 @@ import dataclasses
 import sys
 from typing import Any, Callable, Sequence
 
-from .config import Config, ConfigError, field_types, fields_by_name, parse_value
+from .config import Config, ConfigError, field_default, field_types, fields_by_name, parse_value
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -38,7 +38,7 @@ def add_config_flags(parser: argparse.ArgumentParser, exclude: Sequence[str] = (
     for f in dataclasses.fields(Config):
         if f.name in exclude:
             continue
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        default = field_default(f)
         choices = f.metadata.get("choices")
         help_text = f.metadata.get("help", "")
         if choices:
@@ -98,7 +98,7 @@ def parameter_table() -> str:
     """The README's parameter table, generated from Config."""
     lines = ["| parameter | default | meaning | in the paper |", "|---|---|---|---|"]
     for f in dataclasses.fields(Config):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        default = field_default(f)
         meaning = f.metadata["help"] + (f" ({' / '.join(f.metadata['choices'])})" if f.metadata.get("choices") else "")
         lines.append(f"| `{f.name}` | `{_default_text(default)}` | {meaning.replace('|', '/')} | {f.metadata.get('paper', '')} |")
     return "\n".join(lines)

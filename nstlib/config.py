@@ -198,6 +198,11 @@ def field_types() -> dict[str, Any]:
     return typing.get_type_hints(Config)
 
 
+def field_default(f: dataclasses.Field) -> Any:
+    """The default of a Config field (a fresh copy for list fields)."""
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+
+
 def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(Config)]
 

@@ -64,11 +64,6 @@ def config_from_parameters(namespace: Mapping[str, Any], **overrides: Any) -> Co
     return from_dict(values)
 
 
-def field_default(name: str) -> Any:
-    f = fields_by_name()[name]
-    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
-
-
 # ---- display ----------------------------------------------------------------------------------------
 def _display(obj: Any) -> None:
     from IPython.display import display

@@ -187,7 +187,6 @@ class RunFolder:
         self.info: dict[str, Any] = {"status": "running", "reason": None, "config": config,
                                      "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                      **environment(), **(extra or {})}
-        self.rows: list[dict[str, Any]] = []
         self.save_info()
 
     @classmethod
@@ -203,7 +202,6 @@ class RunFolder:
         self.save_info()
 
     def save_losses(self, rows: list[dict[str, Any]]) -> None:
-        self.rows = rows
         write_csv(self.path / "losses.csv", rows)
 
     def finish(self, status: str, reason: str | None = None, **fields: Any) -> None:
