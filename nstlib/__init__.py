@@ -1,15 +1,19 @@
-"""NST Lab: Gatys et al. (CVPR 2016) neural style transfer, batched, offline, reproducible."""
+"""NST Lab: Gatys et al. (CVPR 2016) neural style transfer, batched, offline, reproducible.
+
+The package imports only what a run needs: the CLI (`nstlib.cli`), notebook helpers, widgets,
+papermill and dask are imported where they are used.
+"""
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .config import Config, ConfigError
-from .images import ImageError, load_image, save_image
+from ._version import __version__
+from .config import Config
+from .errors import ConfigError, ImageError, NSTError, UserError, WeightsError
+from .images import load_image, save_image
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
-from .transfer import Result, transfer, transfer_batch
 from .sweep import sweep
-from .vgg import VGGFeatures, WeightsError, build_extractor
+from .transfer import Result, transfer, transfer_batch
+from .vgg import VGGFeatures, build_extractor
 
-__all__ = ["Config", "ConfigError", "ImageError", "Result", "VGGFeatures", "WeightsError", "build_extractor",
-           "content_loss", "gram_matrix", "load_image", "save_image", "style_loss", "sweep", "transfer",
-           "transfer_batch", "tv_loss"]
+__all__ = ["Config", "ConfigError", "ImageError", "NSTError", "Result", "UserError", "VGGFeatures", "WeightsError",
+           "__version__", "build_extractor", "content_loss", "gram_matrix", "load_image", "save_image", "style_loss",
+           "sweep", "transfer", "transfer_batch", "tv_loss"]

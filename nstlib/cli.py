@@ -1,29 +1,45 @@
-"""The `nst` command. Every `nst run` flag is generated from `Config`, so flags and parameters never drift.
+"""The `nst` command: the only argparse user. Every `nst run` flag is generated from `Config`.
 
-Bad input (a parameter, an image, a weights file, a sweep file) is one line on stderr and exit 2.
+Bad input (a parameter, an image, a weights file, a sweep file, a mistyped flag) is one line on
+stderr and exit 2; Ctrl-C is exit 130 with the run folder marked interrupted; a closed pipe
+(`nst params | head`) ends quietly.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import os
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
-from .config import Config, ConfigError, field_default, field_types, fields_by_name, parse_value
+from ._version import __version__
+from .config import Config, field_default, field_types, fields_by_name, parse_value
+from .errors import NSTError, UserError
 
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program killed by it
 
 
-class UserError(Exception):
-    """Anything the user can fix; printed as one line, exit 2."""
+class Parser(argparse.ArgumentParser):
+    """argparse with exit code 2 and a "did you mean" for a mistyped option of this (sub)command."""
 
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}{self._suggestion(message)}\n")
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from .images import ImageError
-    from .vgg import WeightsError
-
-    return ConfigError, ImageError, WeightsError, UserError, FileNotFoundError
+    def _suggestion(self, message: str) -> str:
+        if "unrecognized arguments:" not in message:
+            return ""
+        options = [s for action in self._actions for s in action.option_strings if s.startswith("--")]
+        hints = []
+        for word in message.split("unrecognized arguments:", 1)[1].split():
+            close = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.6)
+            if word.startswith("-") and close:
+                hints.append(f"{word} → {close[0]}")
+        return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
 
 def _default_text(value: Any) -> str:
@@ -44,6 +60,7 @@ def add_config_flags(parser: argparse.ArgumentParser, exclude: Sequence[str] = (
         if choices:
             help_text += f" (choices: {', '.join(choices)})"
         help_text += f" [default: {_default_text(default)}]"
+        help_text = help_text.replace("%", "%%")
         flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
         if types[f.name] is bool:
             parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
@@ -71,14 +88,24 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
     return Config(**values)
 
 
+def parameter_table() -> str:
+    """The README's parameter table, generated from Config."""
+    lines = ["| parameter | default | meaning | in the paper |", "|---|---|---|---|"]
+    for f in dataclasses.fields(Config):
+        default = field_default(f)
+        meaning = f.metadata["help"] + (f" ({' / '.join(f.metadata['choices'])})" if f.metadata.get("choices") else "")
+        lines.append(f"| `{f.name}` | `{_default_text(default)}` | {meaning.replace('|', '/')} | "
+                     f"{f.metadata.get('paper', '')} |")
+    return "\n".join(lines)
+
+
 # ---- subcommands ----------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from .transfer import transfer
 
-    config = config_from_args(args)
-    result = transfer(config)
+    result = transfer(config_from_args(args))
     print(f"{result.status}: {result.run_dir}" + (f" ({result.reason})" if result.reason else ""))
-    return 0 if result.status == "done" else 1
+    return 0 if result.status == "done" else EXIT_FAILED
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -94,75 +121,88 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-def parameter_table() -> str:
-    """The README's parameter table, generated from Config."""
-    lines = ["| parameter | default | meaning | in the paper |", "|---|---|---|---|"]
-    for f in dataclasses.fields(Config):
-        default = field_default(f)
-        meaning = f.metadata["help"] + (f" ({' / '.join(f.metadata['choices'])})" if f.metadata.get("choices") else "")
-        lines.append(f"| `{f.name}` | `{_default_text(default)}` | {meaning.replace('|', '/')} | {f.metadata.get('paper', '')} |")
-    return "\n".join(lines)
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import sweep
+
+    engine = args.engine or ("dask" if args.scheduler else "inprocess")
+    result = sweep(args.file, set=args.sets, engine=engine, resume=args.resume, batch=args.batch,
+                   scheduler=args.scheduler, workers=args.workers, notebook=args.notebook)
+    return 0 if result.ok else EXIT_FAILED
 
 
-Command = Callable[[argparse.Namespace], int]
-SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Command]] = {}
+def _configure_sweep(p: argparse.ArgumentParser) -> None:
+    p.description = ("Run a sweep file (see sweeps/): the cartesian product of its axes, one run folder per "
+                     "point inside one sweep folder, index.csv/index.jsonl after every point, grid.png at the "
+                     "end. Exit 0 if every point succeeded, 1 if some failed, 2 for bad input.")
+    p.add_argument("file", nargs="?", metavar="FILE", help="sweep YAML; optional with --resume")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a base parameter for every point (repeatable), e.g. --set image_size=128")
+    p.add_argument("--engine", choices=("inprocess", "papermill", "dask"), default=None,
+                   help="inprocess (default; compatible points batched), papermill (each point executes "
+                        "notebooks/style_transfer.ipynb) or dask (points as tasks on a cluster)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler to use (tcp://host:8786); implies "
+                                                          "--engine dask; default: a LocalCluster")
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="LocalCluster worker processes [default: 2]")
+    p.add_argument("--resume", metavar="SWEEP_DIR", help="rerun the points of SWEEP_DIR not marked done")
+    p.add_argument("--no-batch", dest="batch", action="store_false",
+                   help="in-process/dask: run points one at a time instead of batching compatible ones")
+    p.add_argument("--notebook", metavar="PATH",
+                   help="papermill engine: notebook to execute [default: notebooks/style_transfer.ipynb]")
 
 
-def subcommand(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]) -> Callable[[Command], Command]:
-    def register(fn: Command) -> Command:
-        SUBCOMMANDS[name] = (help, configure, fn)
-        return fn
-    return register
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="nst", description="NST Lab: neural style transfer (Gatys et al., CVPR 2016) experiments.",
-        epilog="One L-BFGS step (epoch) is one forward + backward pass. Run folders go to runs/.")
+def build_parser() -> Parser:
+    parser = Parser(prog="nst", description="NST Lab: neural style transfer (Gatys et al., CVPR 2016) experiments.",
+                    epilog="One L-BFGS step (epoch) is one forward + backward pass. Run folders go to runs/.")
     parser.add_argument("--version", action="version", version=f"nst {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    run = sub.add_parser("run", help="run one style transfer experiment",
-                         description="Run one experiment; every parameter has a flag (lists are comma-separated).")
-    add_config_flags(run)
-    run.set_defaults(func=cmd_run)
-    layers = sub.add_parser("layers", help="list the VGG layer names")
-    layers.add_argument("--model", default="vgg19", choices=["vgg19", "vgg16"])
-    layers.set_defaults(func=cmd_layers)
-    params = sub.add_parser("params", help="print the parameter table (Markdown)")
-    params.set_defaults(func=cmd_params)
-    _load_plugins()
-    for name, (help_text, configure, fn) in SUBCOMMANDS.items():
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
+    commands: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = [
+        ("run", "run one style transfer experiment", _configure_run, cmd_run),
+        ("sweep", "run a parameter sweep from a YAML file (see sweeps/)", _configure_sweep, cmd_sweep),
+        ("layers", "list the VGG layer names", _configure_layers, cmd_layers),
+        ("params", "print the parameter table (Markdown)", lambda p: None, cmd_params),
+    ]
+    for name, help_text, configure, fn in commands:
         p = sub.add_parser(name, help=help_text)
         configure(p)
         p.set_defaults(func=fn)
     return parser
 
 
-def _load_plugins() -> None:
-    """Modules that add subcommands register them on import."""
-    import importlib
+def _configure_run(p: argparse.ArgumentParser) -> None:
+    p.description = "Run one experiment; every parameter has a flag (lists are comma-separated)."
+    add_config_flags(p)
 
-    for module in ("nstlib.sweep",):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
+
+def _configure_layers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="vgg19", choices=["vgg19", "vgg16"])
+
+
+def _parse(parser: Parser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse; unknown options are reported by the subcommand they were given to, with its usage."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
-    except _user_errors() as e:
-        print(f"nst: error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("nst: interrupted; the run folder keeps what was made so far (status 'interrupted')", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        args = _parse(build_parser(), argv)
+        try:
+            return int(args.func(args) or 0)
+        except NSTError as e:
+            print(f"nst: error: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print("nst: interrupted; the run folder keeps what was made so far (status 'interrupted')",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`nst params | head`): no traceback, and none at exit when Python flushes stdout
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

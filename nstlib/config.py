@@ -16,18 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from .layers import check_layers, layer_names
+from .errors import ConfigError
+from .layers import check_layers
+from .paths import DEFAULT_RUNS_DIR, is_url, resolve_input
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONTENT = "collections/content/chelsea.jpg"
 DEFAULT_STYLE = "collections/style/starry_swirls.jpg"
 PAPER_STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 STYLE_LAYER_PRESETS = ("uniform", "inverse_channels")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-class ConfigError(ValueError):
-    """An invalid parameter value; the message names the parameter and what it accepts."""
+INIT_MODES = ("content", "style", "noise")  # any other `init` is an image path
 
 
 def _f(default: Any, help: str, paper: str = "", choices: tuple[str, ...] = (), **extra: Any) -> Any:
@@ -94,12 +92,14 @@ class Config:
     precision: str = _f("auto", "'auto' (bf16 autocast where the hardware runs it fast, else fp32), 'fp32' or "
                                 "'bf16'; losses are always fp32", "", ("auto", "fp32", "bf16"))
     # output
-    runs_dir: str = _f("runs", "folder holding the timestamped run folders")
+    runs_dir: str = _f(DEFAULT_RUNS_DIR, "folder holding the timestamped run folders (relative: to the current "
+                                         "directory; the default: the checkout's runs/)")
     save_every: int = _f(10, "snapshot (frames/ and video frame) every N steps; 0: none", "", minimum=0)
     video: bool = _f(True, "write progress.mp4 and an animated preview from the snapshots")
-    fps: int = _f(12, "frames per second of progress.mp4", "", minimum=1)
-    progress: str = _f("auto", "'auto' (tqdm bar), 'text' (a line every log_every steps) or 'none'", "",
-                       ("auto", "text", "none"))
+    fps: int = _f(0, "frames per second of progress.mp4; 0: chosen from the number of snapshots so the video "
+                     "lasts about 5 s (2 to 30 fps), the last frame held 1 s", "", minimum=0)
+    progress: str = _f("auto", "'auto' (a tqdm bar on a terminal or in Jupyter, else text lines), 'text' (a line "
+                               "every log_every steps, with ETA) or 'none'", "", ("auto", "text", "none"))
     log_every: int = _f(10, "steps between progress lines in 'text' mode", "", minimum=1)
 
     def __post_init__(self) -> None:
@@ -148,7 +148,7 @@ class Config:
         if not DEVICE_PATTERN.match(self.device):
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
         if not self.init:
-            raise ConfigError("init: empty; use content, style, noise or a path to an image")
+            raise ConfigError(f"init: empty; use {', '.join(INIT_MODES)} or a path to an image")
         return self
 
     # ---- derived values -----------------------------------------------------------------------
@@ -186,8 +186,30 @@ class Config:
             raise ConfigError("style_blend_weights: must not all be zero")
         return [x / total for x in w]
 
+    @property
+    def init_is_image(self) -> bool:
+        return self.init not in INIT_MODES
+
+    def image_paths(self) -> list[tuple[str, str]]:
+        """(parameter, path) of every image this config reads: content, each style, an init image."""
+        paths = [("content", self.content)] + [("style", s) for s in self.style]
+        return paths + ([("init", self.init)] if self.init_is_image else [])
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def portable(self) -> dict[str, Any]:
+        """`to_dict` with local image paths made absolute, for a process with another working directory."""
+        def fix(path: str) -> str:
+            resolved = Path(resolve_input(path))
+            return path if is_url(path) or not resolved.exists() else str(resolved.resolve())
+
+        d = self.to_dict()
+        d["content"] = fix(self.content)
+        d["style"] = [fix(s) for s in self.style]
+        if self.init_is_image:
+            d["init"] = fix(self.init)
+        return d
 
     def replace(self, **changes: Any) -> "Config":
         return from_dict({**self.to_dict(), **changes})
@@ -322,18 +344,3 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
         for v in values:
             if v < minimum:
                 raise ConfigError(f"{f.name}: must be >= {minimum:g}, got {v!r}")
-
-
-# ---- paths ----------------------------------------------------------------------------------
-def is_url(path: str) -> bool:
-    return path.startswith(("http://", "https://"))
-
-
-def resolve_path(path: str) -> str:
-    """A user path as given if it exists (or is a URL), else relative to the project (for the bundled collection)."""
-    if is_url(path) or Path(path).expanduser().is_absolute():
-        return str(Path(path).expanduser()) if not is_url(path) else path
-    if Path(path).exists():
-        return path
-    bundled = PROJECT_ROOT / path
-    return str(bundled) if bundled.exists() else path

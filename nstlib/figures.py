@@ -102,18 +102,10 @@ def grid(cells, row_labels: Sequence[str] = (), col_labels: Sequence[str] = (),
          row_title: str = "", col_title: str = "", title: str = "", cell: float = 2.0, missing: str = "failed"):
     """A rows × columns grid of images (H×W×3 uint8) labelled by row and column, e.g. a sweep's results.
 
-    `cells` is a list of rows of images, or a sweep folder (str or Path): then its final.png images laid
-    out over the sweep's axes (one axis: one row; two: rows × columns; more: rows = the first axis,
-    columns = the others combined). A None cell (a failed or missing result) is drawn grey with the
-    text `missing`. `row_title` and `col_title` name what the rows and columns vary.
+    `cells` is a list of rows of images (for a sweep folder: `nstlib.sweep.grid_figure`). A None cell
+    (a failed or missing result) is drawn grey with the text `missing`. `row_title` and `col_title`
+    name what the rows and columns vary.
     """
-    if isinstance(cells, (str, os.PathLike)):
-        from .sweep import grid_inputs
-
-        inputs = grid_inputs(None, cells)
-        inputs.update({k: v for k, v in (("row_labels", row_labels), ("col_labels", col_labels),
-                                         ("row_title", row_title), ("col_title", col_title), ("title", title)) if v})
-        return grid(**inputs, cell=cell, missing=missing)
     plt = _pyplot()
     n_rows, n_cols = len(cells), max(len(r) for r in cells)
     shown = [img for row in cells for img in row if img is not None]

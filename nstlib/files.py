@@ -1,16 +1,22 @@
-"""Atomic file writes: a reader never sees a half-written file, a crash never leaves one."""
+"""Atomic file writes (a reader never sees a half-written file, a crash never leaves one) and JSON/CSV helpers."""
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import tempfile
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 
 class atomic_target:
     """Context manager giving a temporary path beside `path`, renamed over it on success."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
+        self.tmp = self.path
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -19,7 +25,8 @@ class atomic_target:
         self.tmp = Path(name)
         return self.tmp
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is None:
             os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600; others on a shared disk must read runs
             os.replace(self.tmp, self.path)
@@ -27,12 +34,12 @@ class atomic_target:
             self.tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     with atomic_target(path) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
@@ -40,3 +47,30 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV, columns in first-seen order across all rows; floats with 9 significant digits."""
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_text(path, buffer.getvalue())
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -13,15 +13,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from .config import is_url, resolve_path
+from .errors import ImageError
 from .files import atomic_target, atomic_write_bytes
+from .paths import is_url, resolve_input, source_root
 
 CACHE_DIR = Path(os.environ.get("NSTLIB_CACHE", Path.home() / ".cache" / "nstlib"))
 DOWNLOAD_TIMEOUT_S = 30
-
-
-class ImageError(ValueError):
-    """An image that cannot be used; the message names the file and the cause in one line."""
 
 
 def _download(url: str) -> Path:
@@ -57,9 +54,11 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def load_pil(path: str, max_pixels: int | None = None) -> Image.Image:
     """Open a path or URL as an RGB PIL image, EXIF orientation applied; raise ImageError on bad input."""
     source = str(path)
-    local = _download(source) if is_url(source) else Path(resolve_path(source))
+    local = _download(source) if is_url(source) else Path(resolve_input(source))
     if not local.exists():
-        raise ImageError(f"{source}: file not found")
+        hint = ("; the bundled collections/ come with a source checkout of NST Lab"
+                if source.startswith("collections/") and source_root() is None else "")
+        raise ImageError(f"{source}: file not found{hint}")
     if local.is_dir():
         raise ImageError(f"{source}: is a directory, not an image")
     if local.stat().st_size == 0:

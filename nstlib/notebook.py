@@ -30,7 +30,7 @@ def in_colab() -> bool:
 # ---- setup and parameters ---------------------------------------------------------------------------
 def setup() -> str:
     """Print the version, the device 'auto' resolves to and the precision; returns the device name."""
-    from . import __version__
+    from ._version import __version__
     from .device import resolve_device, resolve_precision
 
     device = resolve_device("auto")
@@ -148,7 +148,7 @@ def show_table(rows: Sequence[Mapping[str, Any]] | str | os.PathLike, max_rows: 
 
     from IPython.display import HTML
 
-    from .runs import read_csv
+    from .files import read_csv
 
     rows = read_csv(Path(rows)) if isinstance(rows, (str, os.PathLike)) else list(rows)
     columns: list[str] = []
@@ -162,7 +162,7 @@ def show_table(rows: Sequence[Mapping[str, Any]] | str | os.PathLike, max_rows: 
 
 
 def _loss_rows(rows: Sequence[Mapping[str, Any]] | str | os.PathLike) -> list[Mapping[str, Any]]:
-    from .runs import read_csv
+    from .files import read_csv
 
     if isinstance(rows, (str, os.PathLike)):
         path = Path(rows)
@@ -181,9 +181,9 @@ def is_sweep_folder(path: Path) -> bool:
 
 def newest_folder(runs_dir: str | os.PathLike = "runs") -> Path:
     """The most recently modified run or sweep folder in `runs_dir`."""
-    from .config import resolve_path
+    from .paths import resolve_output
 
-    root = Path(resolve_path(str(runs_dir)))
+    root = resolve_output(runs_dir)
     candidates = [p for p in root.iterdir() if p.is_dir() and (is_run_folder(p) or is_sweep_folder(p))] \
         if root.is_dir() else []
     if not candidates:
@@ -195,10 +195,11 @@ def run_panel(folder: str | os.PathLike, title: str = ""):
     """content | style(s) | result figure of a run folder (style images that are gone are left out)."""
     from .figures import panel
     from .images import ImageError, load_pil
-    from .runs import read_json
+    from .runs import RunRecord
 
     folder = Path(folder)
-    config = read_json(folder / "config.json").get("config", {})
+    record = RunRecord.read(folder)
+    config = record.config if record is not None else {}
     images, titles = [], []
     sources = [("content", config.get("content"))] + [
         (f"style {i + 1}" if len(config.get("style", [])) > 1 else "style", s) for i, s in enumerate(config.get("style", []))]
@@ -222,9 +223,10 @@ def run_panel(folder: str | os.PathLike, title: str = ""):
 
 def run_title(folder: Path) -> str:
     """A one-line summary of a run's main parameters, for figure titles."""
-    from .runs import read_json
+    from .runs import RunRecord
 
-    c = read_json(folder / "config.json").get("config", {})
+    record = RunRecord.read(folder)
+    c = record.config if record is not None else {}
     keys = ("style_weight", "content_weight", "tv_weight", "optimizer", "epochs", "image_size", "init")
     return ", ".join(f"{k} {c[k]:g}" if isinstance(c.get(k), float) else f"{k} {c[k]}" for k in keys if k in c)
 
@@ -245,11 +247,9 @@ def presentation_figures(folder: str | os.PathLike = "", runs_dir: str | os.Path
     out.mkdir(exist_ok=True)
     figures: list[tuple[str, Any]] = []
     if is_sweep_folder(path):
-        from . import figures as fig_module
+        from .sweep import grid_figure
 
-        if not hasattr(fig_module, "grid"):
-            raise RuntimeError("nstlib.figures.grid is not available in this version of nstlib")
-        figures.append(("grid", fig_module.grid(path, **grid_options)))
+        figures.append(("grid", grid_figure(path, **grid_options)))
     elif is_run_folder(path):
         title = run_title(path)
         figures.append(("panel", run_panel(path, title)))
@@ -315,14 +315,13 @@ def reconstructions(content: str = DEFAULT_CONTENT, style: str = DEFAULT_STYLE, 
                     epochs: int = 200, runs_dir: str = "runs", formats: Sequence[str] = FIGURE_FORMATS,
                     show: bool = True, **common: Any) -> Path:
     """Run Figure 1's ten reconstructions into one new folder, save figure1.{png,pdf} there; returns the folder."""
-    from .config import resolve_path
     from .figures import reconstruction_figure, save_figure
+    from .paths import resolve_output
     from .runs import new_folder
     from .transfer import transfer
 
     plan = reconstruction_configs(content, style, image_size, epochs, **common)
-    parent = runs_dir if Path(runs_dir).is_absolute() else resolve_path(runs_dir)
-    folder = new_folder(parent, "reconstructions")
+    folder = new_folder(resolve_output(runs_dir), "reconstructions")
     images: dict[str, list[np.ndarray]] = {"content": [], "style": []}
     labels: dict[str, list[str]] = {"content": [], "style": []}
     for i, item in enumerate(plan):
@@ -348,9 +347,9 @@ def reconstructions(content: str = DEFAULT_CONTENT, style: str = DEFAULT_STYLE, 
 # ---- sweep.ipynb ------------------------------------------------------------------------------------
 def project_path(path: str) -> str:
     """A path as given if it exists here, else relative to the project (Jupyter starts kernels in notebooks/)."""
-    from .config import resolve_path
+    from .paths import resolve_input
 
-    return resolve_path(path) if path else path
+    return resolve_input(path)
 
 
 def sweep_folder_of(outcome: Any) -> Path:

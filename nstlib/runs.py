@@ -1,34 +1,31 @@
-"""Run folders: timestamped, never overwritten, every file written atomically.
+"""Run folders and the run record: the only code that writes or reads config.json and losses.csv.
 
-A run folder holds config.json (parameters, environment, status), losses.csv, final.png,
-frames/ (snapshots), progress.mp4, preview.webp and panel.png.
+A run folder (`runs/<UTC time>_<name>/`) holds config.json (parameters, environment, status,
+final losses), losses.csv (one row per logged step, then the saved image's row), final.png,
+panel.png and the snapshots of `video.py`. Folders are never reused; every file is written atomically.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
 import os
 import platform
 import re
 import subprocess
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
-from .config import PROJECT_ROOT
-from .files import atomic_target, atomic_write_text
+from ._version import __version__
+from .files import read_csv, read_json, write_csv, write_json
+from .paths import source_root
 
 STATUSES = ("running", "done", "failed", "interrupted")
-PREVIEW_FRAMES = 40
-PREVIEW_SIDE = 256
+RECORD = "config.json"
+LOSSES = "losses.csv"
+# losses.csv's `image` column: what a row's losses were evaluated on
+ITERATE, SAVED = "iterate", "final.png"
 
 
 def slug(text: str, limit: int = 60) -> str:
@@ -41,7 +38,11 @@ def timestamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")
 
 
-def new_folder(parent: str | os.PathLike, name: str, stamped: bool = True) -> Path:
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_folder(parent: str | os.PathLike[str], name: str, stamped: bool = True) -> Path:
     """Create and return a new folder `<UTC time>_<name>` (or `<name>`) in `parent`; never reuses one."""
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
@@ -56,155 +57,115 @@ def new_folder(parent: str | os.PathLike, name: str, stamped: bool = True) -> Pa
     raise RuntimeError(f"{parent}: cannot find a free folder name for {base}")
 
 
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic_write_text(path, buffer.getvalue())
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def git_commit() -> str | None:
+    root = source_root()
+    if root is None:
+        return None
     try:
-        out = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
 def environment() -> dict[str, Any]:
+    import numpy as np
     import torch
-
-    from . import __version__
+    from PIL import Image
 
     versions = {"nstlib": __version__, "python": platform.python_version(), "torch": torch.__version__,
                 "numpy": np.__version__, "pillow": Image.__version__}
-    return {"versions": versions, "platform": platform.platform(), "git_commit": git_commit(),
-            "argv": sys.argv}
+    return {"versions": versions, "platform": platform.platform(), "git_commit": git_commit(), "argv": sys.argv}
 
 
-class VideoWriter:
-    """progress.mp4 (H.264 via imageio's pyav plugin), written to a temporary name until closed."""
+@dataclass
+class RunRecord:
+    """What a run folder's config.json says; `read` returns None where there is no readable record."""
 
-    def __init__(self, path: Path, fps: int, size: tuple[int, int]):
-        import imageio.v3 as iio
+    path: Path
+    status: str
+    reason: str | None
+    config: dict[str, Any]
+    wall_time_s: float | None
+    final_losses: dict[str, float]  # of final.png, the saved 8-bit image
+    iterate_losses: dict[str, float]  # of the optimiser's last iterate, before 8-bit rounding
+    info: dict[str, Any] = field(repr=False)
 
-        self.path, self.size = path, (size[0] - size[0] % 2, size[1] - size[1] % 2)  # yuv420p needs even sides
-        self.tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-        self.file = iio.imopen(self.tmp, "w", plugin="pyav")
-        self.file.init_video_stream("libx264", fps=fps, pixel_format="yuv420p")
-        self.frames = 0
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> RunRecord | None:
+        path = Path(path)
+        try:
+            info = read_json(path / RECORD)
+        except (OSError, ValueError):
+            return None
+        status = info.get("status")
+        return cls(path, status if status in STATUSES else "failed", info.get("reason"), info.get("config") or {},
+                   info.get("wall_time_s"), info.get("final_losses") or {}, info.get("iterate_losses") or {}, info)
 
-    def write(self, frame: np.ndarray) -> None:
-        h, w = self.size
-        if frame.shape[:2] != (h, w):
-            frame = np.asarray(Image.fromarray(frame).resize((w, h), Image.BICUBIC))
-        self.file.write_frame(np.ascontiguousarray(frame))
-        self.frames += 1
-
-    def close(self) -> None:
-        self.file.close()
-        if self.frames:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+    def losses(self) -> list[dict[str, str]]:
+        """losses.csv as rows of strings (empty if the run logged nothing)."""
+        try:
+            return read_csv(self.path / LOSSES)
+        except FileNotFoundError:
+            return []
 
 
-class FrameSink:
-    """Snapshots off the hot path: a worker thread writes frames/*.png and appends to the video."""
-
-    def __init__(self, folder: Path, video: bool, fps: int, video_size: tuple[int, int]):
-        self.folder, self.video_on, self.fps, self.video_size = folder, video, fps, video_size
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nstlib-frames")
-        self.pending: list[Future] = []
-        self.thumbs: list[Image.Image] = []
-        self.video: VideoWriter | None = None
-        (folder / "frames").mkdir(exist_ok=True)
-
-    def add(self, epoch: int, frame: np.ndarray) -> None:
-        self.pending = [f for f in self.pending if not f.done()] + [self.pool.submit(self._write, epoch, frame)]
-
-    def _write(self, epoch: int, frame: np.ndarray) -> None:
-        img = Image.fromarray(frame)
-        with atomic_target(self.folder / "frames" / f"epoch_{epoch:05d}.png") as tmp:
-            img.save(tmp, format="PNG")
-        if self.video_on:
-            if self.video is None:
-                self.video = VideoWriter(self.folder / "progress.mp4", self.fps, self.video_size)
-            self.video.write(frame)
-            thumb = img.copy()
-            thumb.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-            self.thumbs.append(thumb)
-
-    def close(self) -> None:
-        """Finish pending frames, close the video and write preview.webp; errors are raised here."""
-        self.pool.submit(self._finish).result()
-        self.pool.shutdown(wait=True)
-        for f in self.pending:
-            f.result()
-
-    def _finish(self) -> None:
-        if self.video is not None:
-            self.video.close()
-        if self.thumbs:
-            step = max(1, math.ceil(len(self.thumbs) / PREVIEW_FRAMES))
-            frames = self.thumbs[::step]
-            if frames[-1] is not self.thumbs[-1]:
-                frames.append(self.thumbs[-1])
-            size = frames[-1].size
-            frames = [f.resize(size) for f in frames]
-            with atomic_target(self.folder / "preview.webp") as tmp:
-                frames[0].save(tmp, format="WEBP", save_all=True, append_images=frames[1:],
-                               duration=max(40, 1000 // self.fps), loop=0, quality=80)
+def is_run_folder(path: str | os.PathLike[str]) -> bool:
+    return (Path(path) / RECORD).is_file()
 
 
 class RunFolder:
-    """One run's folder and its files; config.json always says the run's status."""
+    """Writes one run's record: config.json always says the run's status; losses.csv its loss rows."""
 
     def __init__(self, path: Path, config: dict[str, Any], extra: dict[str, Any] | None = None):
         self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
         self.started = time.time()
-        self.info: dict[str, Any] = {"status": "running", "reason": None, "config": config,
-                                     "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        self.info: dict[str, Any] = {"status": "running", "reason": None, "config": config, "started": _now(),
                                      **environment(), **(extra or {})}
-        self.save_info()
+        self._save()
 
     @classmethod
-    def create(cls, runs_dir: str | os.PathLike, name: str, config: dict[str, Any],
-               extra: dict[str, Any] | None = None) -> "RunFolder":
+    def create(cls, runs_dir: str | os.PathLike[str], name: str, config: dict[str, Any],
+               extra: dict[str, Any] | None = None) -> RunFolder:
         return cls(new_folder(runs_dir, name), config, extra)
 
-    def save_info(self) -> None:
-        write_json(self.path / "config.json", self.info)
+    @property
+    def status(self) -> str:
+        return str(self.info["status"])
 
-    def update(self, **fields: Any) -> None:
+    def _save(self) -> None:
+        write_json(self.path / RECORD, self.info)
+
+    def set(self, **fields: Any) -> None:
+        """Record more facts about the run (estimates, what was actually used)."""
         self.info.update(fields)
-        self.save_info()
+        self._save()
 
     def save_losses(self, rows: list[dict[str, Any]]) -> None:
-        write_csv(self.path / "losses.csv", rows)
+        write_csv(self.path / LOSSES, rows)
 
     def finish(self, status: str, reason: str | None = None, **fields: Any) -> None:
-        assert status in STATUSES
-        self.update(status=status, reason=reason, wall_time_s=round(time.time() - self.started, 3),
-                    finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), **fields)
+        assert status in STATUSES and status != "running"
+        self.set(status=status, reason=reason, wall_time_s=round(time.time() - self.started, 3), finished=_now(),
+                 **fields)
+
+    @staticmethod
+    def mark_failed(path: str | os.PathLike[str], config: dict[str, Any], error: str, wall_time_s: float) -> RunRecord:
+        """Record a failure that happened outside the run (a worker died, a notebook cell failed).
+
+        A record that already says failed or interrupted is kept: it knows more than the caller.
+        """
+        path = Path(path)
+        record = RunRecord.read(path)
+        if record is not None and record.status in ("failed", "interrupted"):
+            return record
+        path.mkdir(parents=True, exist_ok=True)
+        info = dict(record.info) if record is not None else {"config": config}
+        info.update(status="failed", reason=error, wall_time_s=info.get("wall_time_s") or round(wall_time_s, 3),
+                    finished=_now())
+        write_json(path / RECORD, info)
+        failed = RunRecord.read(path)
+        assert failed is not None
+        return failed

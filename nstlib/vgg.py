@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .errors import WeightsError
 from .layers import ARCHITECTURES, layer_names
 
 ORIGINAL_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
@@ -27,10 +28,6 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RANDOM_WEIGHTS_SEED = 0
-
-
-class WeightsError(RuntimeError):
-    """Weights that cannot be found or loaded; the message says which file and what to do."""
 
 
 @dataclass(frozen=True)

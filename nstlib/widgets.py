@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import DEFAULT_CONTENT, DEFAULT_STYLE, PROJECT_ROOT, Config, ConfigError, fields_by_name, resolve_path
+from .config import DEFAULT_CONTENT, DEFAULT_STYLE, Config, ConfigError, fields_by_name
+from .paths import resolve_output, source_root
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 THUMB_SIDE = 160
@@ -56,12 +57,12 @@ def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
 
 def bundled_images(kind: str) -> list[tuple[str, str]]:
     """(label, path) of the bundled collections/<kind>/ images, from the working directory or the project."""
-    for root in (Path.cwd(), PROJECT_ROOT):
+    for root in [r for r in (Path.cwd(), source_root()) if r is not None]:
         folder = root / "collections" / kind
         if folder.is_dir():
             files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if files:
-                return [(p.stem, f"collections/{kind}/{p.name}") for p in files]  # resolve_path finds them
+                return [(p.stem, f"collections/{kind}/{p.name}") for p in files]  # resolve_input finds them
     return []
 
 
@@ -325,7 +326,7 @@ class Explorer:
             return
         name, data = files[-1]
         try:
-            path = save_upload(name, data, Path(resolve_path(self.runs_dir)) / "uploads")
+            path = save_upload(name, data, resolve_output(self.runs_dir) / "uploads")
             from .images import load_pil
 
             load_pil(str(path))  # refuse non-images now, not at Run

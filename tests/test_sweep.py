@@ -51,7 +51,7 @@ def check_sweep(folder: Path, statuses=("done",) * 3) -> list[dict]:
         assert read_json(point / "config.json")["status"] == status
         if status == "done":
             assert (point / "final.png").is_file() and (point / "losses.csv").is_file()
-            for column in ("final_total", "final_content", "final_style"):
+            for column in ("final_png_total", "final_png_content", "final_png_style", "final_iterate_total"):
                 assert math.isfinite(float(row[column]))
             assert float(row["wall_time_s"]) > 0 and row["error"] == ""
         else:

@@ -3,6 +3,7 @@ import json
 import threading
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -12,6 +13,7 @@ from nstlib import Config, transfer
 from nstlib.losses import content_loss
 from nstlib.runs import new_folder, read_csv
 from nstlib.transfer import transfer_batch
+from nstlib.video import HOLD_SECONDS, auto_fps, expected_frames, video_stride
 
 from conftest import ROOT
 
@@ -47,8 +49,12 @@ def test_final_losses_are_the_saved_image(main_run):
     saved = nstlib.load_image(str(main_run.run_dir / "final.png"))
     assert torch.equal(saved, main_run.image)
     info = json.loads((main_run.run_dir / "config.json").read_text())
-    assert info["final_losses"]["total"] == pytest.approx(info["final_total_unquantized"], rel=0.05)
+    assert info["final_losses"]["total"] == pytest.approx(info["iterate_losses"]["total"], rel=0.05)
+    assert info["final_losses"] != info["iterate_losses"]  # two evaluations: of final.png and of the iterate
     assert main_run.history[-1]["total"] == pytest.approx(info["final_losses"]["total"])
+    assert main_run.iterate_losses == info["iterate_losses"]
+    rows = read_csv(main_run.run_dir / "losses.csv")
+    assert [r["image"] for r in rows] == ["iterate"] * (len(rows) - 1) + ["final.png"]
 
 
 def test_run_folder_contents(main_run):
@@ -63,7 +69,10 @@ def test_run_folder_contents(main_run):
     frames = sorted((d / "frames").glob("*.png"))
     assert [f.name for f in frames] == [f"epoch_{e:05d}.png" for e in (0, 5, 10, 15, 20, 25, 30, 35, 40)]
     video = iio.imread(d / "progress.mp4", plugin="pyav")
-    assert video.shape[0] == len(frames)
+    fps = iio.immeta(d / "progress.mp4", plugin="pyav")["fps"]
+    assert fps == auto_fps(len(frames)) and video.shape[0] == len(frames) + round(fps * HOLD_SECONDS) - 1
+    assert 3 <= video.shape[0] / fps <= 7  # a watchable few seconds
+    assert (np.abs(video[-1].astype(int) - video[len(frames) - 1].astype(int)).mean() < 2)  # the final image held
     preview = Image.open(d / "preview.webp")
     assert preview.n_frames == len(frames)
     assert Image.open(d / "panel.png").width > 3 * 64
@@ -122,7 +131,8 @@ def test_multiresolution_schedule(tmp_path, original_weights):
     r = transfer(tiny(tmp_path, sizes=[32, 64], level_epochs=[3, 2], save_every=1))
     assert r.image.shape[-1] == 64 and r.image.shape[-2] == round(64 * 511 / 768)
     assert [row["level"] for row in r.history] == [0, 0, 0, 1, 1, 1]
-    assert iio.imread(r.run_dir / "progress.mp4", plugin="pyav").shape[0] == 6
+    # 6 snapshots (epochs 0-4 and the final image), then the final image held for HOLD_SECONDS
+    assert iio.imread(r.run_dir / "progress.mp4", plugin="pyav").shape[0] == 6 + round(auto_fps(6) * HOLD_SECONDS) - 1
 
 
 @pytest.mark.parametrize("kw", [dict(preserve_color="luminance"), dict(preserve_color="histogram"),
@@ -163,3 +173,12 @@ def test_batched_matches_sequential(tmp_path, original_weights):
         assert result.history[0]["total"] == pytest.approx(alone.history[0]["total"], rel=1e-5)
         assert result.history[1]["total"] == pytest.approx(alone.history[1]["total"], rel=1e-4)
         assert result.final_losses["total"] == pytest.approx(alone.final_losses["total"], rel=1e-2)
+
+
+@pytest.mark.parametrize("steps, save_every", [(20, 10), (100, 10), (300, 10), (1000, 1), (5000, 1)])
+def test_video_length_is_watchable_whatever_the_step_count(steps, save_every):
+    frames = expected_frames(steps, save_every)
+    fps = auto_fps(frames)
+    shown = -(-frames // video_stride(frames, fps))
+    assert 2 <= fps <= 30
+    assert 2.5 <= shown / fps + HOLD_SECONDS <= 7

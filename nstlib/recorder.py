@@ -1,0 +1,105 @@
+"""What a batch run leaves as it goes: loss rows, snapshots and, at the end, the final files of each run.
+
+The optimiser's loss values stay on the device until a log or snapshot step needs them (one host
+transfer for many steps). Files go through `RunFolder` (the record) and `FrameSink` (the snapshots).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from . import images as im
+from .losses import LossTerms
+from .runs import ITERATE, SAVED, RunFolder
+from .video import FrameSink
+
+LOSS_NAMES = ("total", "content", "style", "tv")
+
+
+class Recorder:
+    """Loss rows, snapshots and final files of B runs (one per sample)."""
+
+    def __init__(self, runs: Sequence[RunFolder], save_every: int, video: bool, fps: int, video_hw: tuple[int, int],
+                 expected_frames: int):
+        self.runs = list(runs)
+        self.rows: list[list[dict[str, Any]]] = [[] for _ in self.runs]
+        self.pending: list[tuple[int, int, dict[str, torch.Tensor]]] = []
+        self.sinks = [FrameSink(run.path, video, fps, video_hw, expected_frames) for run in self.runs] \
+            if save_every else []
+
+    # ---- during the run --------------------------------------------------------------------------
+    def step(self, epoch: int, level: int, terms: LossTerms) -> None:
+        """Keep step `epoch`'s losses (device tensors, one value per sample) until the next flush."""
+        self.pending.append((epoch, level, {n: v.detach() for n, v in terms.columns().items()}))
+
+    def flush(self, active: Sequence[bool]) -> dict[int, int]:
+        """Move the kept losses to losses.csv rows of the active samples.
+
+        A sample's rows stop before its first non-finite total; returns {sample: that epoch}.
+        """
+        if not self.pending:
+            return {}
+        names = list(self.pending[0][2])
+        values = {n: torch.stack([cols[n] for _, _, cols in self.pending]).cpu() for n in names}  # steps × B
+        finite = torch.isfinite(values["total"])
+        broken = {}
+        for b, on in enumerate(active):
+            if not on:
+                continue
+            for i, (epoch, level, _) in enumerate(self.pending):
+                if not bool(finite[i, b]):
+                    broken[b] = epoch
+                    break
+                self.rows[b].append({"epoch": epoch, "level": level, "image": ITERATE,
+                                     **{n: float(values[n][i, b]) for n in names}})
+        self.pending = []
+        for run, rows in zip(self.runs, self.rows):
+            run.save_losses(rows)
+        return broken
+
+    def last_rows(self, active: Sequence[bool]) -> list[dict[str, Any] | None]:
+        return [rows[-1] if rows and on else None for rows, on in zip(self.rows, active)]
+
+    def snapshot(self, epoch: int, shown: torch.Tensor) -> None:
+        """One frame per sample of `shown` (B×3×H×W in [0, 1], as the user should see it)."""
+        for b, sink in enumerate(self.sinks):
+            sink.add(epoch, im.tensor_to_uint8(shown[b:b + 1]))
+
+    # ---- the end -------------------------------------------------------------------------------
+    def final(self, b: int, epoch: int, level: int, image: torch.Tensor, saved: LossTerms,
+              iterate: LossTerms) -> tuple[dict[str, float], dict[str, float]]:
+        """Sample b's final.png, its last frame and losses row; returns (saved-image, iterate) losses."""
+        saved_losses = {n: float(v[b]) for n, v in saved.columns().items()}
+        iterate_losses = {n: float(v[b]) for n, v in iterate.columns().items()}
+        self.rows[b].append({"epoch": epoch, "level": level, "image": SAVED, **saved_losses})
+        self.runs[b].save_losses(self.rows[b])
+        im.save_image(image, self.runs[b].path / "final.png")
+        if self.sinks:
+            self.sinks[b].add(epoch, im.tensor_to_uint8(image))
+        return saved_losses, iterate_losses
+
+    def close(self, quiet: bool = False) -> None:
+        """Finish the videos and previews; with `quiet`, errors are dropped (the run already failed)."""
+        sinks, self.sinks = self.sinks, []
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception:
+                if not quiet:
+                    raise
+
+    def panel(self, b: int, content: torch.Tensor, styles: Sequence[torch.Tensor], result: torch.Tensor) -> None:
+        """panel.png: content | style(s) | result, the inputs drawn at the result's scale."""
+        from .figures import panel, save_figure
+
+        side = max(result.shape[-2:])  # drawing full-size photos beside a small result is slow
+
+        def small(image: torch.Tensor) -> torch.Tensor:
+            return im.resize_longest(image, side) if max(image.shape[-2:]) > side else image
+
+        shown = [im.tensor_to_uint8(small(content)), *[im.tensor_to_uint8(small(s)) for s in styles],
+                 im.tensor_to_uint8(result)]
+        titles = ["content", *[f"style {i + 1}" if len(styles) > 1 else "style" for i in range(len(styles))],
+                  "result"]
+        save_figure(panel(shown, titles), self.runs[b].path / "panel.png")

@@ -1,0 +1,151 @@
+"""Parameter sweeps: a YAML file of axes → one folder of runs, an always-current index and a grid figure.
+
+`nst sweep FILE` makes `runs/<time>_sweep-<name>/` holding sweep.yaml (the resolved sweep), one
+folder per point (`01_style_weight=0.01/`: the run's files; with the papermill engine also
+notebook.ipynb), index.csv and index.jsonl (rewritten after every point) and grid.png/.pdf.
+`--resume SWEEP_DIR` reruns exactly the points whose config.json does not say "done".
+
+Read top-down: `spec` (the file → points), `plan` (batches within memory), `engines` (running
+them), `folder` (the sweep folder's state and index), `grid` (the figure).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from ..errors import UserError
+from ..files import atomic_write_text
+from ..paths import project_file, resolve_output
+from ..runs import new_folder
+from .engines import ENGINES, EngineOptions, dask_client, error_text
+from .folder import SweepFolder
+from .grid import grid_figure, grid_inputs
+from .spec import Point, Sweep, load_sweep
+
+DEFAULT_NOTEBOOK = "notebooks/style_transfer.ipynb"
+
+__all__ = ["ENGINES", "DEFAULT_NOTEBOOK", "Point", "Sweep", "SweepResult", "grid_figure", "grid_inputs", "load_sweep",
+           "sweep"]
+
+
+@dataclass
+class SweepResult:
+    """The sweep's folder and its index rows (one per point, as in index.csv)."""
+
+    folder: Path
+    rows: list[dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return all(r["status"] == "done" for r in self.rows)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["status"] != "done"]
+
+
+def sweep(source: str | os.PathLike[str] | Mapping[str, Any] | None = None, *,
+          set: Iterable[str] | Mapping[str, Any] = (), engine: str | None = None,
+          resume: str | os.PathLike[str] | None = None, batch: bool = True, scheduler: Any = None, workers: int = 2,
+          notebook: str | os.PathLike[str] | None = None, verbose: bool = True) -> SweepResult:
+    """Run a sweep (a YAML file or a dict) and return its folder and index rows.
+
+    `set` overrides base parameters ("name=value" strings or a dict); `engine` is "inprocess" (compatible
+    points batched through VGG unless batch=False; the default), "papermill" (each point executes
+    `notebook`) or "dask" (points as tasks on a LocalCluster of `workers` processes, or on `scheduler`:
+    an address, a Cluster object or a Client; implies "dask"); `resume` is a sweep folder whose
+    unfinished or failed points are rerun. Bad input raises ConfigError/UserError before anything is
+    created. Prints one line per finished point unless verbose=False.
+    """
+    engine = engine or ("dask" if scheduler is not None else "inprocess")
+    if engine not in ENGINES:
+        raise UserError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
+    if scheduler is not None and engine != "dask":
+        raise UserError(f"--scheduler needs the dask engine, not {engine!r}")
+    if workers < 1:
+        raise UserError("--workers: must be >= 1")
+    say: Any = print if verbose else (lambda *a, **k: None)
+    spec = _spec(source, set, resume)
+    options = EngineOptions(batch=batch)
+    if engine == "papermill":
+        options.notebook = _notebook(notebook)
+        _require("papermill", "pip install papermill ipykernel")
+    if engine == "dask":
+        _require("distributed", "pip install 'dask[distributed]'")
+
+    with contextlib.ExitStack() as stack:
+        if engine == "dask":  # connect before creating anything
+            options.client = dask_client(scheduler, workers, stack)
+        folder = Path(resume) if resume is not None else _new_sweep_folder(spec)
+        state = SweepFolder(spec, folder.resolve(), say)
+        todo = state.prepare(resume is not None)
+        say(f"sweep {spec.name}: {len(spec.points)} points in {state.folder}"
+            + (f" ({len(spec.points) - len(todo)} already done)" if resume is not None else "")
+            + (f", engine {engine}" if engine != "inprocess" else ""))
+        try:
+            ENGINES[engine](todo, state, options)
+        except KeyboardInterrupt:
+            state.interrupted()
+            say(f"interrupted; resume with: nst sweep --resume {state.folder}", file=sys.stderr)
+            raise
+        try:
+            from ..figures import save_figure
+
+            done = {p.number for p in spec.points if state.states[p.number].status == "done"}
+            save_figure(grid_figure(state.folder, spec, done), state.folder / "grid.png", formats=("png", "pdf"))
+        except Exception as e:  # the runs and the index are what matter; say so and go on
+            say(f"warning: grid figure not written ({error_text(e)})", file=sys.stderr)
+    result = SweepResult(state.folder, state.rows())
+    bad = len(result.failed)
+    say(f"{len(result.rows) - bad} done, {bad} failed: {state.folder}" if bad
+        else f"all {len(result.rows)} done: {state.folder}")
+    return result
+
+
+def _spec(source: str | os.PathLike[str] | Mapping[str, Any] | None, sets: Iterable[str] | Mapping[str, Any],
+          resume: str | os.PathLike[str] | None) -> Sweep:
+    if resume is None:
+        if source is None:
+            raise UserError("give a sweep FILE (see sweeps/) or --resume SWEEP_DIR")
+        return load_sweep(source, sets)
+    saved = Path(resume) / "sweep.yaml"
+    if not saved.is_file():
+        raise UserError(f"--resume {resume}: no sweep.yaml there; is it a sweep folder?")
+    spec = load_sweep(saved)
+    if source is not None or sets:
+        other = load_sweep(source if source is not None else spec.to_dict(), sets)
+        if other.to_dict() != spec.to_dict():
+            raise UserError(f"--resume {resume}: the sweep given differs from the saved sweep.yaml; "
+                            "resume without FILE and --set, or start a new sweep")
+    return spec
+
+
+def _new_sweep_folder(spec: Sweep) -> Path:
+    folder = new_folder(resolve_output(spec.base["runs_dir"]), f"sweep-{spec.name}")
+    text = yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None)
+    atomic_write_text(folder / "sweep.yaml",
+                      f"# NST Lab sweep, resolved (every base parameter). Resume: nst sweep --resume {folder}\n"
+                      + text)
+    return folder
+
+
+def _notebook(notebook: str | os.PathLike[str] | None) -> Path:
+    path = Path(notebook) if notebook else project_file(DEFAULT_NOTEBOOK)
+    if path is None:
+        raise UserError(f"papermill engine: give --notebook (the default {DEFAULT_NOTEBOOK} comes with a "
+                        "source checkout)")
+    if not path.is_file():
+        raise UserError(f"papermill engine: notebook {path} not found")
+    return path
+
+
+def _require(module: str, hint: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise UserError(f"the {module} package is needed for this engine: {hint}")

@@ -1,0 +1,112 @@
+"""A sweep folder's state: one record per point, the index files (index.csv, index.jsonl) and progress lines.
+
+Point records come from the points' run records (`runs.RunRecord`); the index is rewritten after
+every point, in time linear in the number of points.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..files import atomic_write_text, write_csv
+from ..runs import RunRecord
+from .spec import Point, Sweep
+
+LOSS_COLUMNS = ("total", "content", "style", "tv")
+
+
+@dataclass
+class PointState:
+    """A point's status and results, as the index shows them."""
+
+    status: str = "pending"  # pending, queued, running, done, failed, interrupted
+    error: str = ""
+    wall_time_s: float | None = None
+    final_losses: dict[str, float] = field(default_factory=dict)  # of final.png, the saved 8-bit image
+    iterate_losses: dict[str, float] = field(default_factory=dict)  # of the optimiser's last iterate
+
+    @classmethod
+    def of(cls, record: RunRecord) -> PointState:
+        return cls(record.status, record.reason or "", record.wall_time_s, record.final_losses, record.iterate_losses)
+
+
+def read_point(path: Path) -> PointState | None:
+    """What a point folder's run record says; None if it has none."""
+    record = RunRecord.read(path)
+    return PointState.of(record) if record is not None else None
+
+
+class SweepFolder:
+    """The points' states in one sweep folder and the index files written from them."""
+
+    def __init__(self, spec: Sweep, folder: Path, say: Callable[..., None]):
+        self.spec, self.folder, self.say = spec, folder, say
+        self.states: dict[int, PointState] = {p.number: PointState() for p in spec.points}
+        self.finished = 0
+
+    def path(self, point: Point) -> Path:
+        return self.folder / point.folder
+
+    def prepare(self, resuming: bool) -> list[Point]:
+        """The points to run; on resume, done points are kept and the others' folders cleared."""
+        todo = []
+        for p in self.spec.points:
+            state = read_point(self.path(p)) if resuming else None
+            if state is not None and state.status == "done":
+                self.states[p.number] = state
+                self.finished += 1
+                continue
+            if self.path(p).exists():
+                shutil.rmtree(self.path(p))
+            todo.append(p)
+        self.write_index()
+        return todo
+
+    def start(self, points: Sequence[Point], status: str = "running") -> None:
+        for p in points:
+            self.states[p.number] = PointState(status)
+        self.write_index()
+        if len(points) > 1 and status == "running":
+            self.say(f"running {len(points)} points as one batch: "
+                     + "; ".join(f"[{i}] {p.label}" for i, p in enumerate(points, 1)), flush=True)
+
+    def done(self, point: Point, state: PointState) -> None:
+        self.states[point.number] = state
+        self.finished += 1
+        self.write_index()
+        line = f"[{self.finished}/{len(self.spec.points)}] {point.label} {state.status}"
+        line += f" {state.wall_time_s:.1f} s" if isinstance(state.wall_time_s, (int, float)) else ""
+        if state.status != "done" and state.error:
+            line += f": {state.error}"
+        self.say(line, flush=True)
+
+    def interrupted(self) -> None:
+        for p in self.spec.points:
+            if self.states[p.number].status in ("running", "queued"):
+                self.states[p.number] = read_point(self.path(p)) or PointState("interrupted")
+        self.write_index()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per point: its parameters, status, and both kinds of final losses (see README); the
+        per-layer losses (dicts) go to index.jsonl only."""
+        rows = []
+        for p in self.spec.points:
+            s = self.states[p.number]
+            row: dict[str, Any] = {"point": p.number, "label": p.label}
+            row.update({k: getattr(p.config, k) for k in self.spec.varied})
+            row.update(status=s.status, error=s.error, wall_time_s=s.wall_time_s)
+            row.update({f"final_png_{k}": s.final_losses.get(k) for k in LOSS_COLUMNS})
+            row.update({f"final_iterate_{k}": s.iterate_losses.get(k) for k in LOSS_COLUMNS})
+            row.update(folder=p.folder, final_losses=s.final_losses, iterate_losses=s.iterate_losses)
+            rows.append(row)
+        return rows
+
+    def write_index(self) -> None:
+        rows = self.rows()
+        write_csv(self.folder / "index.csv",
+                  [{k: (",".join(map(str, v)) if isinstance(v, list) else "" if v is None else v)
+                    for k, v in row.items() if not isinstance(v, dict)} for row in rows])
+        atomic_write_text(self.folder / "index.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))

@@ -1,0 +1,58 @@
+"""The grid figure of a sweep folder: its final.png images laid out over the sweep's axes."""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import UserError
+from ..figures import grid
+from ..images import load_pil
+from .folder import read_point
+from .spec import Sweep, load_sweep
+
+
+def grid_inputs(spec: Sweep | None, folder: str | os.PathLike[str], done: set[int] | None = None) -> dict[str, Any]:
+    """Arguments of figures.grid for a sweep folder: one axis → one row; two → rows × columns; more →
+    rows = the first axis, columns = the others combined. Points not done (or without final.png) are None."""
+    folder = Path(folder)
+    if spec is None:
+        if not (folder / "sweep.yaml").is_file():
+            raise UserError(f"{folder}: no sweep.yaml; not a sweep folder")
+        spec = load_sweep(folder / "sweep.yaml", check_files=False)
+    titles, values, pairs = spec.axis_titles, spec.axis_values, spec.axis_pairs
+    if len(titles) == 1:
+        rows, cols, row_title, col_title = [""], values[0], "", titles[0]
+    elif len(titles) == 2:
+        rows, cols, row_title, col_title = values[0], values[1], titles[0], titles[1]
+    else:
+        rows, row_title, col_title = values[0], titles[0], ", ".join(titles[1:])
+        cols = ["\n".join(combo) for combo in itertools.product(*pairs[1:])]
+    cells: list[list[np.ndarray | None]] = [[None] * len(cols) for _ in rows]
+    for i, p in enumerate(spec.points):  # points are in product order, the first axis slowest
+        final = folder / p.folder / "final.png"
+        if done is not None:
+            ok = p.number in done
+        else:
+            state = read_point(folder / p.folder)
+            ok = state is not None and state.status == "done"
+        image = None
+        if ok and final.is_file():
+            with contextlib.suppress(Exception):
+                image = np.asarray(load_pil(str(final)))
+        cells[i // len(cols)][i % len(cols)] = image
+    title = spec.name + (f": {spec.description}" if spec.description else "")
+    return {"cells": cells, "row_labels": rows, "col_labels": cols, "row_title": row_title, "col_title": col_title,
+            "title": title}
+
+
+def grid_figure(folder: str | os.PathLike[str], spec: Sweep | None = None, done: set[int] | None = None,
+                **options: Any) -> Any:
+    """figures.grid of a sweep folder; `options` (labels, titles, cell size, missing text) override its own."""
+    inputs = grid_inputs(spec, folder, done)
+    inputs.update({k: v for k, v in options.items() if v})
+    return grid(**inputs)

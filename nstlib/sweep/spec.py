@@ -1,0 +1,264 @@
+"""A sweep file → a validated `Sweep`: base parameters, axes, and every point's Config.
+
+A sweep file::
+
+    name: style_weight            # optional; default: the file's stem
+    description: β from 1e-2 to 1e4
+    base:                         # Config fields shared by every point (defaults: Config's)
+      image_size: 256
+      epochs: 100
+    axes:                         # cartesian product, first axis slowest
+      style_weight: [1e-2, 1e-1, 1, 1e1, 1e2, 1e4]
+      init:                       # a value may be a mapping of several parameters
+        - content
+        - {init: noise, seed: 1}
+    zip:                          # optional: varied together, one more axis (all lists equally long)
+      lr: [0.5, 1.0]
+      epochs: [200, 100]
+
+Every point is validated (and its image files checked to exist) before anything is created or run.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import itertools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from ..config import Config, ConfigError, coerce, field_names, field_types, fields_by_name, from_dict, parse_value, \
+    unknown_name_error
+from ..errors import UserError
+from ..paths import is_url, resolve_input
+from ..runs import slug
+from .labels import format_value, pairs, try_coerce
+
+SWEEP_KEYS = ("name", "description", "base", "axes", "zip")
+
+
+@dataclass
+class Point:
+    """One experiment of a sweep (number is 1-based, as printed and in folder names)."""
+
+    number: int
+    label: str                      # "style_weight=0.01" or "init=noise, seed=1"
+    folder: str                     # "01_style_weight=0.01"
+    params: dict[str, Any]          # the parameters its axis values set
+    axis_labels: list[str]          # one value label per axis (for the grid)
+    config: Config
+
+
+@dataclass
+class Sweep:
+    name: str
+    description: str
+    base: dict[str, Any]            # every Config field (defaults filled in, --set applied)
+    axes: dict[str, list[Any]]
+    zip: dict[str, list[Any]]
+    points: list[Point] = field(default_factory=list)
+    axis_titles: list[str] = field(default_factory=list)
+    axis_values: list[list[str]] = field(default_factory=list)  # value labels per axis ("0.01", "noise, seed=1")
+    axis_pairs: list[list[str]] = field(default_factory=list)   # the same with names ("style_weight=0.01")
+    varied: list[str] = field(default_factory=list)  # parameters the axes set, first-seen order (index columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out["base"] = self.base
+        out["axes"] = self.axes
+        if self.zip:
+            out["zip"] = self.zip
+        return out
+
+
+def one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _yaml_error(source: str, e: yaml.YAMLError) -> UserError:
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or one_line(str(e))
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return UserError(f"{source}: malformed YAML{where}: {one_line(problem)}")
+
+
+def load_sweep(source: str | os.PathLike[str] | Mapping[str, Any], sets: Iterable[str] | Mapping[str, Any] = (),
+               check_files: bool = True) -> Sweep:
+    """Read, resolve and validate a sweep (a YAML file or a dict); every point is checked, nothing is created."""
+    if isinstance(source, Mapping):
+        data: Any = copy.deepcopy(dict(source))
+        label, default_name = "sweep", "sweep"
+    else:
+        path = Path(source)
+        label, default_name = str(source), path.stem
+        if not path.is_file():
+            raise UserError(f"{source}: sweep file not found")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise _yaml_error(label, e) from None
+        except UnicodeDecodeError:
+            raise UserError(f"{source}: not a text (YAML) file") from None
+    return resolve(data, sets, default_name, f"{label}: ", check_files)
+
+
+def resolve(data: Any, sets: Iterable[str] | Mapping[str, Any] = (), default_name: str = "sweep",
+            where: str = "", check_files: bool = True) -> Sweep:
+    """The sweep of a parsed sweep file: base filled in, --set applied, every point built and validated
+    (and its image files checked to exist, unless check_files is False)."""
+    if not isinstance(data, dict):
+        raise UserError(f"{where}expected a mapping with name, base and axes, got {type(data).__name__}")
+    for key in data:
+        if key not in SWEEP_KEYS:
+            close = difflib.get_close_matches(str(key), SWEEP_KEYS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UserError(f"{where}unknown key {key!r}{hint}; a sweep file has {', '.join(SWEEP_KEYS)}")
+    name = data.get("name") or default_name
+    if not isinstance(name, str):
+        raise UserError(f"{where}name: expected a string, got {name!r}")
+    description = data.get("description") or ""
+    base_raw = data.get("base") or {}
+    if not isinstance(base_raw, dict):
+        raise UserError(f"{where}base: expected a mapping of parameters, got {base_raw!r}")
+    axes_raw = data.get("axes") or {}
+    zip_raw = data.get("zip") or {}
+    for key, value in (("axes", axes_raw), ("zip", zip_raw)):
+        if not isinstance(value, dict):
+            raise UserError(f"{where}{key}: expected a mapping of name → list of values, got {value!r}")
+        for axis, values in value.items():
+            if not isinstance(values, list) or not values:
+                raise UserError(f"{where}{key}.{axis}: expected a non-empty list of values, got {values!r}")
+    if not axes_raw and not zip_raw:
+        raise UserError(f"{where}axes: empty; give at least one parameter with a list of values")
+    if zip_raw and len({len(v) for v in zip_raw.values()}) > 1:
+        lengths = ", ".join(f"{k}: {len(v)}" for k, v in zip_raw.items())
+        raise UserError(f"{where}zip: lists of unequal length ({lengths})")
+
+    # base: every field, defaults filled in, then the --set overrides
+    known = set(field_names())
+    for key in base_raw:
+        if key not in known:
+            raise unknown_name_error(key, f"{where}base: ")
+    base = {**Config().to_dict(), **{k: _coerce_base(k, v, where) for k, v in base_raw.items()}}
+    axis_params = _axis_parameters(axes_raw, zip_raw)
+    for key, value in parse_sets(sets).items():
+        if key in axis_params:
+            raise UserError(f"--set {key}: {key} is an axis of this sweep; edit the sweep file instead")
+        base[key] = value
+
+    # the axes: each a list of (params, value label) in order
+    axes: list[tuple[str, list[tuple[dict[str, Any], str]]]] = []
+    for axis, values in axes_raw.items():
+        axes.append((str(axis), [_axis_value(str(axis), v, f"{where}axes") for v in values]))
+    if zip_raw:
+        columns = [[_axis_value(str(k), v, f"{where}zip") for v in values] for k, values in zip_raw.items()]
+        combined = []
+        for row in zip(*columns):
+            params: dict[str, Any] = {}
+            for p, _ in row:
+                _merge(params, p, f"{where}zip: ")
+            combined.append((params, ", ".join(pairs(p) for p, _ in row)))
+        axes.append((", ".join(map(str, zip_raw)), combined))
+
+    sweep = Sweep(name, str(description), base, _coerced_axes(axes_raw), _coerced_axes(zip_raw))
+    sweep.axis_titles = [title for title, _ in axes]
+    sweep.axis_values = [[label for _, label in values] for _, values in axes]
+    sweep.axis_pairs = [[pairs(params) for params, _ in values] for _, values in axes]
+    combos = list(itertools.product(*[values for _, values in axes]))
+    width = max(2, len(str(len(combos))))
+    for number, combo in enumerate(combos, start=1):
+        params = {}
+        for p, _ in combo:
+            _merge(params, p, f"{where}point {number}: ")
+        label = ", ".join(pairs(p) for p, _ in combo)
+        config = from_dict({**base, **params}, where=f"{where}point {number} ({label}): ")
+        if check_files:
+            _check_files(config, f"{where}point {number} ({label}): ")
+        folder = f"{number:0{width}d}_{slug(label.replace(', ', '__'), limit=80)}"
+        sweep.points.append(Point(number, label, folder, params, [lbl for _, lbl in combo], config))
+        sweep.varied += [k for k in params if k not in sweep.varied]
+    return sweep
+
+
+def _coerce_base(name: str, value: Any, where: str) -> Any:
+    try:
+        return coerce(name, value, field_types()[name])
+    except ConfigError as e:
+        raise ConfigError(f"{where}base: {e}") from None
+
+
+def _axis_parameters(axes: dict[str, list[Any]], zipped: dict[str, list[Any]]) -> set[str]:
+    names: set[str] = set()
+    for axis, values in [*axes.items(), *zipped.items()]:
+        for v in values:
+            names |= set(v) if isinstance(v, dict) else {axis}
+    return names
+
+
+def parse_sets(sets: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """`--set name=value` strings (or a mapping) as typed Config values."""
+    if isinstance(sets, Mapping):
+        items = list(sets.items())
+    else:
+        items = []
+        for text in sets:
+            name, eq, value = str(text).partition("=")
+            if not eq or not name.strip():
+                raise UserError(f"--set {text!r}: expected name=value, e.g. --set image_size=128")
+            items.append((name.strip(), value))
+    out = {}
+    for name, value in items:
+        try:
+            out[name] = parse_value(name, value) if isinstance(value, str) else _coerce_base(name, value, "")
+        except ConfigError as e:
+            raise ConfigError(f"--set: {e}") from None
+    return out
+
+
+def _axis_value(axis: str, value: Any, where: str) -> tuple[dict[str, Any], str]:
+    """(parameters, value label) of one axis value: a value of the parameter `axis`, or a mapping."""
+    if isinstance(value, dict):
+        if not value:
+            raise UserError(f"{where}.{axis}: empty mapping as a value")
+        for key in value:
+            if key not in fields_by_name():
+                raise unknown_name_error(str(key), f"{where}.{axis}: ")
+        params = dict(value)
+        if axis in params:  # {init: noise, seed: 1} on the axis `init` → "noise, seed=1"
+            rest = {k: v for k, v in params.items() if k != axis}
+            label = ", ".join([format_value(axis, params[axis])] + ([pairs(rest)] if rest else []))
+        else:
+            label = pairs(params)
+        return params, label
+    if axis not in fields_by_name():
+        error = unknown_name_error(axis, f"{where}: ")
+        raise ConfigError(f"{error}; an axis whose values are mappings of parameters may have any name")
+    return {axis: value}, format_value(axis, value)
+
+
+def _merge(params: dict[str, Any], new: dict[str, Any], where: str) -> None:
+    for key, value in new.items():
+        if key in params:
+            raise UserError(f"{where}parameter {key!r} is set by two axes")
+        params[key] = value
+
+
+def _coerced_axes(axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Axis values as the types Config gives them, for sweep.yaml."""
+    out = {}
+    for axis, values in axes.items():
+        out[str(axis)] = [{k: try_coerce(k, v) for k, v in value.items()} if isinstance(value, dict)
+                          else try_coerce(str(axis), value) for value in values]
+    return out
+
+
+def _check_files(config: Config, where: str) -> None:
+    """Image files must exist before a sweep starts (whether they decode is only known at run time)."""
+    for param, path in config.image_paths():
+        if not is_url(path) and not Path(resolve_input(path)).exists():
+            raise ConfigError(f"{where}{param}: {path}: file not found")
