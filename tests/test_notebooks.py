@@ -164,6 +164,84 @@ def test_config_from_parameters_parses_papermill_strings(tmp_path):
     assert c.style_layers == ["relu1_1"] and c.image_size == Config().image_size
 
 
+def parameter_names(name: str) -> list[str]:
+    """The variables the parameters cell assigns, as Python reads it."""
+    tree = ast.parse(parameters_cell(name).source)
+    return [n.target.id if isinstance(n, ast.AnnAssign) else n.targets[0].id
+            for n in tree.body if isinstance(n, (ast.AnnAssign, ast.Assign))]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_papermill_finds_every_parameter_typed_and_helped(name, caplog):
+    caplog.set_level("WARNING", logger="papermill")
+    found = papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
+    assert "Unable to parse" not in caplog.text  # papermill skips such a line: no -p, no --help-notebook
+    assert list(found) == parameter_names(name), f"{name}: papermill misses parameters"
+    for p in found.values():
+        assert p["inferred_type_name"] != "None", f"{name}.{p['name']}: no type papermill understands"
+        assert p["help"], f"{name}.{p['name']}: no help"
+
+
+def prepared(name: str, tmp_path: Path, *options: str) -> dict:
+    """The parameters a notebook's code sees after `papermill NAME OUT OPTIONS` (parameterised, not executed)."""
+    from click.testing import CliRunner
+    from papermill.cli import papermill as cli
+
+    out = tmp_path / f"{name}.prepared.ipynb"
+    result = CliRunner().invoke(cli, [str(NOTEBOOKS / f"{name}.ipynb"), str(out), "--prepare-only", "-k", "python3",
+                                      *options], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    namespace: dict = {}
+    for cell in nbformat.read(out, as_version=4).cells:
+        if {"parameters", "injected-parameters"} & set(cell.metadata.get("tags", [])):
+            exec(cell.source, namespace)
+    return namespace
+
+
+def test_papermill_p_strings_reach_config(tmp_path):
+    from nstlib.notebook import config_from_parameters
+
+    ns = prepared("style_transfer", tmp_path, "-p", "style_layers", "relu1_1,relu2_1", "-p", "style", "a,b.jpg",
+                  "-p", "style_layer_weights", "1,2", "-p", "style_weight", "1e4", "-p", "epochs", "15",
+                  "-p", "lr", "1",
+                  # -p makes numbers of these; the fields are lists, a name and a bool
+                  "-p", "sizes", "32", "-p", "level_epochs", "7", "-p", "style_blend_weights", "2",
+                  "-p", "content_layer_weights", "0.5", "-p", "name", "2024", "-p", "video", "0")
+    c = config_from_parameters(ns)
+    assert (c.style_layers, c.sizes, c.level_epochs) == (["relu1_1", "relu2_1"], [32], [7])
+    assert (c.style_blend_weights, c.content_layer_weights) == ([2.0], [0.5])
+    assert (c.style, c.style_layer_weights, c.name, c.video) == (["a,b.jpg"], [1.0, 2.0], "2024", False)
+    assert (c.style_weight, c.epochs, c.lr) == (1e4, 15, 1.0)
+    assert config_from_parameters(prepared("style_transfer", tmp_path, "-p", "style_layer_weights",
+                                           "inverse_channels")).style_layer_weights == "inverse_channels"
+
+
+@pytest.mark.parametrize("options", [
+    ["-p", "overrides", "image_size=48; epochs=15;style_layers=relu1_1,relu2_1;"],
+    ["-y", "overrides: [image_size=48, epochs=15, 'style_layers=relu1_1,relu2_1']"],  # what -f params.yaml gives
+])
+def test_sweep_overrides_reach_every_point(options, tmp_path):
+    from nstlib.notebook import overrides_list, project_path
+    from nstlib.sweep import load_sweep
+
+    ns = prepared("sweep", tmp_path, *options)
+    spec = load_sweep(project_path(ns["sweep_file"]), overrides_list(ns["overrides"]))
+    assert len(spec.points) > 1
+    for point in spec.points:
+        c = point.config
+        assert (c.image_size, c.epochs, c.style_layers) == (48, 15, ["relu1_1", "relu2_1"]), point.label
+
+
+@pytest.mark.parametrize("name, options, expected", [
+    ("reconstructions", ["-p", "image_size", "48", "-p", "content", "a,b.jpg"], {"image_size": 48, "content": "a,b.jpg"}),
+    ("explore", ["-p", "epochs", "15", "-p", "image_size", "100"], {"epochs": 15, "image_size": 100}),
+    ("figures", ["-p", "folder", "runs/x", "-p", "runs_dir", "elsewhere"], {"folder": "runs/x", "runs_dir": "elsewhere"}),
+])
+def test_papermill_p_values_of_the_other_notebooks(name, options, expected, tmp_path):
+    ns = prepared(name, tmp_path, *options)
+    assert {k: ns[k] for k in expected} == expected
+
+
 def test_reconstruction_plan_is_figure_1():
     from nstlib.notebook import reconstruction_configs
 
