@@ -410,3 +410,56 @@ def test_explorer_reports_a_bad_parameter_without_running(explorer):
     explorer.extra["content_layers"] = ["relu9_9"]
     explorer.run()
     assert explorer.thread is None and "bad parameter" in explorer.status.value
+
+
+def test_explorer_numeric_widgets_take_any_typed_value(tmp_path):
+    from nstlib.widgets import Explorer
+
+    ex = Explorer(runs_dir=str(tmp_path / "runs"), image_size=32, epochs=3)
+    for name, widget in ex.params.items():
+        # the browser snaps a typed value to min + k·step: ints step by 1, floats are text boxes (no step)
+        if isinstance(widget, ipywidgets.IntSlider):
+            assert widget.step == 1, name
+        elif isinstance(widget.value, float):
+            assert isinstance(widget, ipywidgets.BoundedFloatText) and widget.step is None, name
+    ex.params["epochs"].value = 15
+    ex.params["image_size"].value = 100
+    ex.params["style_weight"].value = 5000.0
+    c = ex.config()
+    assert (c.epochs, c.image_size, c.style_weight) == (15, 100, 5000.0)
+    ex.params["image_size"].value = 16  # Config's minimum
+    assert ex.config().image_size == 16
+    # initial values beyond the usual range (explore.ipynb's -p epochs 2000) are kept, not clamped
+    big = Explorer(runs_dir=str(tmp_path / "runs"), image_size=2048, epochs=2000).config()
+    assert (big.image_size, big.epochs) == (2048, 2000)
+
+
+def test_explorer_images_keep_their_aspect_ratio(tmp_path):
+    from nstlib.widgets import Explorer
+
+    ex = Explorer(runs_dir=str(tmp_path / "runs"), image_size=32, epochs=3)
+    row = next(b for b in ex.ui.children[2].children if ex.preview in getattr(b, "children", ()))
+    assert ex.loss_plot in row.children  # beside the (taller) loss plot, in a flex row
+    for image in (ex.preview, ex.loss_plot, ex.content_thumb, ex.style_thumb):
+        # not stretched across the flex box to its tallest item; no fixed height
+        assert image.layout.align_self == "flex-start" and image.layout.height in (None, "auto")
+        assert not image.height  # ipywidgets' own height attribute would also distort it
+
+
+def test_loss_plot_is_figures_loss_curves_without_pyplot(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nstlib import figures
+    from nstlib.widgets import loss_plot_png
+
+    rows = [{"epoch": i, "total": 3.0 / i, "content": 1.0 / i, "style": 2.0 / i, "tv": 0.0} for i in range(1, 6)]
+    drawn = []
+    real = figures.loss_curves
+    monkeypatch.setattr(figures, "loss_curves", lambda *a, **k: drawn.append(k) or real(*a, **k))
+    before = plt.get_fignums()
+    assert is_png(loss_plot_png(rows))
+    assert drawn and drawn[0]["pyplot"] is False and "tv" in drawn[0]["columns"]
+    assert plt.get_fignums() == before  # nothing left open in pyplot (it runs in the explorer's thread)
