@@ -91,7 +91,9 @@ def style_transfer():
               "Set the parameters below (every `nstlib.Config` field), run all cells. The run folder keeps "
               "`config.json`, `losses.csv`, `final.png`, `frames/`, `progress.mp4` and `panel.png`.\n\n"
               "From the command line: `papermill notebooks/style_transfer.ipynb out.ipynb -k python3 "
-              "-p style_weight 1e4 -p progress text`."),
+              "-p style_weight 1e4 -p style_layers relu1_1,relu2_1 -p progress text`: list parameters take "
+              "comma-separated values (`style`, a path, takes one; several styles go in a YAML file passed "
+              "with `-f`)."),
         new_code_cell(SETUP),
         parameters_cell(parameters_source()),
         new_code_cell("config = nb.config_from_parameters(globals())\n"
@@ -109,11 +111,17 @@ def sweep():
     return [
         title("sweep", "A parameter sweep",
               "Runs a sweep file from `sweeps/` (compatible points share one batch through VGG) and shows "
-              "the grid figure and the sweep's `index.csv`. `overrides` sets parameters for every point, "
-              "e.g. `[\"image_size=64\", \"epochs=50\"]`; `resume` continues an interrupted sweep folder."),
+              "the grid figure and the sweep's `index.csv`. `resume` continues an interrupted sweep folder.\n\n"
+              "`overrides` sets parameters for every point, as `nst sweep --set` does: `name=value` settings "
+              "separated by `;` (a list value keeps its commas), e.g. "
+              "`image_size=64;epochs=50;style_layers=relu1_1,relu2_1`, or a list of `name=value` strings. "
+              "From the command line: `papermill notebooks/sweep.ipynb out.ipynb -k python3 "
+              "-p overrides \"image_size=64;epochs=50\"`, or the list in a YAML file passed with `-f`."),
         new_code_cell(SETUP),
-        parameters_cell('sweep_file: str = "sweeps/style_weight.yaml"  # a sweep file (YAML)\n'
-                        'overrides: list = []  # parameters for every point, like ["image_size=64"]\n'
+        parameters_cell('from typing import Union\n\n'
+                        'sweep_file: str = "sweeps/style_weight.yaml"  # a sweep file (YAML)\n'
+                        "overrides: Union[str, list[str]] = \"\"  # parameters for every point, as nst sweep --set "
+                        "takes them, separated by ';' (or a YAML list)\n"
                         'engine: str = "inprocess"  # inprocess (batched through VGG), papermill or dask\n'
                         'resume: str = ""  # a sweep folder to continue; empty: a new sweep'),
         new_code_cell("outcome = nstlib.sweep(None if resume else nb.project_path(sweep_file), "

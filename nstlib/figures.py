@@ -47,10 +47,20 @@ def panel(images: Sequence[np.ndarray], titles: Sequence[str], height: float = 3
     return fig
 
 
-def loss_curves(rows: Sequence[dict], columns: Sequence[str] = ("total", "content", "style"), title: str = ""):
-    """Loss curves (log scale) over epochs from losses.csv rows."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+def loss_curves(rows: Sequence[dict], columns: Sequence[str] = ("total", "content", "style"), title: str = "",
+                pyplot: bool = True):
+    """Loss curves (log scale) over epochs from losses.csv rows.
+
+    pyplot=False: a bare Figure that pyplot does not track (nothing to close), safe to draw in a
+    background thread, as the explorer does while a run goes on.
+    """
+    if pyplot:
+        fig = _pyplot().figure(figsize=(5, 3.2))
+    else:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(5, 3.2))
+    ax = fig.add_subplot()
     epochs = [int(r["epoch"]) for r in rows]
     for col in columns:
         values = [float(r[col]) for r in rows if col in r]

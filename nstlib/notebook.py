@@ -49,19 +49,31 @@ def setup() -> str:
 def config_from_parameters(namespace: Mapping[str, Any], **overrides: Any) -> Config:
     """A validated Config from the Config-named variables of a notebook's namespace (e.g. `globals()`).
 
-    Strings given to non-string fields (papermill `-p sizes 128,256`) are parsed as the CLI parses them.
+    Values papermill's `-p` made (text, or a number it guessed) are read as the CLI reads them: see
+    `parameter_value`.
     """
-    types = field_types()
     values = {}
     for name in fields_by_name():
         if name in overrides:
             values[name] = overrides[name]
         elif name in namespace:
-            value = namespace[name]
-            if isinstance(value, str) and types[name] is not str:
-                value = parse_value(name, value)
-            values[name] = value
+            values[name] = parameter_value(name, namespace[name])
     return from_dict(values)
+
+
+def parameter_value(name: str, value: Any) -> Any:
+    """The value of Config field `name` from a notebook parameter set by papermill.
+
+    `-p` turns text that looks like a number or True/False into one, so a field that is not a number
+    (`-p sizes 128`, `-p name 2024`, `-p video 0`) gets its text back; text given to a non-string
+    field is parsed as the CLI parses it (lists comma-separated: `-p style_layers relu1_1,relu2_1`).
+    """
+    kind = field_types()[name]
+    if isinstance(value, (bool, int, float)) and kind not in (int, float):
+        value = str(value)
+    if isinstance(value, str) and kind is not str:
+        value = parse_value(name, value)
+    return value
 
 
 # ---- display ----------------------------------------------------------------------------------------
@@ -366,10 +378,17 @@ def sweep_folder_of(outcome: Any) -> Path:
     raise TypeError(f"cannot find the sweep folder in {outcome!r}")
 
 
-def overrides_list(overrides: Any) -> list[str]:
-    """papermill passes `-p overrides image_size=64` as a string: one override; a list stays as is."""
+OVERRIDES_SEPARATOR = ";"  # not ",", which separates the items of a list value (style_layers=relu1_1,relu2_1)
+
+
+def overrides_list(overrides: str | Sequence[str]) -> list[str]:
+    """sweep.ipynb's `overrides` as `nst sweep --set` strings ("name=value").
+
+    A string (papermill `-p overrides "image_size=64;epochs=20"`) holds them separated by ';'; a list
+    (from a YAML file, `-f params.yaml`) holds one per item.
+    """
     if not overrides:
         return []
     if isinstance(overrides, str):
-        return [overrides]
+        return [o.strip() for o in overrides.split(OVERRIDES_SEPARATOR) if o.strip()]
     return [str(o) for o in overrides]

@@ -23,6 +23,7 @@ from .paths import resolve_output, source_root
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 THUMB_SIDE = 160
 PREVIEW_SIDE = 384
+LOSS_PLOT_DPI = 75  # figures.loss_curves is 5×3.2 in: 375×240 px
 
 
 def _ipywidgets_major() -> int:
@@ -104,29 +105,23 @@ def image_png(image: Any, side: int = PREVIEW_SIDE) -> bytes:
     return buffer.getvalue()
 
 
-def loss_plot_png(rows: list[Mapping[str, Any]], width: float = 4.6, height: float = 3.0) -> bytes:
-    """Loss curves (log scale) as PNG, drawn without pyplot so it is safe in a background thread."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def loss_plot_png(rows: list[Mapping[str, Any]]) -> bytes:
+    """figures.loss_curves (with tv) as PNG, drawn without pyplot so it is safe in a background thread."""
+    from .figures import loss_curves
 
-    fig = Figure(figsize=(width, height), dpi=80)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    epochs = [int(r["epoch"]) for r in rows]
-    for column in ("total", "content", "style", "tv"):
-        values = [float(r[column]) for r in rows if column in r]
-        if values and any(v > 0 for v in values):
-            ax.plot(epochs[: len(values)], values, label=column)
-    if ax.lines:
-        ax.set_yscale("log")
-        ax.legend(fontsize=8)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig = loss_curves(rows, columns=("total", "content", "style", "tv"), pyplot=False)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", dpi=LOSS_PLOT_DPI)
     return buffer.getvalue()
+
+
+def image_widget(max_width: str) -> Any:
+    """An Image that keeps its aspect ratio. A flex box stretches its items across its axis (an HBox to
+    its tallest item: a 256×170 preview beside the loss plot showed 256×240); aligning the image to the
+    start and leaving its height auto keeps it at its own size, in ipywidgets 7 and 8 alike."""
+    import ipywidgets as w
+
+    return w.Image(format="png", layout=w.Layout(max_width=max_width, height="auto", align_self="flex-start"))
 
 
 def _choices(name: str) -> list[str]:
@@ -167,14 +162,20 @@ class Explorer:
         self.style = dropdown("style", DEFAULT_STYLE)
         self.content_upload = w.FileUpload(accept="image/*", multiple=False, description="upload content")
         self.style_upload = w.FileUpload(accept="image/*", multiple=False, description="upload style")
-        self.content_thumb = w.Image(format="png", layout=w.Layout(max_width=f"{THUMB_SIDE}px"))
-        self.style_thumb = w.Image(format="png", layout=w.Layout(max_width=f"{THUMB_SIDE}px"))
+        self.content_thumb = image_widget(f"{THUMB_SIDE}px")
+        self.style_thumb = image_widget(f"{THUMB_SIDE}px")
+
+        # A slider snaps a typed value to min + k·step in the browser (epochs step 10 turned 15 into 20) and
+        # clamps it to [min, max], so integer sliders step by 1 from Config's minimum, reach at least the initial
+        # value, and weights are text boxes: every valid value can be typed as is.
+        def int_slider(name: str, value: int, largest: int) -> Any:
+            return w.IntSlider(value=value, min=fields_by_name()[name].metadata["minimum"], max=max(largest, value),
+                               step=1, description=name)
 
         self.params: dict[str, Any] = {
-            "image_size": w.IntSlider(value=defaults.image_size, min=32, max=1024, step=16, description="image_size"),
-            "epochs": w.IntSlider(value=defaults.epochs, min=0, max=1000, step=10, description="epochs"),
-            "style_weight": w.FloatLogSlider(value=defaults.style_weight, base=10, min=0, max=8, step=0.25,
-                                             description="style_weight", readout_format=".3g"),
+            "image_size": int_slider("image_size", defaults.image_size, 1024),
+            "epochs": int_slider("epochs", defaults.epochs, 1000),
+            "style_weight": w.BoundedFloatText(value=defaults.style_weight, min=0, max=1e12, description="style_weight"),
             "content_weight": w.BoundedFloatText(value=defaults.content_weight, min=0, max=1e12, description="content_weight"),
             "tv_weight": w.BoundedFloatText(value=defaults.tv_weight, min=0, max=1e12, description="tv_weight"),
             "optimizer": w.Dropdown(options=_choices("optimizer"), value=defaults.optimizer, description="optimizer"),
@@ -194,8 +195,8 @@ class Explorer:
         self.progress = w.IntProgress(value=0, min=0, max=max(1, defaults.epochs), description="step 0",
                                       layout=wide, style=style)
         self.status = w.HTML("Choose images and parameters, then Run.")
-        self.preview = w.Image(format="png", layout=w.Layout(max_width=f"{PREVIEW_SIDE}px"))
-        self.loss_plot = w.Image(format="png", layout=w.Layout(max_width="380px"))
+        self.preview = image_widget(f"{PREVIEW_SIDE}px")
+        self.loss_plot = image_widget("380px")
         self.download = w.HTML("")
 
         self.content.observe(lambda change: self._thumb(self.content, self.content_thumb), names="value")

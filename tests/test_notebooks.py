@@ -164,6 +164,84 @@ def test_config_from_parameters_parses_papermill_strings(tmp_path):
     assert c.style_layers == ["relu1_1"] and c.image_size == Config().image_size
 
 
+def parameter_names(name: str) -> list[str]:
+    """The variables the parameters cell assigns, as Python reads it."""
+    tree = ast.parse(parameters_cell(name).source)
+    return [n.target.id if isinstance(n, ast.AnnAssign) else n.targets[0].id
+            for n in tree.body if isinstance(n, (ast.AnnAssign, ast.Assign))]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_papermill_finds_every_parameter_typed_and_helped(name, caplog):
+    caplog.set_level("WARNING", logger="papermill")
+    found = papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
+    assert "Unable to parse" not in caplog.text  # papermill skips such a line: no -p, no --help-notebook
+    assert list(found) == parameter_names(name), f"{name}: papermill misses parameters"
+    for p in found.values():
+        assert p["inferred_type_name"] != "None", f"{name}.{p['name']}: no type papermill understands"
+        assert p["help"], f"{name}.{p['name']}: no help"
+
+
+def prepared(name: str, tmp_path: Path, *options: str) -> dict:
+    """The parameters a notebook's code sees after `papermill NAME OUT OPTIONS` (parameterised, not executed)."""
+    from click.testing import CliRunner
+    from papermill.cli import papermill as cli
+
+    out = tmp_path / f"{name}.prepared.ipynb"
+    result = CliRunner().invoke(cli, [str(NOTEBOOKS / f"{name}.ipynb"), str(out), "--prepare-only", "-k", "python3",
+                                      *options], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    namespace: dict = {}
+    for cell in nbformat.read(out, as_version=4).cells:
+        if {"parameters", "injected-parameters"} & set(cell.metadata.get("tags", [])):
+            exec(cell.source, namespace)
+    return namespace
+
+
+def test_papermill_p_strings_reach_config(tmp_path):
+    from nstlib.notebook import config_from_parameters
+
+    ns = prepared("style_transfer", tmp_path, "-p", "style_layers", "relu1_1,relu2_1", "-p", "style", "a,b.jpg",
+                  "-p", "style_layer_weights", "1,2", "-p", "style_weight", "1e4", "-p", "epochs", "15",
+                  "-p", "lr", "1",
+                  # -p makes numbers of these; the fields are lists, a name and a bool
+                  "-p", "sizes", "32", "-p", "level_epochs", "7", "-p", "style_blend_weights", "2",
+                  "-p", "content_layer_weights", "0.5", "-p", "name", "2024", "-p", "video", "0")
+    c = config_from_parameters(ns)
+    assert (c.style_layers, c.sizes, c.level_epochs) == (["relu1_1", "relu2_1"], [32], [7])
+    assert (c.style_blend_weights, c.content_layer_weights) == ([2.0], [0.5])
+    assert (c.style, c.style_layer_weights, c.name, c.video) == (["a,b.jpg"], [1.0, 2.0], "2024", False)
+    assert (c.style_weight, c.epochs, c.lr) == (1e4, 15, 1.0)
+    assert config_from_parameters(prepared("style_transfer", tmp_path, "-p", "style_layer_weights",
+                                           "inverse_channels")).style_layer_weights == "inverse_channels"
+
+
+@pytest.mark.parametrize("options", [
+    ["-p", "overrides", "image_size=48; epochs=15;style_layers=relu1_1,relu2_1;"],
+    ["-y", "overrides: [image_size=48, epochs=15, 'style_layers=relu1_1,relu2_1']"],  # what -f params.yaml gives
+])
+def test_sweep_overrides_reach_every_point(options, tmp_path):
+    from nstlib.notebook import overrides_list, project_path
+    from nstlib.sweep import load_sweep
+
+    ns = prepared("sweep", tmp_path, *options)
+    spec = load_sweep(project_path(ns["sweep_file"]), overrides_list(ns["overrides"]))
+    assert len(spec.points) > 1
+    for point in spec.points:
+        c = point.config
+        assert (c.image_size, c.epochs, c.style_layers) == (48, 15, ["relu1_1", "relu2_1"]), point.label
+
+
+@pytest.mark.parametrize("name, options, expected", [
+    ("reconstructions", ["-p", "image_size", "48", "-p", "content", "a,b.jpg"], {"image_size": 48, "content": "a,b.jpg"}),
+    ("explore", ["-p", "epochs", "15", "-p", "image_size", "100"], {"epochs": 15, "image_size": 100}),
+    ("figures", ["-p", "folder", "runs/x", "-p", "runs_dir", "elsewhere"], {"folder": "runs/x", "runs_dir": "elsewhere"}),
+])
+def test_papermill_p_values_of_the_other_notebooks(name, options, expected, tmp_path):
+    ns = prepared(name, tmp_path, *options)
+    assert {k: ns[k] for k in expected} == expected
+
+
 def test_reconstruction_plan_is_figure_1():
     from nstlib.notebook import reconstruction_configs
 
@@ -332,3 +410,56 @@ def test_explorer_reports_a_bad_parameter_without_running(explorer):
     explorer.extra["content_layers"] = ["relu9_9"]
     explorer.run()
     assert explorer.thread is None and "bad parameter" in explorer.status.value
+
+
+def test_explorer_numeric_widgets_take_any_typed_value(tmp_path):
+    from nstlib.widgets import Explorer
+
+    ex = Explorer(runs_dir=str(tmp_path / "runs"), image_size=32, epochs=3)
+    for name, widget in ex.params.items():
+        # the browser snaps a typed value to min + k·step: ints step by 1, floats are text boxes (no step)
+        if isinstance(widget, ipywidgets.IntSlider):
+            assert widget.step == 1, name
+        elif isinstance(widget.value, float):
+            assert isinstance(widget, ipywidgets.BoundedFloatText) and widget.step is None, name
+    ex.params["epochs"].value = 15
+    ex.params["image_size"].value = 100
+    ex.params["style_weight"].value = 5000.0
+    c = ex.config()
+    assert (c.epochs, c.image_size, c.style_weight) == (15, 100, 5000.0)
+    ex.params["image_size"].value = 16  # Config's minimum
+    assert ex.config().image_size == 16
+    # initial values beyond the usual range (explore.ipynb's -p epochs 2000) are kept, not clamped
+    big = Explorer(runs_dir=str(tmp_path / "runs"), image_size=2048, epochs=2000).config()
+    assert (big.image_size, big.epochs) == (2048, 2000)
+
+
+def test_explorer_images_keep_their_aspect_ratio(tmp_path):
+    from nstlib.widgets import Explorer
+
+    ex = Explorer(runs_dir=str(tmp_path / "runs"), image_size=32, epochs=3)
+    row = next(b for b in ex.ui.children[2].children if ex.preview in getattr(b, "children", ()))
+    assert ex.loss_plot in row.children  # beside the (taller) loss plot, in a flex row
+    for image in (ex.preview, ex.loss_plot, ex.content_thumb, ex.style_thumb):
+        # not stretched across the flex box to its tallest item; no fixed height
+        assert image.layout.align_self == "flex-start" and image.layout.height in (None, "auto")
+        assert not image.height  # ipywidgets' own height attribute would also distort it
+
+
+def test_loss_plot_is_figures_loss_curves_without_pyplot(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nstlib import figures
+    from nstlib.widgets import loss_plot_png
+
+    rows = [{"epoch": i, "total": 3.0 / i, "content": 1.0 / i, "style": 2.0 / i, "tv": 0.0} for i in range(1, 6)]
+    drawn = []
+    real = figures.loss_curves
+    monkeypatch.setattr(figures, "loss_curves", lambda *a, **k: drawn.append(k) or real(*a, **k))
+    before = plt.get_fignums()
+    assert is_png(loss_plot_png(rows))
+    assert drawn and drawn[0]["pyplot"] is False and "tv" in drawn[0]["columns"]
+    assert plt.get_fignums() == before  # nothing left open in pyplot (it runs in the explorer's thread)
