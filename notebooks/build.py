@@ -127,7 +127,7 @@ def sweep():
         new_code_cell("outcome = nstlib.sweep(None if resume else nb.project_path(sweep_file), "
                       "set=nb.overrides_list(overrides),\n"
                       "                       engine=engine, resume=resume or None)\n"
-                      "folder = nb.sweep_folder_of(outcome)\n"
+                      "folder = outcome.folder\n"
                       "print(folder)"),
         new_code_cell("nb.presentation_figures(folder)\n"
                       'nb.show_table(folder / "index.csv")'),

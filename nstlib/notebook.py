@@ -364,20 +364,6 @@ def project_path(path: str) -> str:
     return resolve_input(path)
 
 
-def sweep_folder_of(outcome: Any) -> Path:
-    """The sweep folder from whatever nstlib.sweep returned (a path, a dict or an object)."""
-    if isinstance(outcome, (str, os.PathLike)):
-        return Path(outcome)
-    if isinstance(outcome, Mapping):
-        for key in ("folder", "sweep_dir", "path", "dir"):
-            if key in outcome:
-                return Path(outcome[key])
-    for key in ("folder", "sweep_dir", "path", "dir"):
-        if hasattr(outcome, key):
-            return Path(getattr(outcome, key))
-    raise TypeError(f"cannot find the sweep folder in {outcome!r}")
-
-
 OVERRIDES_SEPARATOR = ";"  # not ",", which separates the items of a list value (style_layers=relu1_1,relu2_1)
 
 

@@ -162,7 +162,7 @@ class RunFolder:
         if record is not None and record.status in ("failed", "interrupted"):
             return record
         path.mkdir(parents=True, exist_ok=True)
-        info = dict(record.info) if record is not None else {"config": config}
+        info: dict[str, Any] = dict(record.info) if record is not None else {"config": config}
         info.update(status="failed", reason=error, wall_time_s=info.get("wall_time_s") or round(wall_time_s, 3),
                     finished=_now())
         write_json(path / RECORD, info)

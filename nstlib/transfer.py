@@ -127,12 +127,12 @@ def load_inputs(config: Config) -> Inputs:
             loaded[param].append(im.load_image(path))
         except ImageError as e:
             raise ImageError(f"{param}: {e}") from None
-    return Inputs(loaded["content"][0], loaded["style"], (loaded["init"] or [None])[0])
+    return Inputs(loaded["content"][0], loaded["style"], loaded["init"][0] if loaded["init"] else None)
 
 
 def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
     """The generated image's (H, W) at longest side `size`; a batch's content images must agree."""
-    shapes = {im.scaled_size(*img.content.shape[-2:], size) for img in loaded}
+    shapes = {im.scaled_size(img.content.shape[-2], img.content.shape[-1], size) for img in loaded}
     if len(shapes) > 1:
         raise ConfigError(f"batch: content images give different sizes {sorted(shapes)} at {size} px; "
                           "run them separately")

@@ -54,7 +54,7 @@ class VideoWriter:
     def write(self, frame: np.ndarray) -> None:
         h, w = self.size
         if frame.shape[:2] != (h, w):
-            frame = np.asarray(Image.fromarray(frame).resize((w, h), Image.BICUBIC))
+            frame = np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BICUBIC))
         self.last = np.ascontiguousarray(frame)
         self.file.write_frame(self.last)
         self.frames += 1

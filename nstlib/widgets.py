@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import DEFAULT_CONTENT, DEFAULT_STYLE, Config, ConfigError, fields_by_name
+from .config import DEFAULT_CONTENT, DEFAULT_STYLE, INIT_MODES, Config, ConfigError, fields_by_name
 from .paths import resolve_output, source_root
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -180,7 +180,7 @@ class Explorer:
             "tv_weight": w.BoundedFloatText(value=defaults.tv_weight, min=0, max=1e12, description="tv_weight"),
             "optimizer": w.Dropdown(options=_choices("optimizer"), value=defaults.optimizer, description="optimizer"),
             "lr": w.BoundedFloatText(value=defaults.lr, min=0, max=1e6, description="lr"),
-            "init": w.Dropdown(options=["content", "style", "noise"], value=defaults.init, description="init"),
+            "init": w.Dropdown(options=list(INIT_MODES), value=defaults.init, description="init"),
             "pooling": w.Dropdown(options=_choices("pooling"), value=defaults.pooling, description="pooling"),
             "preserve_color": w.Dropdown(options=_choices("preserve_color"), value=defaults.preserve_color,
                                          description="preserve_color"),

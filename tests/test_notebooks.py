@@ -289,8 +289,6 @@ def test_figures_notebook_for_a_run_folder(run_folder):
 
 
 def test_sweep_and_figures_notebooks(tmp_path):
-    if not (ROOT / "nstlib" / "sweep.py").is_file():
-        pytest.skip("nstlib/sweep.py is not there yet (written in parallel)")
     nb = execute("sweep", tmp_path, sweep_file=str(ROOT / "sweeps/style_weight.yaml"),
                  overrides=["image_size=32", "epochs=2", f"runs_dir={tmp_path / 'runs'}", "save_every=0"])
     (folder,) = (tmp_path / "runs").iterdir()

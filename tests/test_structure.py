@@ -1,0 +1,112 @@
+"""The package's shape: imports point down the layers, no cycle, no module past ~450 lines, a light `import nstlib`."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "nstlib"
+MAX_LINES = 450
+# Lower layers first; a module may import its own layer or lower ones (README, "The code").
+LAYERS = [
+    {"_version", "errors", "paths", "files", "layers"},
+    {"config"},
+    {"images", "device", "losses", "optimize", "vgg"},
+    {"targets", "runs", "video", "figures", "progress"},
+    {"recorder"},
+    {"transfer"},
+    {"sweep", "sweep.labels", "sweep.spec", "sweep.folder", "sweep.plan", "sweep.grid", "sweep.engines"},
+    {"notebook", "widgets"},
+    {"cli", "__main__", ""},  # "" is the package itself (nstlib/__init__.py)
+]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def internal_imports(path: Path) -> set[str]:
+    """nstlib modules that `path` imports (relative or absolute), by name within the package."""
+    name = module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    package = [p for p in package if p]
+    known = {module_name(p) for p in PACKAGE.rglob("*.py")}
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets: list[str] = []
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1] + ([*node.module.split(".")] if node.module else [])
+            elif node.module and node.module.startswith("nstlib"):
+                base = node.module.split(".")[1:]
+            else:
+                continue
+            prefix = ".".join(base)
+            # `from . import images` imports the module images, not the package's __init__
+            targets = [f"{prefix}.{a.name}".strip(".") for a in node.names] + ([prefix] if node.module else [])
+        elif isinstance(node, ast.Import):
+            targets = [a.name.split(".", 1)[1] if "." in a.name else "" for a in node.names if a.name.startswith("nstlib")]
+        found |= {t for t in targets if t in known}
+    found.discard(name)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    return {module_name(p): internal_imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def test_every_module_has_a_layer():
+    layered = set().union(*LAYERS)
+    assert set(graph()) <= layered, f"put these modules in LAYERS: {set(graph()) - layered}"
+
+
+def test_imports_point_down_the_layers():
+    rank = {m: i for i, layer in enumerate(LAYERS) for m in layer}
+    upward = [f"{m} → {t}" for m, targets in graph().items() for t in targets if rank[t] > rank[m]]
+    assert not upward, upward
+
+
+def test_no_import_cycle():
+    g = graph()
+    state: dict[str, int] = {}
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        for t in g[m]:
+            if state.get(t) == 1:
+                raise AssertionError("import cycle: " + " → ".join(stack[stack.index(t):] + [m, t]))
+            if t not in state:
+                visit(t, stack + [m])
+        state[m] = 2
+
+    for m in g:
+        if m not in state:
+            visit(m, [])
+
+
+def test_the_check_sees_a_cycle(tmp_path, monkeypatch):
+    """The cycle check itself can fail: a two-module cycle is found."""
+    monkeypatch.setattr(sys.modules[__name__], "graph", lambda: {"a": {"b"}, "b": {"a"}})
+    try:
+        test_no_import_cycle()
+    except AssertionError as e:
+        assert "a → b → a" in str(e) or "b → a → b" in str(e)
+    else:
+        raise AssertionError("cycle not detected")
+
+
+def test_no_module_is_too_long():
+    long = {module_name(p): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_import_nstlib_is_light():
+    code = ("import sys, nstlib; heavy = [m for m in ('nstlib.cli', 'nstlib.widgets', 'nstlib.notebook', 'papermill', "
+            "'dask', 'distributed', 'ipywidgets', 'matplotlib.pyplot') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
