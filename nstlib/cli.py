@@ -38,8 +38,8 @@ class Parser(argparse.ArgumentParser):
         for word in message.split("unrecognized arguments:", 1)[1].split():
             close = difflib.get_close_matches(word.split("=")[0], options, n=1, cutoff=0.6)
             if word.startswith("-") and close:
-                hints.append(f"{word} → {close[0]}")
-        return f" (did you mean {', '.join(hints)}?)" if hints else ""
+                hints.append(close[0])
+        return f"; did you mean {' '.join(hints)}?" if hints else ""
 
 
 def _default_text(value: Any) -> str:

@@ -39,6 +39,7 @@ class Progress:
         self.mode = ("bar" if interactive(self.stream) else "text") if mode == "auto" else mode
         self.total, self.every, self.labels = total, every, list(labels)
         self.started, self.done = time.time(), 0
+        self.first: tuple[float, int] | None = None  # (time, steps) of the first report: set-up is not a step
         self.bar: Any = None
         if self.mode == "bar":
             from tqdm.auto import tqdm
@@ -54,8 +55,12 @@ class Progress:
         else:
             print(line, file=self.stream, flush=True)
 
-    def eta(self, done: int) -> float:
-        return (time.time() - self.started) / max(1, done) * max(0, self.total - done)
+    def rate(self, done: int) -> float:
+        """Seconds per step, from the steps since the first report (or since the start, at first)."""
+        now = time.time()
+        if self.first is None or done <= self.first[1]:
+            return (now - self.started) / max(1, done)
+        return (now - self.first[0]) / (done - self.first[1])
 
     def update(self, done: int, last_rows: Sequence[dict[str, Any] | None]) -> None:
         """`last_rows`: each sample's latest loss row (None for a sample that stopped)."""
@@ -73,8 +78,11 @@ class Progress:
             self.bar.update(done - self.done)
             self.bar.set_postfix_str(losses, refresh=True)
         else:
-            rate = (time.time() - self.started) / max(1, done)
-            self._print(f"step {done}/{self.total}  {losses}  {rate:.2f} s/step  ETA {duration(self.eta(done))}")
+            rate = self.rate(done)
+            eta = duration(rate * max(0, self.total - done))
+            self._print(f"step {done}/{self.total}  {losses}  {rate:.2f} s/step  ETA {eta}")
+        if self.first is None:
+            self.first = (time.time(), done)
         self.done = done
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from . import images as im
 from .config import Config, ConfigError
 from .device import compute_dtype, resolve_device, resolve_precision
 from .errors import ImageError
+from .layers import feature_size
 from .losses import LossTerms, LossWeights, Targets, total_loss
 from .optimize import make_optimizer, optimize
 from .paths import is_url, resolve_input, resolve_output, url_stem
@@ -95,7 +96,7 @@ def transfer_batch(configs: list[Config], *, stop: threading.Event | None = None
         c.validate()
     loaded = [load_inputs(c) for c in configs]  # every image error before any model work
     for size in first.level_sizes:
-        content_hw(loaded, size)
+        _check_size(first, content_hw(loaded, size), size)
     device = resolve_device(first.device)
     precision = resolve_precision(first.precision, device)
     extra = {"device": str(device), "precision": precision}
@@ -137,6 +138,15 @@ def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
         raise ConfigError(f"batch: content images give different sizes {sorted(shapes)} at {size} px; "
                           "run them separately")
     return shapes.pop()
+
+
+def _check_size(config: Config, hw: tuple[int, int], size: int) -> None:
+    """Every layer used must see at least one position, else VGG's pooling fails mid-run."""
+    for layer in config.content_layers + config.style_layers:
+        if min(feature_size(config.model, layer, *hw)) < 1:
+            which = "sizes" if config.sizes else "image_size"
+            raise ConfigError(f"{which}: {size} px gives a {hw[1]}×{hw[0]} image, too small for layer {layer} "
+                              f"(each pooling halves it); use a larger size or shallower layers")
 
 
 class _Job:

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import os
 import re
 import subprocess
 import sys
@@ -71,3 +72,32 @@ def test_readme_parameter_table_matches_config():
 
 def test_parser_builds():
     assert build_parser().parse_args(["run", "--style-weight", "5"]).style_weight == "5"
+
+
+def test_closed_pipe_is_quiet():
+    """`nst params | head -1`: no BrokenPipeError traceback, exit 141 as for SIGPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written: every write fails
+    try:
+        out = subprocess.run([sys.executable, "-m", "nstlib", "params"], stdout=write_end, stderr=subprocess.PIPE,
+                             text=True, cwd=ROOT, timeout=60)
+    finally:
+        os.close(write_end)
+    assert out.returncode == 141 and out.stderr == "", out.stderr
+
+
+@pytest.mark.parametrize("command, typo, fix", [("run", "--image-szie", "--image-size"),
+                                                ("sweep", "--resme", "--resume")])
+def test_mistyped_flag_gets_the_subcommands_usage_and_a_suggestion(command, typo, fix, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, typo, "64"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert err.startswith(f"usage: nst {command} ") and f"did you mean {fix}?" in err and "Traceback" not in err
+
+
+def test_too_small_image_is_refused_before_model_work(tmp_path, capsys):
+    assert main(["run", "--image-size", "16", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "image_size: 16 px" in err and "relu5_1" in err and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())  # no run folder made
