@@ -1,8 +1,26 @@
-# NST Lab maintenance targets.
+# NST Lab maintenance targets. `make check` is what CI runs after installing (.ci/run).
 PYTHON ?= python3
 NBSTRIPOUT_EXTRAKEYS = metadata.papermill cell.metadata.papermill metadata.colab.provenance
 
-.PHONY: notebooks nbstripout
+.PHONY: test lint format check notebooks nbstripout
+
+# The test suite (the README's test command without the install).
+test:
+	$(PYTHON) -m pytest -q
+
+# Lint, formatting, types and the generated notebooks, without changing anything.
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy nstlib
+	$(PYTHON) notebooks/build.py --check
+
+# Fix what ruff can fix and format the code.
+format:
+	$(PYTHON) -m ruff check --fix .
+	$(PYTHON) -m ruff format .
+
+check: lint test
 
 # Regenerate notebooks/*.ipynb from notebooks/build.py (parameters cell from nstlib.Config).
 notebooks:

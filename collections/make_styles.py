@@ -206,22 +206,29 @@ def starry_swirls(seed=1889, size=(768, 768)) -> Image.Image:
     vx, vy = vx / mag, vy / mag
 
     # brightness field: stars and moon glow, lighter band in the sky
-    stars = [(0.82, 0.14, 0.075, 1.0), (0.14, 0.14, 0.04, 0.8), (0.32, 0.12, 0.035, 0.75),
-             (0.58, 0.09, 0.03, 0.7), (0.12, 0.46, 0.035, 0.7), (0.88, 0.48, 0.04, 0.75),
-             (0.70, 0.58, 0.035, 0.6), (0.45, 0.55, 0.03, 0.55), (0.95, 0.30, 0.03, 0.6)]
+    stars = [
+        (0.82, 0.14, 0.075, 1.0),
+        (0.14, 0.14, 0.04, 0.8),
+        (0.32, 0.12, 0.035, 0.75),
+        (0.58, 0.09, 0.03, 0.7),
+        (0.12, 0.46, 0.035, 0.7),
+        (0.88, 0.48, 0.04, 0.75),
+        (0.70, 0.58, 0.035, 0.6),
+        (0.45, 0.55, 0.03, 0.55),
+        (0.95, 0.30, 0.03, 0.6),
+    ]
     glow = np.zeros((H, W), np.float32)
     for sx, sy, r, a in stars:
         d = np.sqrt((xx - sx * W) ** 2 + (yy - sy * H) ** 2) / (r * W)
         glow = np.maximum(glow, a * np.exp(-(d**2) * 0.7))
-    band = np.exp(-(((yy / H) - (0.34 + 0.08 * np.sin(xx / W * 6)))) ** 2 / 0.012)
+    band = np.exp(-(((yy / H) - (0.34 + 0.08 * np.sin(xx / W * 6))) ** 2) / 0.012)
     sky_t = 0.2 + 0.22 * fbm(rng, H, W, 0.2 * W, 4) + 0.3 * band
     # light/dark ribbons that follow the streamlines make the swirls read clearly
     sky_t += 0.13 * np.sin(psi * 38.0) * (0.4 + band)
     halo = np.clip((glow - 0.12) / 0.3, 0, 1)
     sky_t = sky_t + (0.55 + 0.45 * glow - sky_t) * halo
 
-    sky_pal = palette("#0a1440", "#142a6e", "#1f4aa0", "#3d74c2", "#7fb0dc",
-                      "#cfe0d8", "#f3e39a", "#f5c842", "#e89a22")
+    sky_pal = palette("#0a1440", "#142a6e", "#1f4aa0", "#3d74c2", "#7fb0dc", "#cfe0d8", "#f3e39a", "#f5c842", "#e89a22")
     hill_pal = palette("#050d24", "#0d2340", "#173a4e", "#2c5a55", "#4f7a5a", "#8a9a5a")
     hill_t = 0.15 + 0.45 * fbm(rng, H, W, 0.15 * W, 4) + 0.25 * np.clip((yy - horizon) / H * 2, 0, 1)
     in_hill = yy > horizon
@@ -229,8 +236,9 @@ def starry_swirls(seed=1889, size=(768, 768)) -> Image.Image:
     def colour_at(px, py):
         xi = np.clip(px.astype(np.int64), 0, W - 1)
         yi = np.clip(py.astype(np.int64), 0, H - 1)
-        return np.where(in_hill[yi, xi][:, None], gradient_lookup(hill_pal, hill_t[yi, xi]),
-                        gradient_lookup(sky_pal, sky_t[yi, xi]))
+        return np.where(
+            in_hill[yi, xi][:, None], gradient_lookup(hill_pal, hill_t[yi, xi]), gradient_lookup(sky_pal, sky_t[yi, xi])
+        )
 
     # underpainting
     under = np.where(in_hill[..., None], gradient_lookup(hill_pal, hill_t), gradient_lookup(sky_pal, sky_t))
@@ -259,8 +267,7 @@ def starry_swirls(seed=1889, size=(768, 768)) -> Image.Image:
             # bristle streaks: a lighter and a darker line inside the stroke
             for off, k in ((0.22, 0.28), (-0.25, -0.30)):
                 q = p + nrm * (off * wdt)
-                draw.line([tuple(v) for v in q[1:-1].tolist()], fill=shade(col, k),
-                          width=max(1, int(wdt * 0.18)))
+                draw.line([tuple(v) for v in q[1:-1].tolist()], fill=shade(col, k), width=max(1, int(wdt * 0.18)))
     return finish(img, size, seed + 1)
 
 
@@ -277,8 +284,15 @@ def stained_glass(seed=1248, size=(768, 768)) -> Image.Image:
 
     # symmetric seeds on concentric rings -> rose-window tracery;
     # jittered random seeds outside the window for the spandrels
-    ring_spec = [(0.0, 1, 0.0), (0.065, 8, 0.0), (0.135, 16, 0.5), (0.2, 16, 0.0),
-                 (0.27, 24, 0.5), (0.34, 32, 0.0), (0.415, 32, 0.5)]
+    ring_spec = [
+        (0.0, 1, 0.0),
+        (0.065, 8, 0.0),
+        (0.135, 16, 0.5),
+        (0.2, 16, 0.0),
+        (0.27, 24, 0.5),
+        (0.34, 32, 0.0),
+        (0.415, 32, 0.5),
+    ]
     seeds, s_ring, s_idx = [], [], []
     for k, (rr, n, off) in enumerate(ring_spec):
         for j in range(n):
@@ -321,14 +335,27 @@ def stained_glass(seed=1248, size=(768, 768)) -> Image.Image:
 
     # colour of every glass piece: symmetric schemes per seed ring
     jewels = {
-        "ruby": "#a3121f", "sapphire": "#1346b0", "emerald": "#17804a", "amber": "#e9a21b",
-        "amethyst": "#6b2d94", "teal": "#0f8a86", "gold": "#f2cf4a", "indigo": "#26307f",
-        "rose": "#c0246e", "orange": "#d2571a", "sky": "#3f8fd6",
+        "ruby": "#a3121f",
+        "sapphire": "#1346b0",
+        "emerald": "#17804a",
+        "amber": "#e9a21b",
+        "amethyst": "#6b2d94",
+        "teal": "#0f8a86",
+        "gold": "#f2cf4a",
+        "indigo": "#26307f",
+        "rose": "#c0246e",
+        "orange": "#d2571a",
+        "sky": "#3f8fd6",
     }
     schemes = [
-        ["gold"], ["amber", "orange"], ["ruby", "sapphire"], ["emerald", "gold", "emerald", "rose"],
-        ["sapphire", "ruby", "sky", "ruby"], ["amethyst", "amber", "teal", "amber"],
-        ["indigo", "ruby", "sapphire", "emerald"], ["indigo", "sapphire", "ruby", "teal", "amethyst", "indigo"],
+        ["gold"],
+        ["amber", "orange"],
+        ["ruby", "sapphire"],
+        ["emerald", "gold", "emerald", "rose"],
+        ["sapphire", "ruby", "sky", "ruby"],
+        ["amethyst", "amber", "teal", "amber"],
+        ["indigo", "ruby", "sapphire", "emerald"],
+        ["indigo", "sapphire", "ruby", "teal", "amethyst", "indigo"],
     ]
     piece = l1.astype(np.int64) * 8 + band
     uniq, inv = np.unique(piece, return_inverse=True)
@@ -403,7 +430,7 @@ def pointillist_sunset(seed=1886, size=(768, 576)) -> Image.Image:
     my = np.clip(2 * hz - yy, 0, H - 1).astype(np.int64)
     refl = sky[my, xx.astype(np.int64)] * 0.72
     depth = np.clip((yy - hz) / (H - hz), 0, 1)
-    water_base = gradient_lookup(palette("#f08a4b", "#b8456a", "#5b2a6e", "#241b4f"), depth ** 0.8)
+    water_base = gradient_lookup(palette("#f08a4b", "#b8456a", "#5b2a6e", "#241b4f"), depth**0.8)
     water = 0.5 * refl + 0.5 * water_base
     path_w = 0.05 * W + 0.12 * W * depth
     path = np.exp(-(((xx - sun[0]) / path_w) ** 2)) * (0.5 + 0.5 * fbm(rng, H, W, 10, 2))
@@ -411,9 +438,11 @@ def pointillist_sunset(seed=1886, size=(768, 576)) -> Image.Image:
 
     scene = np.where((yy < hz)[..., None], sky, water)
     # dark hills and a headland on the left
-    ridge = hz - (0.09 * H * np.exp(-(((xx - 0.12 * W) / (0.2 * W)) ** 2))
-                  + 0.04 * H * np.exp(-(((xx - 0.36 * W) / (0.14 * W)) ** 2))
-                  + 0.012 * H * np.sin(xx / W * 40) * (xx < 0.5 * W))
+    ridge = hz - (
+        0.09 * H * np.exp(-(((xx - 0.12 * W) / (0.2 * W)) ** 2))
+        + 0.04 * H * np.exp(-(((xx - 0.36 * W) / (0.14 * W)) ** 2))
+        + 0.012 * H * np.sin(xx / W * 40) * (xx < 0.5 * W)
+    )
     hills = (yy > ridge) & (yy < hz + 0.012 * H) & (xx < 0.55 * W)
     hill_col = gradient_lookup(palette("#2a1840", "#3d1f4f", "#5a2b5a"), fbm(rng, H, W, 0.1 * W, 3))
     scene = np.where(hills[..., None], hill_col, scene)
@@ -469,8 +498,20 @@ def cubist_facets(seed=1907, size=(768, 768)) -> Image.Image:
     rng = np.random.default_rng(seed)
     W, H = size[0] * SS, size[1] * SS
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    pal = palette("#c8963e", "#a0522d", "#1f5f5b", "#3b5b8c", "#7a7a3a", "#efe2c0",
-                  "#2f2826", "#b23a2a", "#e0b84a", "#6b8f9c", "#d9b48a", "#4a3b5c")
+    pal = palette(
+        "#c8963e",
+        "#a0522d",
+        "#1f5f5b",
+        "#3b5b8c",
+        "#7a7a3a",
+        "#efe2c0",
+        "#2f2826",
+        "#b23a2a",
+        "#e0b84a",
+        "#6b8f9c",
+        "#d9b48a",
+        "#4a3b5c",
+    )
     weights = np.array([1.7, 1.2, 1.0, 1.0, 0.6, 1.6, 0.3, 1.0, 1.4, 0.8, 1.1, 0.5])
     weights /= weights.sum()
 
@@ -525,8 +566,11 @@ def cubist_facets(seed=1907, size=(768, 768)) -> Image.Image:
         ks = rng.uniform(-kv, kv, len(p))
         for i in range(len(p)):
             dx, dy = np.cos(a[i]) * L[i], np.sin(a[i]) * L[i]
-            draw.line([(p[i, 0] - dx, p[i, 1] - dy), (p[i, 0] + dx, p[i, 1] + dy)],
-                      fill=shade(base[i], ks[i]), width=int(wd * SS))
+            draw.line(
+                [(p[i, 0] - dx, p[i, 1] - dy), (p[i, 0] + dx, p[i, 1] + dy)],
+                fill=shade(base[i], ks[i]),
+                width=int(wd * SS),
+            )
     canvas = np.asarray(img).astype(np.float32)
 
     # hatching in a subset of facets: four directions, hand-drawn wobble
@@ -554,8 +598,7 @@ def cubist_facets(seed=1907, size=(768, 768)) -> Image.Image:
             draw.line([tuple(q) for q in seg.tolist()], fill=ink, width=int(rng.uniform(2, 4.5) * SS))
     for ccx, ccy, r in circles:
         st = rng.uniform(0, 360)
-        draw.arc([ccx - r, ccy - r, ccx + r, ccy + r], st, st + rng.uniform(120, 260), fill=ink,
-                 width=int(3 * SS))
+        draw.arc([ccx - r, ccy - r, ccx + r, ccy + r], st, st + rng.uniform(120, 260), fill=ink, width=int(3 * SS))
     return finish(img, size, seed + 1, grain=4.0)
 
 
@@ -577,14 +620,19 @@ def ink_mountains(seed=1090, size=(768, 576)) -> Image.Image:
 
     # layered mountain ridges fading into mist, far (pale) to near (dark)
     streak = np.asarray(Image.fromarray(fbm(rng, H // 8, W // 3, 5, 3)).resize((W, H), Image.BICUBIC))
-    for base, amp, strength, fade in [(0.42, 0.30, 0.25, 0.10), (0.55, 0.26, 0.4, 0.08),
-                                      (0.68, 0.2, 0.58, 0.07), (0.86, 0.16, 0.8, 0.06)]:
+    for base, amp, strength, fade in [
+        (0.42, 0.30, 0.25, 0.10),
+        (0.55, 0.26, 0.4, 0.08),
+        (0.68, 0.2, 0.58, 0.07),
+        (0.86, 0.16, 0.8, 0.06),
+    ]:
         prof = fbm(rng, 1, W, rng.uniform(0.2, 0.35) * W, 6)[0]
         xs = np.arange(W) / W
         peak = np.zeros(W, np.float32)
         for _ in range(2):  # pointed peaks
-            peak = np.maximum(peak, rng.uniform(0.5, 1.0)
-                              * np.exp(-np.abs(xs - rng.uniform(0.05, 0.95)) / rng.uniform(0.07, 0.16)))
+            peak = np.maximum(
+                peak, rng.uniform(0.5, 1.0) * np.exp(-np.abs(xs - rng.uniform(0.05, 0.95)) / rng.uniform(0.07, 0.16))
+            )
         ridge = (base - amp * (0.45 * prof + 0.75 * peak)) * H
         below = np.maximum(yy - ridge[None, :], 0)
         inside = yy > ridge[None, :]
@@ -667,8 +715,10 @@ def main():
         img = STYLES[name]()
         path = args.out / f"{name}.jpg"
         img.save(path, "JPEG", quality=JPEG_QUALITY, optimize=True, subsampling=0)
-        print(f"{path}  {img.size[0]}x{img.size[1]}  {path.stat().st_size / 1024:.0f} kB  "
-              f"{time.perf_counter() - t0:.1f} s")
+        print(
+            f"{path}  {img.size[0]}x{img.size[1]}  {path.stat().st_size / 1024:.0f} kB  "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
 
 
 if __name__ == "__main__":

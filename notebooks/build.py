@@ -5,6 +5,7 @@ style_transfer.ipynb's `parameters` cell is generated from `nstlib.Config`: one 
 field with its default and help, which `papermill --help-notebook` shows. Output has no outputs and
 no execution counts, and is byte-identical from run to run (`--check` verifies the committed files).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ REPO = "nst-lab/nst-lab"
 COLAB = f"https://colab.research.google.com/github/{REPO}/blob/main/notebooks"
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
-SETUP = f'''\
+SETUP = f"""\
 # Setup. On Colab only: fetch NST Lab and install it (elsewhere, nothing is installed).
 import os, subprocess, sys
 
@@ -39,7 +40,7 @@ if "google.colab" in sys.modules:
 import nstlib
 import nstlib.notebook as nb
 
-nb.setup();  # device "auto": the GPU if there is one (Colab: Runtime > Change runtime type > T4 GPU)'''
+nb.setup();  # device "auto": the GPU if there is one (Colab: Runtime > Change runtime type > T4 GPU)"""
 
 
 # ---- the parameters cell generated from Config ------------------------------------------------------
@@ -63,8 +64,10 @@ def help_text(f: dataclasses.Field) -> str:
 
 def parameters_source() -> str:
     types = field_types()
-    lines = ["# Parameters: generated from nstlib.Config by notebooks/build.py (do not edit here).",
-             "# papermill: -p name value; see `papermill --help-notebook notebooks/style_transfer.ipynb`."]
+    lines = [
+        "# Parameters: generated from nstlib.Config by notebooks/build.py (do not edit here).",
+        "# papermill: -p name value; see `papermill --help-notebook notebooks/style_transfer.ipynb`.",
+    ]
     if any("Union" in type_text(t) for t in types.values()):
         lines.append("from typing import Union")
         lines.append("")
@@ -86,103 +89,137 @@ def title(name: str, heading: str, text: str):
 
 def style_transfer():
     return [
-        title("style_transfer", "Neural style transfer: one experiment",
-              "Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks* (CVPR 2016). "
-              "Set the parameters below (every `nstlib.Config` field), run all cells. The run folder keeps "
-              "`config.json`, `losses.csv`, `final.png`, `frames/`, `progress.mp4` and `panel.png`.\n\n"
-              "From the command line: `papermill notebooks/style_transfer.ipynb out.ipynb -k python3 "
-              "-p style_weight 1e4 -p style_layers relu1_1,relu2_1 -p progress text`: list parameters take "
-              "comma-separated values (`style`, a path, takes one; several styles go in a YAML file passed "
-              "with `-f`)."),
+        title(
+            "style_transfer",
+            "Neural style transfer: one experiment",
+            "Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks* (CVPR 2016). "
+            "Set the parameters below (every `nstlib.Config` field), run all cells. The run folder keeps "
+            "`config.json`, `losses.csv`, `final.png`, `frames/`, `progress.mp4` and `panel.png`.\n\n"
+            "From the command line: `papermill notebooks/style_transfer.ipynb out.ipynb -k python3 "
+            "-p style_weight 1e4 -p style_layers relu1_1,relu2_1 -p progress text`: list parameters take "
+            "comma-separated values (`style`, a path, takes one; several styles go in a YAML file passed "
+            "with `-f`).",
+        ),
         new_code_cell(SETUP),
         parameters_cell(parameters_source()),
-        new_code_cell("config = nb.config_from_parameters(globals())\n"
-                      "result = nstlib.transfer(config, run_dir=run_dir or None)\n"
-                      'print(f"{result.status}: {result.run_dir}" + (f" ({result.reason})" if result.reason else ""))'),
+        new_code_cell(
+            "config = nb.config_from_parameters(globals())\n"
+            "result = nstlib.transfer(config, run_dir=run_dir or None)\n"
+            'print(f"{result.status}: {result.run_dir}" + (f" ({result.reason})" if result.reason else ""))'
+        ),
         new_markdown_cell("## Content | style | result"),
         new_code_cell("nb.show_result(result)"),
         new_markdown_cell("## Losses and progress"),
-        new_code_cell("nb.show_losses(result.history, title=result.run_dir.name)\n"
-                      "nb.show_video(result.run_dir / \"progress.mp4\")"),
+        new_code_cell(
+            'nb.show_losses(result.history, title=result.run_dir.name)\nnb.show_video(result.run_dir / "progress.mp4")'
+        ),
     ]
 
 
 def sweep():
     return [
-        title("sweep", "A parameter sweep",
-              "Runs a sweep file from `sweeps/` (compatible points share one batch through VGG) and shows "
-              "the grid figure and the sweep's `index.csv`. `resume` continues an interrupted sweep folder.\n\n"
-              "`overrides` sets parameters for every point, as `nst sweep --set` does: `name=value` settings "
-              "separated by `;` (a list value keeps its commas), e.g. "
-              "`image_size=64;epochs=50;style_layers=relu1_1,relu2_1`, or a list of `name=value` strings. "
-              "From the command line: `papermill notebooks/sweep.ipynb out.ipynb -k python3 "
-              "-p overrides \"image_size=64;epochs=50\"`, or the list in a YAML file passed with `-f`."),
+        title(
+            "sweep",
+            "A parameter sweep",
+            "Runs a sweep file from `sweeps/` (compatible points share one batch through VGG) and shows "
+            "the grid figure and the sweep's `index.csv`. `resume` continues an interrupted sweep folder.\n\n"
+            "`overrides` sets parameters for every point, as `nst sweep --set` does: `name=value` settings "
+            "separated by `;` (a list value keeps its commas), e.g. "
+            "`image_size=64;epochs=50;style_layers=relu1_1,relu2_1`, or a list of `name=value` strings. "
+            "From the command line: `papermill notebooks/sweep.ipynb out.ipynb -k python3 "
+            '-p overrides "image_size=64;epochs=50"`, or the list in a YAML file passed with `-f`.',
+        ),
         new_code_cell(SETUP),
-        parameters_cell('from typing import Union\n\n'
-                        'sweep_file: str = "sweeps/style_weight.yaml"  # a sweep file (YAML)\n'
-                        "overrides: Union[str, list[str]] = \"\"  # parameters for every point, as nst sweep --set "
-                        "takes them, separated by ';' (or a YAML list)\n"
-                        'engine: str = "inprocess"  # inprocess (batched through VGG), papermill or dask\n'
-                        'resume: str = ""  # a sweep folder to continue; empty: a new sweep'),
-        new_code_cell("outcome = nstlib.sweep(None if resume else nb.project_path(sweep_file), "
-                      "set=nb.overrides_list(overrides),\n"
-                      "                       engine=engine, resume=resume or None)\n"
-                      "folder = outcome.folder\n"
-                      "print(folder)"),
-        new_code_cell("nb.presentation_figures(folder)\n"
-                      'nb.show_table(folder / "index.csv")'),
+        parameters_cell(
+            "from typing import Union\n\n"
+            'sweep_file: str = "sweeps/style_weight.yaml"  # a sweep file (YAML)\n'
+            'overrides: Union[str, list[str]] = ""  # parameters for every point, as nst sweep --set '
+            "takes them, separated by ';' (or a YAML list)\n"
+            'engine: str = "inprocess"  # inprocess (batched through VGG), papermill or dask\n'
+            'resume: str = ""  # a sweep folder to continue; empty: a new sweep'
+        ),
+        new_code_cell(
+            "outcome = nstlib.sweep(None if resume else nb.project_path(sweep_file), "
+            "set=nb.overrides_list(overrides),\n"
+            "                       engine=engine, resume=resume or None)\n"
+            "folder = outcome.folder\n"
+            "print(folder)"
+        ),
+        new_code_cell('nb.presentation_figures(folder)\nnb.show_table(folder / "index.csv")'),
     ]
 
 
 def reconstructions():
     return [
-        title("reconstructions", "Figure 1: what VGG-19 layers keep of content and style",
-              "Images reconstructed from white noise. Top row: from the content features of one layer "
-              "(relu1_2 … relu5_2; style weight 0): low layers keep the exact pixels, high layers keep the "
-              "objects and their arrangement. Bottom row: from the style features (Gram matrices) of growing "
-              "layer sets {relu1_1}, {relu1_1, relu2_1}, … (content weight 0): the texture grows in scale. "
-              "The figure is saved as `figure1.png` and `figure1.pdf` in a new `runs/<time>_reconstructions/`, "
-              "beside the ten run folders. Ten runs of `epochs` steps: on a CPU, try `image_size` 128."),
+        title(
+            "reconstructions",
+            "Figure 1: what VGG-19 layers keep of content and style",
+            "Images reconstructed from white noise. Top row: from the content features of one layer "
+            "(relu1_2 … relu5_2; style weight 0): low layers keep the exact pixels, high layers keep the "
+            "objects and their arrangement. Bottom row: from the style features (Gram matrices) of growing "
+            "layer sets {relu1_1}, {relu1_1, relu2_1}, … (content weight 0): the texture grows in scale. "
+            "The figure is saved as `figure1.png` and `figure1.pdf` in a new `runs/<time>_reconstructions/`, "
+            "beside the ten run folders. Ten runs of `epochs` steps: on a CPU, try `image_size` 128.",
+        ),
         new_code_cell(SETUP),
-        parameters_cell('image_size: int = 256  # longest side in pixels (the paper: 512)\n'
-                        'epochs: int = 200  # L-BFGS steps per reconstruction\n'
-                        'content: str = "collections/content/chelsea.jpg"  # the photograph\n'
-                        'style: str = "collections/style/starry_swirls.jpg"  # the artwork\n'
-                        'runs_dir: str = "runs"  # the folder gets a new <time>_reconstructions/ sub-folder\n'
-                        'progress: str = "auto"  # auto (bars), text (lines, for papermill) or none'),
+        parameters_cell(
+            "image_size: int = 256  # longest side in pixels (the paper: 512)\n"
+            "epochs: int = 200  # L-BFGS steps per reconstruction\n"
+            'content: str = "collections/content/chelsea.jpg"  # the photograph\n'
+            'style: str = "collections/style/starry_swirls.jpg"  # the artwork\n'
+            'runs_dir: str = "runs"  # the folder gets a new <time>_reconstructions/ sub-folder\n'
+            'progress: str = "auto"  # auto (bars), text (lines, for papermill) or none'
+        ),
         new_code_cell("folder = nb.reconstructions(content, style, image_size, epochs, runs_dir, progress=progress)"),
     ]
 
 
 def explore():
     return [
-        title("explore", "Explore style transfer interactively",
-              "Choose a bundled image or upload your own, set the parameters, press **Run**; the preview and "
-              "the loss plot update while it runs, **Stop** keeps what was made, and the result comes with a "
-              "download link. Every run also writes a run folder in `runs/`."),
+        title(
+            "explore",
+            "Explore style transfer interactively",
+            "Choose a bundled image or upload your own, set the parameters, press **Run**; the preview and "
+            "the loss plot update while it runs, **Stop** keeps what was made, and the result comes with a "
+            "download link. Every run also writes a run folder in `runs/`.",
+        ),
         new_code_cell(SETUP),
-        parameters_cell('image_size: int = 256  # initial value of the image_size slider\n'
-                        'epochs: int = 100  # initial value of the epochs slider\n'
-                        'runs_dir: str = "runs"  # where run folders (and uploads/) go'),
-        new_code_cell("from nstlib.widgets import Explorer\n\n"
-                      "explorer = Explorer(runs_dir=runs_dir, image_size=image_size, epochs=epochs).show()"),
+        parameters_cell(
+            "image_size: int = 256  # initial value of the image_size slider\n"
+            "epochs: int = 100  # initial value of the epochs slider\n"
+            'runs_dir: str = "runs"  # where run folders (and uploads/) go'
+        ),
+        new_code_cell(
+            "from nstlib.widgets import Explorer\n\n"
+            "explorer = Explorer(runs_dir=runs_dir, image_size=image_size, epochs=epochs).show()"
+        ),
     ]
 
 
 def figures():
     return [
-        title("figures", "Presentation figures",
-              "From a run folder: content | style | result and the loss curves. From a sweep folder: the grid "
-              "over its one or two axes. Saved as PNG and PDF into the folder's `figures/`."),
+        title(
+            "figures",
+            "Presentation figures",
+            "From a run folder: content | style | result and the loss curves. From a sweep folder: the grid "
+            "over its one or two axes. Saved as PNG and PDF into the folder's `figures/`.",
+        ),
         new_code_cell(SETUP),
-        parameters_cell('folder: str = ""  # a run or sweep folder; empty: the newest one in runs_dir\n'
-                        'runs_dir: str = "runs"  # where to look for the newest folder'),
+        parameters_cell(
+            'folder: str = ""  # a run or sweep folder; empty: the newest one in runs_dir\n'
+            'runs_dir: str = "runs"  # where to look for the newest folder'
+        ),
         new_code_cell("files = nb.presentation_figures(folder, runs_dir)"),
     ]
 
 
-NOTEBOOKS = {"style_transfer": style_transfer, "sweep": sweep, "reconstructions": reconstructions,
-             "explore": explore, "figures": figures}
+NOTEBOOKS = {
+    "style_transfer": style_transfer,
+    "sweep": sweep,
+    "reconstructions": reconstructions,
+    "explore": explore,
+    "figures": figures,
+}
 
 
 def build(name: str) -> str:
@@ -191,12 +228,14 @@ def build(name: str) -> str:
         cell.id = str(i)  # deterministic, and what nbstripout's filter renumbers ids to: a fixed point
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    notebook.metadata = nbformat.from_dict({
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"},
-        "accelerator": "GPU",  # Colab opens it on a GPU runtime
-        "colab": {"gpuType": "T4"},
-    })
+    notebook.metadata = nbformat.from_dict(
+        {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+            "accelerator": "GPU",  # Colab opens it on a GPU runtime
+            "colab": {"gpuType": "T4"},
+        }
+    )
     nbformat.validate(notebook)
     text = nbformat.writes(notebook)
     return text if text.endswith("\n") else text + "\n"  # as nbformat.write (and nbstripout) end a file

@@ -3,6 +3,7 @@
 The package imports only what a run needs: the CLI (`nstlib.cli`), notebook helpers, widgets,
 papermill and dask are imported where they are used.
 """
+
 from __future__ import annotations
 
 from ._version import __version__
@@ -14,6 +15,24 @@ from .sweep import sweep
 from .transfer import Result, transfer, transfer_batch
 from .vgg import VGGFeatures, build_extractor
 
-__all__ = ["Config", "ConfigError", "ImageError", "NSTError", "Result", "UserError", "VGGFeatures", "WeightsError",
-           "__version__", "build_extractor", "content_loss", "gram_matrix", "load_image", "save_image", "style_loss",
-           "sweep", "transfer", "transfer_batch", "tv_loss"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ImageError",
+    "NSTError",
+    "Result",
+    "UserError",
+    "VGGFeatures",
+    "WeightsError",
+    "__version__",
+    "build_extractor",
+    "content_loss",
+    "gram_matrix",
+    "load_image",
+    "save_image",
+    "style_loss",
+    "sweep",
+    "transfer",
+    "transfer_batch",
+    "tv_loss",
+]

@@ -1,4 +1,5 @@
 """`python -m nstlib` is the `nst` command."""
+
 import sys
 
 from .cli import main

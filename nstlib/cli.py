@@ -4,6 +4,7 @@ Bad input (a parameter, an image, a weights file, a sweep file, a mistyped flag)
 stderr and exit 2; Ctrl-C is exit 130 with the run folder marked interrupted; a closed pipe
 (`nst params | head`) ends quietly.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,11 +12,12 @@ import dataclasses
 import difflib
 import os
 import sys
-from typing import Any, Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from ._version import __version__
 from .config import Config, field_default, field_types, fields_by_name, parse_value
-from .errors import NSTError, UserError
+from .errors import NSTError
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -63,10 +65,18 @@ def add_config_flags(parser: argparse.ArgumentParser, exclude: Sequence[str] = (
         help_text = help_text.replace("%", "%%")
         flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
         if types[f.name] is bool:
-            parser.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            parser.add_argument(
+                *flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
         elif f.metadata.get("path") and f.name == "style":
-            parser.add_argument(*flags, dest=f.name, action="append", default=None, metavar="PATH",
-                                help=help_text + "; repeat the flag for several styles")
+            parser.add_argument(
+                *flags,
+                dest=f.name,
+                action="append",
+                default=None,
+                metavar="PATH",
+                help=help_text + "; repeat the flag for several styles",
+            )
         else:
             metavar = "LIST" if "list" in str(types[f.name]) else f.name.upper().split("_")[-1]
             parser.add_argument(*flags, dest=f.name, default=None, metavar=metavar, help=help_text)
@@ -94,8 +104,9 @@ def parameter_table() -> str:
     for f in dataclasses.fields(Config):
         default = field_default(f)
         meaning = f.metadata["help"] + (f" ({' / '.join(f.metadata['choices'])})" if f.metadata.get("choices") else "")
-        lines.append(f"| `{f.name}` | `{_default_text(default)}` | {meaning.replace('|', '/')} | "
-                     f"{f.metadata.get('paper', '')} |")
+        lines.append(
+            f"| `{f.name}` | `{_default_text(default)}` | {meaning.replace('|', '/')} | {f.metadata.get('paper', '')} |"
+        )
     return "\n".join(lines)
 
 
@@ -125,34 +136,67 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import sweep
 
     engine = args.engine or ("dask" if args.scheduler else "inprocess")
-    result = sweep(args.file, set=args.sets, engine=engine, resume=args.resume, batch=args.batch,
-                   scheduler=args.scheduler, workers=args.workers, notebook=args.notebook)
+    result = sweep(
+        args.file,
+        set=args.sets,
+        engine=engine,
+        resume=args.resume,
+        batch=args.batch,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        notebook=args.notebook,
+    )
     return 0 if result.ok else EXIT_FAILED
 
 
 def _configure_sweep(p: argparse.ArgumentParser) -> None:
-    p.description = ("Run a sweep file (see sweeps/): the cartesian product of its axes, one run folder per "
-                     "point inside one sweep folder, index.csv/index.jsonl after every point, grid.png at the "
-                     "end. Exit 0 if every point succeeded, 1 if some failed, 2 for bad input.")
+    p.description = (
+        "Run a sweep file (see sweeps/): the cartesian product of its axes, one run folder per "
+        "point inside one sweep folder, index.csv/index.jsonl after every point, grid.png at the "
+        "end. Exit 0 if every point succeeded, 1 if some failed, 2 for bad input."
+    )
     p.add_argument("file", nargs="?", metavar="FILE", help="sweep YAML; optional with --resume")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a base parameter for every point (repeatable), e.g. --set image_size=128")
-    p.add_argument("--engine", choices=("inprocess", "papermill", "dask"), default=None,
-                   help="inprocess (default; compatible points batched), papermill (each point executes "
-                        "notebooks/style_transfer.ipynb) or dask (points as tasks on a cluster)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler to use (tcp://host:8786); implies "
-                                                          "--engine dask; default: a LocalCluster")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a base parameter for every point (repeatable), e.g. --set image_size=128",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("inprocess", "papermill", "dask"),
+        default=None,
+        help="inprocess (default; compatible points batched), papermill (each point executes "
+        "notebooks/style_transfer.ipynb) or dask (points as tasks on a cluster)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask scheduler to use (tcp://host:8786); implies --engine dask; default: a LocalCluster",
+    )
     p.add_argument("--workers", type=int, default=2, metavar="N", help="LocalCluster worker processes [default: 2]")
     p.add_argument("--resume", metavar="SWEEP_DIR", help="rerun the points of SWEEP_DIR not marked done")
-    p.add_argument("--no-batch", dest="batch", action="store_false",
-                   help="in-process/dask: run points one at a time instead of batching compatible ones")
-    p.add_argument("--notebook", metavar="PATH",
-                   help="papermill engine: notebook to execute [default: notebooks/style_transfer.ipynb]")
+    p.add_argument(
+        "--no-batch",
+        dest="batch",
+        action="store_false",
+        help="in-process/dask: run points one at a time instead of batching compatible ones",
+    )
+    p.add_argument(
+        "--notebook",
+        metavar="PATH",
+        help="papermill engine: notebook to execute [default: notebooks/style_transfer.ipynb]",
+    )
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="nst", description="NST Lab: neural style transfer (Gatys et al., CVPR 2016) experiments.",
-                    epilog="One L-BFGS step (epoch) is one forward + backward pass. Run folders go to runs/.")
+    parser = Parser(
+        prog="nst",
+        description="NST Lab: neural style transfer (Gatys et al., CVPR 2016) experiments.",
+        epilog="One L-BFGS step (epoch) is one forward + backward pass. Run folders go to runs/.",
+    )
     parser.add_argument("--version", action="version", version=f"nst {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     commands: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = [
@@ -195,8 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"nst: error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except KeyboardInterrupt:
-            print("nst: interrupted; the run folder keeps what was made so far (status 'interrupted')",
-                  file=sys.stderr)
+            print("nst: interrupted; the run folder keeps what was made so far (status 'interrupted')", file=sys.stderr)
             return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader went away (`nst params | head`): no traceback, and none at exit when Python flushes stdout

@@ -4,6 +4,7 @@
 The CLI flags, the notebooks' parameters cells, the sweep files and the README table are derived
 from it or checked against it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import ConfigError
+from .errors import ConfigError as ConfigError  # re-exported: the error of this module
 from .layers import check_layers
 from .paths import DEFAULT_RUNS_DIR, is_url, resolve_input
 
@@ -40,73 +41,127 @@ class Config:
     """All parameters of one style transfer experiment (see `nst run --help` or the README table)."""
 
     # images
-    content: str = _f(DEFAULT_CONTENT, "content image: a path or an http(s) URL", "p, the photograph (Sec. 2)", path=True)
-    style: list[str] = _f([DEFAULT_STYLE], "style image(s): paths or http(s) URLs; several are blended",
-                          "a, the artwork (Sec. 2)", path=True)
-    style_blend_weights: list[float] = _f([], "relative weight of each style image; empty: equal",
-                                          "neural-style's -style_blend_weights")
+    content: str = _f(
+        DEFAULT_CONTENT, "content image: a path or an http(s) URL", "p, the photograph (Sec. 2)", path=True
+    )
+    style: list[str] = _f(
+        [DEFAULT_STYLE],
+        "style image(s): paths or http(s) URLs; several are blended",
+        "a, the artwork (Sec. 2)",
+        path=True,
+    )
+    style_blend_weights: list[float] = _f(
+        [], "relative weight of each style image; empty: equal", "neural-style's -style_blend_weights"
+    )
     name: str = _f("", "run name used in the run folder; empty: '<content>-<style>'")
-    image_size: int = _f(512, "longest side of the generated image in pixels (aspect ratio kept)",
-                         "Sec. 3: 512 px on the longest side in the paper's figures", minimum=16)
-    sizes: list[int] = _f([], "multi-resolution schedule of longest sides, coarse to fine; "
-                              "empty: [image_size]; each level starts from the upsampled result of the one before",
-                          "Gatys et al. 2017 (coarse-to-fine)", minimum=16)
-    level_epochs: list[int] = _f([], "optimizer steps per level of `sizes`; empty: `epochs` at every level",
-                                 minimum=0)
-    style_scale: float = _f(1.0, "size of the style image relative to the generated image", "neural-style's -style_scale",
-                            minimum=1e-3)
-    preserve_color: str = _f("none", "keep the content's colours: 'luminance' transfers on luminance only, "
-                                     "'histogram' matches the style's colour mean and covariance to the content's first",
-                             "Gatys et al. 2017, Sec. 5 (colour preservation)", ("none", "luminance", "histogram"))
+    image_size: int = _f(
+        512,
+        "longest side of the generated image in pixels (aspect ratio kept)",
+        "Sec. 3: 512 px on the longest side in the paper's figures",
+        minimum=16,
+    )
+    sizes: list[int] = _f(
+        [],
+        "multi-resolution schedule of longest sides, coarse to fine; "
+        "empty: [image_size]; each level starts from the upsampled result of the one before",
+        "Gatys et al. 2017 (coarse-to-fine)",
+        minimum=16,
+    )
+    level_epochs: list[int] = _f([], "optimizer steps per level of `sizes`; empty: `epochs` at every level", minimum=0)
+    style_scale: float = _f(
+        1.0, "size of the style image relative to the generated image", "neural-style's -style_scale", minimum=1e-3
+    )
+    preserve_color: str = _f(
+        "none",
+        "keep the content's colours: 'luminance' transfers on luminance only, "
+        "'histogram' matches the style's colour mean and covariance to the content's first",
+        "Gatys et al. 2017, Sec. 5 (colour preservation)",
+        ("none", "luminance", "histogram"),
+    )
     # model
     model: str = _f("vgg19", "feature network", "VGG-19 (Sec. 2)", ("vgg19", "vgg16"))
-    weights: str = _f("original", "'original' (the Caffe VGG-19 the paper used, offline), 'torchvision' "
-                                  "(IMAGENET1K_V1), 'random' (seeded, for tests), or a path to a .pth state dict",
-                      "Caffe VGG-19 of Simonyan & Zisserman (Sec. 2)")
-    pooling: str = _f("avg", "pooling layers: 'avg' or 'max'",
-                      "Sec. 2: average pooling 'yields slightly more appealing results'", ("avg", "max"))
+    weights: str = _f(
+        "original",
+        "'original' (the Caffe VGG-19 the paper used, offline), 'torchvision' "
+        "(IMAGENET1K_V1), 'random' (seeded, for tests), or a path to a .pth state dict",
+        "Caffe VGG-19 of Simonyan & Zisserman (Sec. 2)",
+    )
+    pooling: str = _f(
+        "avg",
+        "pooling layers: 'avg' or 'max'",
+        "Sec. 2: average pooling 'yields slightly more appealing results'",
+        ("avg", "max"),
+    )
     # losses
     content_layers: list[str] = _f(["relu4_2"], "layers of the content loss", "conv4_2 (Sec. 3, Fig. 2)", layer=True)
-    content_layer_weights: list[float] = _f([], "weight v_l per content layer; empty: equal, summing to 1", "", minimum=0.0)
-    style_layers: list[str] = _f(list(PAPER_STYLE_LAYERS), "layers of the style loss",
-                                 "conv1_1 … conv5_1 (Sec. 3, Fig. 2)", layer=True)
+    content_layer_weights: list[float] = _f(
+        [], "weight v_l per content layer; empty: equal, summing to 1", "", minimum=0.0
+    )
+    style_layers: list[str] = _f(
+        list(PAPER_STYLE_LAYERS), "layers of the style loss", "conv1_1 … conv5_1 (Sec. 3, Fig. 2)", layer=True
+    )
     style_layer_weights: Union[list[float], str] = _f(
-        "uniform", "weight w_l per style layer: 'uniform' (1/n), 'inverse_channels' (1e3/N_l², the seed "
-                   "notebook's) or a list of floats", "w_l = 1/5 (Sec. 3, Eq. 5)", minimum=0.0)
+        "uniform",
+        "weight w_l per style layer: 'uniform' (1/n), 'inverse_channels' (1e3/N_l², the seed "
+        "notebook's) or a list of floats",
+        "w_l = 1/5 (Sec. 3, Eq. 5)",
+        minimum=0.0,
+    )
     content_weight: float = _f(1.0, "alpha, weight of the content loss", "alpha (Eq. 7)", minimum=0.0)
-    style_weight: float = _f(1e3, "beta, weight of the style loss", "beta; alpha/beta = 1e-3 (Eq. 7, Fig. 3)",
-                             minimum=0.0)
-    tv_weight: float = _f(0.0, "weight of the total-variation smoothness loss", "not in the paper (Mahendran & Vedaldi)",
-                          minimum=0.0)
+    style_weight: float = _f(
+        1e3, "beta, weight of the style loss", "beta; alpha/beta = 1e-3 (Eq. 7, Fig. 3)", minimum=0.0
+    )
+    tv_weight: float = _f(
+        0.0, "weight of the total-variation smoothness loss", "not in the paper (Mahendran & Vedaldi)", minimum=0.0
+    )
     # optimisation
     optimizer: str = _f("lbfgs", "'lbfgs' or 'adam'", "L-BFGS (Sec. 2)", ("lbfgs", "adam"))
     lr: float = _f(0.0, "learning rate; 0: the optimizer's default (1.0 for L-BFGS, 0.02 for Adam)", minimum=0.0)
     history: int = _f(100, "L-BFGS history size", "neural-style's -lbfgs_num_correction", minimum=1)
     epochs: int = _f(300, "optimizer steps; one L-BFGS step is one iteration (one forward + backward)", "", minimum=0)
-    init: str = _f("content", "initial image: 'content', 'style', 'noise' (seeded) or a path to an image",
-                   "white noise (Sec. 2)")
-    noise_std: float = _f(0.25, "standard deviation of the 'noise' init around mid-grey (pixels in [0, 1])", "",
-                          minimum=0.0)
+    init: str = _f(
+        "content", "initial image: 'content', 'style', 'noise' (seeded) or a path to an image", "white noise (Sec. 2)"
+    )
+    noise_std: float = _f(
+        0.25, "standard deviation of the 'noise' init around mid-grey (pixels in [0, 1])", "", minimum=0.0
+    )
     seed: int = _f(0, "random seed: a CPU run with the same seed repeats bit for bit", "")
     device: str = _f("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
-    precision: str = _f("auto", "'auto' (bf16 autocast where the hardware runs it fast, else fp32), 'fp32' or "
-                                "'bf16'; losses are always fp32", "", ("auto", "fp32", "bf16"))
+    precision: str = _f(
+        "auto",
+        "'auto' (bf16 autocast where the hardware runs it fast, else fp32), 'fp32' or 'bf16'; losses are always fp32",
+        "",
+        ("auto", "fp32", "bf16"),
+    )
     # output
-    runs_dir: str = _f(DEFAULT_RUNS_DIR, "folder holding the timestamped run folders (relative: to the current "
-                                         "directory; the default: the checkout's runs/)")
+    runs_dir: str = _f(
+        DEFAULT_RUNS_DIR,
+        "folder holding the timestamped run folders (relative: to the current "
+        "directory; the default: the checkout's runs/)",
+    )
     save_every: int = _f(10, "snapshot (frames/ and video frame) every N steps; 0: none", "", minimum=0)
     video: bool = _f(True, "write progress.mp4 and an animated preview from the snapshots")
-    fps: int = _f(0, "frames per second of progress.mp4; 0: chosen from the number of snapshots so the video "
-                     "lasts about 5 s (2 to 30 fps), the last frame held 1 s", "", minimum=0)
-    progress: str = _f("auto", "'auto' (a tqdm bar on a terminal or in Jupyter, else text lines), 'text' (a line "
-                               "every log_every steps, with ETA) or 'none'", "", ("auto", "text", "none"))
+    fps: int = _f(
+        0,
+        "frames per second of progress.mp4; 0: chosen from the number of snapshots so the video "
+        "lasts about 5 s (2 to 30 fps), the last frame held 1 s",
+        "",
+        minimum=0,
+    )
+    progress: str = _f(
+        "auto",
+        "'auto' (a tqdm bar on a terminal or in Jupyter, else text lines), 'text' (a line "
+        "every log_every steps, with ETA) or 'none'",
+        "",
+        ("auto", "text", "none"),
+    )
     log_every: int = _f(10, "steps between progress lines in 'text' mode", "", minimum=1)
 
     def __post_init__(self) -> None:
         self.validate()
 
     # ---- validation -------------------------------------------------------------------------
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         """Check every field; raise ConfigError naming the first bad parameter and its choices."""
         hints = field_types()
         for f in dataclasses.fields(self):
@@ -116,8 +171,9 @@ class Config:
         if not self.style:
             raise ConfigError("style: at least one style image is required")
         if self.style_blend_weights and len(self.style_blend_weights) != len(self.style):
-            raise ConfigError(f"style_blend_weights: {len(self.style_blend_weights)} weights for "
-                              f"{len(self.style)} style images")
+            raise ConfigError(
+                f"style_blend_weights: {len(self.style_blend_weights)} weights for {len(self.style)} style images"
+            )
         for name in ("content_layers", "style_layers"):
             try:
                 check_layers(self.model, getattr(self, name), what=name[:-1].replace("_", " "))
@@ -128,23 +184,32 @@ class Config:
         if not self.content_layers and self.content_weight > 0:
             raise ConfigError("content_layers: empty while content_weight > 0")
         if self.content_layer_weights and len(self.content_layer_weights) != len(self.content_layers):
-            raise ConfigError(f"content_layer_weights: {len(self.content_layer_weights)} weights for "
-                              f"{len(self.content_layers)} content layers")
+            raise ConfigError(
+                f"content_layer_weights: {len(self.content_layer_weights)} weights for "
+                f"{len(self.content_layers)} content layers"
+            )
         if isinstance(self.style_layer_weights, str):
             if self.style_layer_weights not in STYLE_LAYER_PRESETS:
-                raise ConfigError(f"style_layer_weights: {self.style_layer_weights!r} is neither a list of floats "
-                                  f"nor one of {', '.join(STYLE_LAYER_PRESETS)}")
+                raise ConfigError(
+                    f"style_layer_weights: {self.style_layer_weights!r} is neither a list of floats "
+                    f"nor one of {', '.join(STYLE_LAYER_PRESETS)}"
+                )
         elif len(self.style_layer_weights) != len(self.style_layers):
-            raise ConfigError(f"style_layer_weights: {len(self.style_layer_weights)} weights for "
-                              f"{len(self.style_layers)} style layers")
+            raise ConfigError(
+                f"style_layer_weights: {len(self.style_layer_weights)} weights for "
+                f"{len(self.style_layers)} style layers"
+            )
         if self.level_epochs and len(self.level_epochs) != len(self.sizes):
             raise ConfigError(f"level_epochs: {len(self.level_epochs)} values for {len(self.sizes)} sizes")
         if self.weights not in ("original", "torchvision", "random") and not self.weights.endswith((".pth", ".pt")):
-            raise ConfigError(f"weights: {self.weights!r} is not one of original, torchvision, random, "
-                              "or a path to a .pth/.pt file")
+            raise ConfigError(
+                f"weights: {self.weights!r} is not one of original, torchvision, random, or a path to a .pth/.pt file"
+            )
         if self.weights == "original" and self.model != "vgg19":
-            raise ConfigError(f"weights: 'original' exists offline only for vgg19 (the paper's network); "
-                              f"use weights 'torchvision', 'random' or a .pth path for {self.model}")
+            raise ConfigError(
+                f"weights: 'original' exists offline only for vgg19 (the paper's network); "
+                f"use weights 'torchvision', 'random' or a .pth path for {self.model}"
+            )
         if not DEVICE_PATTERN.match(self.device):
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
         if not self.init:
@@ -173,6 +238,7 @@ class Config:
             return list(self.style_layer_weights)
         if self.style_layer_weights == "inverse_channels":
             from .layers import layer_channels
+
             return [1e3 / layer_channels(self.model, layer) ** 2 for layer in self.style_layers]
         return [1.0 / max(1, len(self.style_layers))] * len(self.style_layers)
 
@@ -200,6 +266,7 @@ class Config:
 
     def portable(self) -> dict[str, Any]:
         """`to_dict` with local image paths made absolute, for a process with another working directory."""
+
         def fix(path: str) -> str:
             resolved = Path(resolve_input(path))
             return path if is_url(path) or not resolved.exists() else str(resolved.resolve())
@@ -211,7 +278,7 @@ class Config:
             d["init"] = fix(self.init)
         return d
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         return from_dict({**self.to_dict(), **changes})
 
 
@@ -220,16 +287,16 @@ def field_types() -> dict[str, Any]:
     return typing.get_type_hints(Config)
 
 
-def field_default(f: dataclasses.Field) -> Any:
+def field_default(f: dataclasses.Field[Any]) -> Any:
     """The default of a Config field (a fresh copy for list fields)."""
-    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(Config)]
 
 
-def fields_by_name() -> dict[str, dataclasses.Field]:
+def fields_by_name() -> dict[str, dataclasses.Field[Any]]:
     return {f.name: f for f in dataclasses.fields(Config)}
 
 
@@ -334,7 +401,7 @@ def _coerce_one(value: Any, kind: Any) -> Any:
     raise TypeError(f"unsupported type {kind!r}")
 
 
-def _check_field(f: dataclasses.Field, value: Any) -> None:
+def _check_field(f: dataclasses.Field[Any], value: Any) -> None:
     choices = f.metadata.get("choices")
     if choices and value not in choices:
         raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(choices)}")

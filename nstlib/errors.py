@@ -1,4 +1,5 @@
 """Errors a user can fix. The CLI prints any `NSTError` as one line and exits 2; nothing else does."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Atomic file writes (a reader never sees a half-written file, a crash never leaves one) and JSON/CSV helpers."""
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,9 @@ class atomic_target:
         self.tmp = Path(name)
         return self.tmp
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600; others on a shared disk must read runs
             os.replace(self.tmp, self.path)

@@ -1,4 +1,5 @@
 """Image I/O and colour handling. Images are float tensors B×3×H×W, RGB in [0, 1]."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from .errors import ImageError
+from .errors import ImageError as ImageError  # re-exported: the error of this module
 from .files import atomic_target, atomic_write_bytes
 from .paths import is_url, resolve_input, source_root
 
@@ -46,7 +47,13 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return Image.alpha_composite(white, rgba).convert("RGB")
     if img.mode.startswith("I") or img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
-        top = 1.0 if img.mode == "F" and arr.max() <= 1.0 else 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        top = (
+            1.0
+            if img.mode == "F" and arr.max() <= 1.0
+            else 65535.0
+            if img.mode.startswith("I;16") or arr.max() > 255
+            else 255.0
+        )
         return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
     return img.convert("RGB")
 
@@ -56,8 +63,11 @@ def load_pil(path: str, max_pixels: int | None = None) -> Image.Image:
     source = str(path)
     local = _download(source) if is_url(source) else Path(resolve_input(source))
     if not local.exists():
-        hint = ("; the bundled collections/ come with a source checkout of NST Lab"
-                if source.startswith("collections/") and source_root() is None else "")
+        hint = (
+            "; the bundled collections/ come with a source checkout of NST Lab"
+            if source.startswith("collections/") and source_root() is None
+            else ""
+        )
         raise ImageError(f"{source}: file not found{hint}")
     if local.is_dir():
         raise ImageError(f"{source}: is a directory, not an image")
@@ -69,8 +79,9 @@ def load_pil(path: str, max_pixels: int | None = None) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(local) as img:
                 if limit and img.width * img.height > limit:
-                    raise ImageError(f"{source}: {img.width}×{img.height} pixels exceeds the limit of {limit} "
-                                     "(decompression bomb?)")
+                    raise ImageError(
+                        f"{source}: {img.width}×{img.height} pixels exceeds the limit of {limit} (decompression bomb?)"
+                    )
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 return _to_rgb(img)
@@ -105,7 +116,7 @@ def load_image(path: str, size: int | None = None, max_pixels: int | None = None
     return resize_longest(image, size) if size else image
 
 
-def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
+def save_image(image: torch.Tensor, path: str | os.PathLike[str]) -> Path:
     """Save a 1×3×H×W (or 3×H×W) tensor in [0, 1] as 8-bit RGB, atomically (format from the suffix)."""
     path = Path(path)
     img = Image.fromarray(tensor_to_uint8(image))
@@ -132,8 +143,9 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(image.shape[-2:]) == tuple(size):
         return image
     shrinking = size[0] < image.shape[-2]
-    return F.interpolate(image, size=size, mode="bicubic" if not shrinking else "area",
-                         align_corners=False if not shrinking else None).clamp(0, 1)
+    return F.interpolate(
+        image, size=size, mode="bicubic" if not shrinking else "area", align_corners=False if not shrinking else None
+    ).clamp(0, 1)
 
 
 def resize_longest(image: torch.Tensor, longest: int) -> torch.Tensor:
@@ -165,7 +177,7 @@ def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
 
 def with_content_colour(result: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Combine the result's luminance with the content's I and Q channels (Gatys et al. 2017)."""
-    content = resize(content, tuple(result.shape[-2:]))
+    content = resize(content, (result.shape[-2], result.shape[-1]))
     yiq = torch.cat([rgb_to_yiq(result)[:, :1], rgb_to_yiq(content)[:, 1:]], dim=1)
     return yiq_to_rgb(yiq).clamp(0, 1)
 
@@ -175,6 +187,7 @@ def match_colour_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.
 
     A = Σc^½ Σs^-½ with symmetric matrix square roots (Gatys et al. 2017, Sec. 5.2).
     """
+
     def stats(img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         px = img[0].reshape(3, -1).double()
         mean = px.mean(1, keepdim=True)
@@ -183,7 +196,8 @@ def match_colour_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.
 
     def sqrtm(m: torch.Tensor, power: float) -> torch.Tensor:
         vals, vecs = torch.linalg.eigh(m)
-        return vecs @ torch.diag(vals.clamp_min(1e-8) ** power) @ vecs.T
+        result: torch.Tensor = vecs @ torch.diag(vals.clamp_min(1e-8) ** power) @ vecs.T
+        return result
 
     mu_s, cov_s = stats(style)
     mu_c, cov_c = stats(content)

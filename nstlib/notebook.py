@@ -4,6 +4,7 @@ The notebooks stay thin (parameters, a few calls, display); everything they need
 tested and shared. Display helpers render figures to PNG themselves, so they work with any
 matplotlib backend, on Colab, in Jupyter and in papermill's saved outputs.
 """
+
 from __future__ import annotations
 
 import base64
@@ -11,13 +12,22 @@ import dataclasses
 import io
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from .config import DEFAULT_CONTENT, DEFAULT_STYLE, PAPER_STYLE_LAYERS, Config, field_types, fields_by_name, \
-    from_dict, parse_value
+from .config import (
+    DEFAULT_CONTENT,
+    DEFAULT_STYLE,
+    PAPER_STYLE_LAYERS,
+    Config,
+    field_types,
+    fields_by_name,
+    from_dict,
+    parse_value,
+)
 
 CONTENT_RECONSTRUCTION_LAYERS = ["relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"]  # Fig. 1, top row
 FIGURE_FORMATS = ("png", "pdf")
@@ -41,8 +51,10 @@ def setup() -> str:
         name += f" ({torch.cuda.get_device_name(device)})"
     print(f"NST Lab {__version__}: device {name}, precision {resolve_precision('auto', device)}")
     if in_colab() and device.type != "cuda":
-        print("No GPU: choose Runtime > Change runtime type > T4 GPU, then run the notebook again "
-              "(it works on the CPU too, slowly).")
+        print(
+            "No GPU: choose Runtime > Change runtime type > T4 GPU, then run the notebook again "
+            "(it works on the CPU too, slowly)."
+        )
     return str(device)
 
 
@@ -167,8 +179,10 @@ def show_table(rows: Sequence[Mapping[str, Any]] | str | os.PathLike, max_rows: 
     for row in rows:
         columns += [c for c in row if c not in columns]
     head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(row.get(c, '')))}</td>" for c in columns) + "</tr>"
-                   for row in rows[:max_rows])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(row.get(c, '')))}</td>" for c in columns) + "</tr>"
+        for row in rows[:max_rows]
+    )
     more = f"<p><i>{len(rows) - max_rows} more rows</i></p>" if len(rows) > max_rows else ""
     _display(HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"))
 
@@ -196,8 +210,9 @@ def newest_folder(runs_dir: str | os.PathLike = "runs") -> Path:
     from .paths import resolve_output
 
     root = resolve_output(runs_dir)
-    candidates = [p for p in root.iterdir() if p.is_dir() and (is_run_folder(p) or is_sweep_folder(p))] \
-        if root.is_dir() else []
+    candidates = (
+        [p for p in root.iterdir() if p.is_dir() and (is_run_folder(p) or is_sweep_folder(p))] if root.is_dir() else []
+    )
     if not candidates:
         raise FileNotFoundError(f"{root}: no run or sweep folder yet; run style_transfer.ipynb or sweep.ipynb first")
     return max(candidates, key=lambda p: (p.stat().st_mtime, p.name))
@@ -214,7 +229,9 @@ def run_panel(folder: str | os.PathLike, title: str = ""):
     config = record.config if record is not None else {}
     images, titles = [], []
     sources = [("content", config.get("content"))] + [
-        (f"style {i + 1}" if len(config.get("style", [])) > 1 else "style", s) for i, s in enumerate(config.get("style", []))]
+        (f"style {i + 1}" if len(config.get("style", [])) > 1 else "style", s)
+        for i, s in enumerate(config.get("style", []))
+    ]
     for label, path in sources:
         if not path:
             continue
@@ -244,8 +261,13 @@ def run_title(folder: Path) -> str:
 
 
 # ---- figures.ipynb ----------------------------------------------------------------------------------
-def presentation_figures(folder: str | os.PathLike = "", runs_dir: str | os.PathLike = "runs",
-                         formats: Sequence[str] = FIGURE_FORMATS, show: bool = True, **grid_options: Any) -> list[Path]:
+def presentation_figures(
+    folder: str | os.PathLike = "",
+    runs_dir: str | os.PathLike = "runs",
+    formats: Sequence[str] = FIGURE_FORMATS,
+    show: bool = True,
+    **grid_options: Any,
+) -> list[Path]:
     """Figures of a run folder (panel, loss curves) or a sweep folder (the grid) into <folder>/figures/.
 
     An empty `folder` takes the newest run or sweep folder in `runs_dir`. Returns the files written.
@@ -267,7 +289,9 @@ def presentation_figures(folder: str | os.PathLike = "", runs_dir: str | os.Path
         figures.append(("panel", run_panel(path, title)))
         figures.append(("loss_curves", loss_curves(_loss_rows(path), title=path.name)))
     else:
-        raise FileNotFoundError(f"{path}: neither a run folder (config.json, losses.csv) nor a sweep folder (index.csv)")
+        raise FileNotFoundError(
+            f"{path}: neither a run folder (config.json, losses.csv) nor a sweep folder (index.csv)"
+        )
     written: list[Path] = []
     print(f"{path}:")
     for name, fig in figures:
@@ -300,8 +324,9 @@ class Reconstruction:
         return f"{self.layers[0]} … {self.layers[-1]}"
 
 
-def reconstruction_configs(content: str = DEFAULT_CONTENT, style: str = DEFAULT_STYLE, image_size: int = 256,
-                           epochs: int = 200, **common: Any) -> list[Reconstruction]:
+def reconstruction_configs(
+    content: str = DEFAULT_CONTENT, style: str = DEFAULT_STYLE, image_size: int = 256, epochs: int = 200, **common: Any
+) -> list[Reconstruction]:
     """The ten runs of Figure 1, all from white noise.
 
     Content reconstructions: content loss alone at relu1_2 … relu5_2 (style_weight 0).
@@ -312,20 +337,52 @@ def reconstruction_configs(content: str = DEFAULT_CONTENT, style: str = DEFAULT_
     base = dict(content=content, style=[style], image_size=image_size, epochs=epochs, init="noise", **common)
     runs = []
     for layer in CONTENT_RECONSTRUCTION_LAYERS:
-        runs.append(Reconstruction("content", [layer], from_dict(
-            {**base, "content_layers": [layer], "content_weight": 1.0, "style_layers": ["relu1_1"],
-             "style_weight": 0.0, "name": f"content_{layer}"})))
+        runs.append(
+            Reconstruction(
+                "content",
+                [layer],
+                from_dict(
+                    {
+                        **base,
+                        "content_layers": [layer],
+                        "content_weight": 1.0,
+                        "style_layers": ["relu1_1"],
+                        "style_weight": 0.0,
+                        "name": f"content_{layer}",
+                    }
+                ),
+            )
+        )
     for n in range(1, len(PAPER_STYLE_LAYERS) + 1):
         layers = PAPER_STYLE_LAYERS[:n]
-        runs.append(Reconstruction("style", layers, from_dict(
-            {**base, "style_layers": layers, "content_layers": ["relu1_1"], "content_weight": 0.0,
-             "name": f"style_{layers[-1]}"})))
+        runs.append(
+            Reconstruction(
+                "style",
+                layers,
+                from_dict(
+                    {
+                        **base,
+                        "style_layers": layers,
+                        "content_layers": ["relu1_1"],
+                        "content_weight": 0.0,
+                        "name": f"style_{layers[-1]}",
+                    }
+                ),
+            )
+        )
     return runs
 
 
-def reconstructions(content: str = DEFAULT_CONTENT, style: str = DEFAULT_STYLE, image_size: int = 256,
-                    epochs: int = 200, runs_dir: str = "runs", formats: Sequence[str] = FIGURE_FORMATS,
-                    show: bool = True, **common: Any) -> Path:
+def reconstructions(
+    content: str = DEFAULT_CONTENT,
+    style: str = DEFAULT_STYLE,
+    image_size: int = 256,
+    epochs: int = 200,
+    runs_dir: str = "runs",
+    formats: Sequence[str] = FIGURE_FORMATS,
+    show: bool = True,
+    **common: Any,
+) -> Path:
     """Run Figure 1's ten reconstructions into one new folder, save figure1.{png,pdf} there; returns the folder."""
     from .figures import reconstruction_figure, save_figure
     from .paths import resolve_output
@@ -343,8 +400,14 @@ def reconstructions(content: str = DEFAULT_CONTENT, style: str = DEFAULT_STYLE, 
             raise RuntimeError(f"{item.row} reconstruction at {item.label}: {result.status} ({result.reason})")
         images[item.row].append(to_uint8(result.image))
         labels[item.row].append(item.label)
-    fig = reconstruction_figure(images["content"], labels["content"], images["style"], labels["style"],
-                                content_name=Path(content).stem, style_name=Path(style).stem)
+    fig = reconstruction_figure(
+        images["content"],
+        labels["content"],
+        images["style"],
+        labels["style"],
+        content_name=Path(content).stem,
+        style_name=Path(style).stem,
+    )
     if show:
         from IPython.display import Image as IPImage
 

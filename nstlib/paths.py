@@ -6,6 +6,7 @@
 - Outputs (`runs_dir`): relative to the current directory, except that the default `runs` means the
   checkout's runs/ when NST Lab runs from a source checkout.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,7 +43,7 @@ def resolve_input(path: str) -> str:
     return str(given)
 
 
-def resolve_output(runs_dir: str | os.PathLike) -> Path:
+def resolve_output(runs_dir: str | os.PathLike[str]) -> Path:
     """The folder that `runs_dir` names, per the rule above."""
     path = Path(runs_dir).expanduser()
     if str(runs_dir) == DEFAULT_RUNS_DIR:

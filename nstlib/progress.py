@@ -3,11 +3,13 @@
 'auto' draws a bar only where one renders (a terminal, Jupyter); redirected to a file or a log it
 prints text lines, so logs never fill with carriage returns. A batch shows every sample's total.
 """
+
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Sequence, TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 
 def interactive(stream: TextIO | None = None) -> bool:
@@ -33,8 +35,7 @@ def duration(seconds: float) -> str:
 class Progress:
     """Reports steps done out of `total`; `labels` name the samples of a batch (printed once)."""
 
-    def __init__(self, mode: str, total: int, every: int, labels: Sequence[str] = ("",),
-                 stream: TextIO | None = None):
+    def __init__(self, mode: str, total: int, every: int, labels: Sequence[str] = ("",), stream: TextIO | None = None):
         self.stream = stream or sys.stdout
         self.mode = ("bar" if interactive(self.stream) else "text") if mode == "auto" else mode
         self.total, self.every, self.labels = total, every, list(labels)
@@ -72,8 +73,9 @@ class Progress:
             losses = f"total {row['total']:.4g}  content {row['content']:.4g}  style {row['style']:.4g}"
             losses += f"  tv {row['tv']:.3g}" if row.get("tv") else ""
         else:
-            losses = "total " + " ".join(f"[{i}] {r['total']:.3g}" if r else f"[{i}] stopped"
-                                         for i, r in enumerate(last_rows, 1))
+            losses = "total " + " ".join(
+                f"[{i}] {r['total']:.3g}" if r else f"[{i}] stopped" for i, r in enumerate(last_rows, 1)
+            )
         if self.bar is not None:
             self.bar.update(done - self.done)
             self.bar.set_postfix_str(losses, refresh=True)

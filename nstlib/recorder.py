@@ -3,9 +3,11 @@
 The optimiser's loss values stay on the device until a log or snapshot step needs them (one host
 transfer for many steps). Files go through `RunFolder` (the record) and `FrameSink` (the snapshots).
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -20,13 +22,21 @@ LOSS_NAMES = ("total", "content", "style", "tv")
 class Recorder:
     """Loss rows, snapshots and final files of B runs (one per sample)."""
 
-    def __init__(self, runs: Sequence[RunFolder], save_every: int, video: bool, fps: int, video_hw: tuple[int, int],
-                 expected_frames: int):
+    def __init__(
+        self,
+        runs: Sequence[RunFolder],
+        save_every: int,
+        video: bool,
+        fps: int,
+        video_hw: tuple[int, int],
+        expected_frames: int,
+    ):
         self.runs = list(runs)
         self.rows: list[list[dict[str, Any]]] = [[] for _ in self.runs]
         self.pending: list[tuple[int, int, dict[str, torch.Tensor]]] = []
-        self.sinks = [FrameSink(run.path, video, fps, video_hw, expected_frames) for run in self.runs] \
-            if save_every else []
+        self.sinks = (
+            [FrameSink(run.path, video, fps, video_hw, expected_frames) for run in self.runs] if save_every else []
+        )
 
     # ---- during the run --------------------------------------------------------------------------
     def step(self, epoch: int, level: int, terms: LossTerms) -> None:
@@ -51,8 +61,9 @@ class Recorder:
                 if not bool(finite[i, b]):
                     broken[b] = epoch
                     break
-                self.rows[b].append({"epoch": epoch, "level": level, "image": ITERATE,
-                                     **{n: float(values[n][i, b]) for n in names}})
+                self.rows[b].append(
+                    {"epoch": epoch, "level": level, "image": ITERATE, **{n: float(values[n][i, b]) for n in names}}
+                )
         self.pending = []
         for run, rows in zip(self.runs, self.rows):
             run.save_losses(rows)
@@ -64,11 +75,12 @@ class Recorder:
     def snapshot(self, epoch: int, shown: torch.Tensor) -> None:
         """One frame per sample of `shown` (B×3×H×W in [0, 1], as the user should see it)."""
         for b, sink in enumerate(self.sinks):
-            sink.add(epoch, im.tensor_to_uint8(shown[b:b + 1]))
+            sink.add(epoch, im.tensor_to_uint8(shown[b : b + 1]))
 
     # ---- the end -------------------------------------------------------------------------------
-    def final(self, b: int, epoch: int, level: int, image: torch.Tensor, saved: LossTerms,
-              iterate: LossTerms) -> tuple[dict[str, float], dict[str, float]]:
+    def final(
+        self, b: int, epoch: int, level: int, image: torch.Tensor, saved: LossTerms, iterate: LossTerms
+    ) -> tuple[dict[str, float], dict[str, float]]:
         """Sample b's final.png, its last frame and losses row; returns (saved-image, iterate) losses."""
         saved_losses = {n: float(v[b]) for n, v in saved.columns().items()}
         iterate_losses = {n: float(v[b]) for n, v in iterate.columns().items()}
@@ -98,8 +110,10 @@ class Recorder:
         def small(image: torch.Tensor) -> torch.Tensor:
             return im.resize_longest(image, side) if max(image.shape[-2:]) > side else image
 
-        shown = [im.tensor_to_uint8(small(content)), *[im.tensor_to_uint8(small(s)) for s in styles],
-                 im.tensor_to_uint8(result)]
-        titles = ["content", *[f"style {i + 1}" if len(styles) > 1 else "style" for i in range(len(styles))],
-                  "result"]
+        shown = [
+            im.tensor_to_uint8(small(content)),
+            *[im.tensor_to_uint8(small(s)) for s in styles],
+            im.tensor_to_uint8(result),
+        ]
+        titles = ["content", *[f"style {i + 1}" if len(styles) > 1 else "style" for i in range(len(styles))], "result"]
         save_figure(panel(shown, titles), self.runs[b].path / "panel.png")

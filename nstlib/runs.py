@@ -4,6 +4,7 @@ A run folder (`runs/<UTC time>_<name>/`) holds config.json (parameters, environm
 final losses), losses.csv (one row per logged step, then the saved image's row), final.png,
 panel.png and the snapshots of `video.py`. Folders are never reused; every file is written atomically.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,7 @@ def git_commit() -> str | None:
     if root is None:
         return None
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
     return (out.stdout.strip() or None) if out.returncode == 0 else None
@@ -74,8 +74,13 @@ def environment() -> dict[str, Any]:
     import torch
     from PIL import Image
 
-    versions = {"nstlib": __version__, "python": platform.python_version(), "torch": torch.__version__,
-                "numpy": np.__version__, "pillow": Image.__version__}
+    versions = {
+        "nstlib": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pillow": Image.__version__,
+    }
     return {"versions": versions, "platform": platform.platform(), "git_commit": git_commit(), "argv": sys.argv}
 
 
@@ -100,8 +105,16 @@ class RunRecord:
         except (OSError, ValueError):
             return None
         status = info.get("status")
-        return cls(path, status if status in STATUSES else "failed", info.get("reason"), info.get("config") or {},
-                   info.get("wall_time_s"), info.get("final_losses") or {}, info.get("iterate_losses") or {}, info)
+        return cls(
+            path,
+            status if status in STATUSES else "failed",
+            info.get("reason"),
+            info.get("config") or {},
+            info.get("wall_time_s"),
+            info.get("final_losses") or {},
+            info.get("iterate_losses") or {},
+            info,
+        )
 
     def losses(self) -> list[dict[str, str]]:
         """losses.csv as rows of strings (empty if the run logged nothing)."""
@@ -122,13 +135,20 @@ class RunFolder:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.started = time.time()
-        self.info: dict[str, Any] = {"status": "running", "reason": None, "config": config, "started": _now(),
-                                     **environment(), **(extra or {})}
+        self.info: dict[str, Any] = {
+            "status": "running",
+            "reason": None,
+            "config": config,
+            "started": _now(),
+            **environment(),
+            **(extra or {}),
+        }
         self._save()
 
     @classmethod
-    def create(cls, runs_dir: str | os.PathLike[str], name: str, config: dict[str, Any],
-               extra: dict[str, Any] | None = None) -> RunFolder:
+    def create(
+        cls, runs_dir: str | os.PathLike[str], name: str, config: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> RunFolder:
         return cls(new_folder(runs_dir, name), config, extra)
 
     @property
@@ -148,8 +168,9 @@ class RunFolder:
 
     def finish(self, status: str, reason: str | None = None, **fields: Any) -> None:
         assert status in STATUSES and status != "running"
-        self.set(status=status, reason=reason, wall_time_s=round(time.time() - self.started, 3), finished=_now(),
-                 **fields)
+        self.set(
+            status=status, reason=reason, wall_time_s=round(time.time() - self.started, 3), finished=_now(), **fields
+        )
 
     @staticmethod
     def mark_failed(path: str | os.PathLike[str], config: dict[str, Any], error: str, wall_time_s: float) -> RunRecord:
@@ -163,8 +184,9 @@ class RunFolder:
             return record
         path.mkdir(parents=True, exist_ok=True)
         info: dict[str, Any] = dict(record.info) if record is not None else {"config": config}
-        info.update(status="failed", reason=error, wall_time_s=info.get("wall_time_s") or round(wall_time_s, 3),
-                    finished=_now())
+        info.update(
+            status="failed", reason=error, wall_time_s=info.get("wall_time_s") or round(wall_time_s, 3), finished=_now()
+        )
         write_json(path / RECORD, info)
         failed = RunRecord.read(path)
         assert failed is not None

@@ -3,12 +3,14 @@
 Computed once per resolution level, in fp32 and without gradients, and cached per process: the
 points of a sweep mostly share their content and style images.
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -27,8 +29,14 @@ class TargetCache:
         self.entries = entries
         self.store: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
-    def get(self, extractor: VGGFeatures, kind: str, image: torch.Tensor, layers: Sequence[str],
-            compute: Callable[[torch.Tensor], Any]) -> Any:
+    def get(
+        self,
+        extractor: VGGFeatures,
+        kind: str,
+        image: torch.Tensor,
+        layers: Sequence[str],
+        compute: Callable[[torch.Tensor], Any],
+    ) -> Any:
         if extractor.cache_key is None:
             return compute(image)
         digest = hashlib.sha1(image.detach().float().cpu().numpy().tobytes()).hexdigest()
@@ -50,20 +58,27 @@ def content_targets(extractor: VGGFeatures, contents: torch.Tensor, layers: list
     """P_l for each content layer, B×N×H×W in fp32 (one cache entry per sample)."""
     if not layers:
         return {}
-    per_sample = [TARGET_CACHE.get(extractor, "content", contents[b:b + 1], layers, lambda x: extractor(x, layers))
-                  for b in range(contents.shape[0])]
+    per_sample = [
+        TARGET_CACHE.get(extractor, "content", contents[b : b + 1], layers, lambda x: extractor(x, layers))
+        for b in range(contents.shape[0])
+    ]
     return {layer: torch.cat([f[layer] for f in per_sample]).float() for layer in layers}
 
 
 @torch.no_grad()
-def style_targets(extractor: VGGFeatures, styles: Sequence[Sequence[torch.Tensor]],
-                  blend_weights: Sequence[Sequence[float]], layers: list[str],
-                  generated_hw: tuple[int, int]) -> dict[str, torch.Tensor]:
+def style_targets(
+    extractor: VGGFeatures,
+    styles: Sequence[Sequence[torch.Tensor]],
+    blend_weights: Sequence[Sequence[float]],
+    layers: list[str],
+    generated_hw: tuple[int, int],
+) -> dict[str, torch.Tensor]:
     """A_l per style layer, B×N×N in fp32: sample b's style Grams blended with its weights.
 
     A Gram sums over positions, so each style Gram is rescaled by M_l(generated) / M_l(style): style
     images of any size then weigh as in the paper, where style and generated images had equal size.
     """
+
     def grams(style: torch.Tensor) -> dict[str, tuple[torch.Tensor, int]]:
         feats = extractor(style, layers)
         return {layer: (gram_matrix(f), f.shape[2] * f.shape[3]) for layer, f in feats.items()}

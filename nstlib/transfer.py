@@ -5,19 +5,21 @@ step counts) as one batch through VGG; each keeps its own images, weights, learn
 initialisation, seed, run folder, losses and video. This module holds the run's lifecycle; the
 files it leaves are written by `recorder.py`.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
 from . import images as im
-from .config import Config, ConfigError
+from .config import Config
 from .device import compute_dtype, resolve_device, resolve_precision
-from .errors import ImageError
+from .errors import ConfigError, ImageError
 from .layers import feature_size
 from .losses import LossTerms, LossWeights, Targets, total_loss
 from .optimize import make_optimizer, optimize
@@ -26,11 +28,27 @@ from .progress import Progress
 from .recorder import Recorder
 from .runs import RunFolder
 from .targets import content_targets, style_targets
-from .video import expected_frames
 from .vgg import build_extractor
+from .video import expected_frames
 
-BATCH_KEYS = ("model", "weights", "pooling", "content_layers", "style_layers", "optimizer", "history",
-              "sizes", "image_size", "level_epochs", "epochs", "device", "precision", "save_every", "video", "fps")
+BATCH_KEYS = (
+    "model",
+    "weights",
+    "pooling",
+    "content_layers",
+    "style_layers",
+    "optimizer",
+    "history",
+    "sizes",
+    "image_size",
+    "level_epochs",
+    "epochs",
+    "device",
+    "precision",
+    "save_every",
+    "video",
+    "fps",
+)
 
 
 @dataclass
@@ -57,9 +75,14 @@ class StopRequested(Exception):
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
-def transfer(config: Config | None = None, *, stop: threading.Event | None = None,
-             on_progress: ProgressCallback | None = None, run_dir: str | Path | None = None,
-             **params: Any) -> Result:
+def transfer(
+    config: Config | None = None,
+    *,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+    run_dir: str | Path | None = None,
+    **params: Any,
+) -> Result:
     """Run one experiment: `transfer(Config(...))` or `transfer(style_weight=1e4, epochs=100, ...)`.
 
     `stop` (a threading.Event) ends the run early, keeping what was made (status "interrupted");
@@ -80,9 +103,14 @@ def default_name(config: Config) -> str:
     return f"{url_stem(config.content) or 'image'}-{'+'.join(url_stem(s) or 'image' for s in config.style)}"
 
 
-def transfer_batch(configs: list[Config], *, stop: threading.Event | None = None,
-                   on_progress: ProgressCallback | None = None, run_dirs: Sequence[Path] | None = None,
-                   labels: Sequence[str] | None = None) -> list[Result]:
+def transfer_batch(
+    configs: list[Config],
+    *,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+    run_dirs: Sequence[Path] | None = None,
+    labels: Sequence[str] | None = None,
+) -> list[Result]:
     """Run compatible experiments as one batch; `run_dirs` (existing empty folders) replace new ones,
     `labels` name the samples in progress lines (default: the run names)."""
     if not configs:
@@ -103,8 +131,9 @@ def transfer_batch(configs: list[Config], *, stop: threading.Event | None = None
     if run_dirs is not None:
         runs = [RunFolder(Path(d), c.to_dict(), extra) for c, d in zip(configs, run_dirs)]
     else:
-        runs = [RunFolder.create(resolve_output(c.runs_dir), c.name or default_name(c), c.to_dict(), extra)
-                for c in configs]
+        runs = [
+            RunFolder.create(resolve_output(c.runs_dir), c.name or default_name(c), c.to_dict(), extra) for c in configs
+        ]
     names = list(labels) if labels is not None else [c.name or default_name(c) for c in configs]
     return _Job(configs, loaded, runs, device, precision, stop, on_progress, names).run()
 
@@ -135,8 +164,9 @@ def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
     """The generated image's (H, W) at longest side `size`; a batch's content images must agree."""
     shapes = {im.scaled_size(img.content.shape[-2], img.content.shape[-1], size) for img in loaded}
     if len(shapes) > 1:
-        raise ConfigError(f"batch: content images give different sizes {sorted(shapes)} at {size} px; "
-                          "run them separately")
+        raise ConfigError(
+            f"batch: content images give different sizes {sorted(shapes)} at {size} px; run them separately"
+        )
     return shapes.pop()
 
 
@@ -145,16 +175,26 @@ def _check_size(config: Config, hw: tuple[int, int], size: int) -> None:
     for layer in config.content_layers + config.style_layers:
         if min(feature_size(config.model, layer, *hw)) < 1:
             which = "sizes" if config.sizes else "image_size"
-            raise ConfigError(f"{which}: {size} px gives a {hw[1]}×{hw[0]} image, too small for layer {layer} "
-                              f"(each pooling halves it); use a larger size or shallower layers")
+            raise ConfigError(
+                f"{which}: {size} px gives a {hw[1]}×{hw[0]} image, too small for layer {layer} "
+                f"(each pooling halves it); use a larger size or shallower layers"
+            )
 
 
 class _Job:
     """One batch run: levels of optimisation, the NaN guard, progress and the runs' lifecycle."""
 
-    def __init__(self, configs: list[Config], loaded: list[Inputs], runs: list[RunFolder], device: torch.device,
-                 precision: str, stop: threading.Event | None, on_progress: ProgressCallback | None,
-                 labels: list[str]):
+    def __init__(
+        self,
+        configs: list[Config],
+        loaded: list[Inputs],
+        runs: list[RunFolder],
+        device: torch.device,
+        precision: str,
+        stop: threading.Event | None,
+        on_progress: ProgressCallback | None,
+        labels: list[str],
+    ):
         self.configs, self.loaded, self.runs = configs, loaded, runs
         self.device, self.precision, self.stop, self.on_progress = device, precision, stop, on_progress
         self.cfg = configs[0]
@@ -162,8 +202,14 @@ class _Job:
         self.failed: list[str | None] = [None] * self.batch
         self.active = torch.ones(self.batch, dtype=torch.bool, device=device)
         self.final_hw = self._content_hw(self.cfg.level_sizes[-1])
-        self.recorder = Recorder(runs, self.cfg.save_every, self.cfg.video, self.cfg.fps, self.final_hw,
-                                 expected_frames(self.cfg.total_epochs, self.cfg.save_every))
+        self.recorder = Recorder(
+            runs,
+            self.cfg.save_every,
+            self.cfg.video,
+            self.cfg.fps,
+            self.final_hw,
+            expected_frames(self.cfg.total_epochs, self.cfg.save_every),
+        )
         self.progress = Progress(self.cfg.progress, self.cfg.total_epochs, self.cfg.log_every, labels)
         self.targets: Targets | None = None
         self.last_x: torch.Tensor | None = None
@@ -197,17 +243,23 @@ class _Job:
         cfg = self.cfg
         layers = list(dict.fromkeys(cfg.content_layers + cfg.style_layers))
         self.extractor = build_extractor(cfg.model, cfg.weights, layers, cfg.pooling, self.device)
-        self.fast = (build_extractor(cfg.model, cfg.weights, layers, cfg.pooling, self.device,
-                                     compute_dtype(self.precision)) if self.precision != "fp32" else self.extractor)
+        self.fast = (
+            build_extractor(cfg.model, cfg.weights, layers, cfg.pooling, self.device, compute_dtype(self.precision))
+            if self.precision != "fp32"
+            else self.extractor
+        )
         self.weights = LossWeights(
             content=self._per_sample(lambda c: c.content_weight),
             style=self._per_sample(lambda c: c.style_weight),
             tv=self._per_sample(lambda c: c.tv_weight),
-            content_layers=torch.tensor([c.resolved_content_layer_weights() for c in self.configs],
-                                        device=self.device).reshape(self.batch, len(cfg.content_layers)),
-            style_layers=torch.tensor([c.resolved_style_layer_weights() for c in self.configs],
-                                      device=self.device).reshape(self.batch, len(cfg.style_layers)),
-            use_tv=any(c.tv_weight > 0 for c in self.configs))
+            content_layers=torch.tensor(
+                [c.resolved_content_layer_weights() for c in self.configs], device=self.device
+            ).reshape(self.batch, len(cfg.content_layers)),
+            style_layers=torch.tensor(
+                [c.resolved_style_layer_weights() for c in self.configs], device=self.device
+            ).reshape(self.batch, len(cfg.style_layers)),
+            use_tv=any(c.tv_weight > 0 for c in self.configs),
+        )
 
     def _per_sample(self, get: Callable[[Config], float]) -> torch.Tensor:
         return torch.tensor([float(get(c)) for c in self.configs], device=self.device)
@@ -238,7 +290,7 @@ class _Job:
         hw = (content.shape[-2], content.shape[-1])
         for i, (c, img) in enumerate(zip(self.configs, self.loaded)):
             if c.init == "content":
-                x = content[i:i + 1]
+                x = content[i : i + 1]
             elif c.init == "style":
                 x = im.resize(styles[i][0], hw)
             elif c.init == "noise":
@@ -256,9 +308,12 @@ class _Job:
         cfg = self.cfg
         content, styles = self._inputs(size)
         hw = (content.shape[-2], content.shape[-1])
-        self.targets = Targets(content_targets(self.extractor, content, cfg.content_layers),
-                               style_targets(self.extractor, styles, [c.resolved_blend_weights() for c in self.configs],
-                                             cfg.style_layers, hw))
+        self.targets = Targets(
+            content_targets(self.extractor, content, cfg.content_layers),
+            style_targets(
+                self.extractor, styles, [c.resolved_blend_weights() for c in self.configs], cfg.style_layers, hw
+            ),
+        )
         x = self._initial(content, styles) if previous is None else im.resize(previous, hw)
         self.last_x = x
         self.level, self.offset, self.level_steps = level, offset, steps
@@ -303,15 +358,16 @@ class _Job:
     def _report(self, done: int, x: torch.Tensor) -> None:
         self.progress.update(done, self.recorder.last_rows(self.active.tolist()))
         if self.on_progress is not None:
-            self.on_progress({"epoch": done, "total_epochs": self.cfg.total_epochs, "rows": self.recorder.rows,
-                              "image": x.detach()})
+            self.on_progress(
+                {"epoch": done, "total_epochs": self.cfg.total_epochs, "rows": self.recorder.rows, "image": x.detach()}
+            )
 
     def _displayed(self, x: torch.Tensor) -> torch.Tensor:
         """What the user sees: with luminance-only transfer, the content's colours put back."""
         out = x.detach().clone()
         for b, (c, img) in enumerate(zip(self.configs, self.loaded)):
             if c.preserve_color == "luminance":
-                out[b:b + 1] = im.with_content_colour(x[b:b + 1], img.content.to(x.device))
+                out[b : b + 1] = im.with_content_colour(x[b : b + 1], img.content.to(x.device))
         return out
 
     # ---- the end ----------------------------------------------------------------------------------
@@ -330,7 +386,7 @@ class _Job:
                 done = status == "done" and not self.failed[b]
                 rows = self.recorder.rows[b]
                 epoch = self.cfg.total_epochs if done else (rows[-1]["epoch"] + 1 if rows else 0)
-                image = shown[b:b + 1].cpu()
+                image = shown[b : b + 1].cpu()
                 outputs.append((image, *self.recorder.final(b, epoch, self.level, image, saved, iterate)))
         self.recorder.close()
         results = []
@@ -340,8 +396,13 @@ class _Job:
             history = self.recorder.rows[b]
             if image.numel():
                 self.recorder.panel(b, self.loaded[b].content, self.loaded[b].styles, image)
-            run.finish(state, why, final_losses=saved_losses, iterate_losses=iterate_losses,
-                       epochs_done=history[-1]["epoch"] if history else 0,
-                       image_size=list(image.shape[-2:]) if image.numel() else None)
+            run.finish(
+                state,
+                why,
+                final_losses=saved_losses,
+                iterate_losses=iterate_losses,
+                epochs_done=history[-1]["epoch"] if history else 0,
+                image_size=list(image.shape[-2:]) if image.numel() else None,
+            )
             results.append(Result(image, history, run.path, state, why, saved_losses, c, iterate_losses))
         return results

@@ -2,6 +2,7 @@
 
 Frames are written on a worker thread so the optimiser never waits for the disk or the encoder.
 """
+
 from __future__ import annotations
 
 import math
@@ -135,5 +136,6 @@ class FrameSink:
             duration = max(40, round(1000 * VIDEO_SECONDS / len(frames)))
             durations = [duration] * (len(frames) - 1) + [round(1000 * HOLD_SECONDS) + duration]
             with atomic_target(self.folder / "preview.webp") as tmp:
-                frames[0].save(tmp, format="WEBP", save_all=True, append_images=frames[1:],
-                               duration=durations, loop=0, quality=80)
+                frames[0].save(
+                    tmp, format="WEBP", save_all=True, append_images=frames[1:], duration=durations, loop=0, quality=80
+                )

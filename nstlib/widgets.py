@@ -8,16 +8,19 @@ preview image and the loss plot refresh every `refresh_every` steps; the result 
 download link (a base64 data URI, so it works on Colab and in saved notebooks). Works with
 ipywidgets 7.7 (Colab) and 8.x: the two shapes of FileUpload.value are read by `uploaded_files`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from .config import DEFAULT_CONTENT, DEFAULT_STYLE, INIT_MODES, Config, ConfigError, fields_by_name
+from .config import DEFAULT_CONTENT, DEFAULT_STYLE, INIT_MODES, Config, fields_by_name
+from .errors import ConfigError
 from .paths import resolve_output, source_root
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -51,7 +54,7 @@ def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
         items = []
         for key, entry in value.items():
             meta = entry.get("metadata", {}) if isinstance(entry, Mapping) else {}
-            items.append((meta.get("name", key), bytes(entry["content"])))
+            items.append((str(meta.get("name", key)), bytes(entry["content"])))
         return items
     return [(entry["name"], bytes(entry["content"])) for entry in value]
 
@@ -105,7 +108,7 @@ def image_png(image: Any, side: int = PREVIEW_SIDE) -> bytes:
     return buffer.getvalue()
 
 
-def loss_plot_png(rows: list[Mapping[str, Any]]) -> bytes:
+def loss_plot_png(rows: Sequence[Mapping[str, Any]]) -> bytes:
     """figures.loss_curves (with tv) as PNG, drawn without pyplot so it is safe in a background thread."""
     from .figures import loss_curves
 
@@ -136,8 +139,9 @@ def _help(name: str) -> str:
 class Explorer:
     """The widget UI. `show()` displays it; `run()`/`stop()`/`wait()` do what the buttons do."""
 
-    def __init__(self, runs_dir: str = "runs", image_size: int = 256, epochs: int = 100, refresh_every: int = 5,
-                 **config: Any):
+    def __init__(
+        self, runs_dir: str = "runs", image_size: int = 256, epochs: int = 100, refresh_every: int = 5, **config: Any
+    ):
         import ipywidgets as w
 
         self.runs_dir = runs_dir
@@ -169,21 +173,31 @@ class Explorer:
         # clamps it to [min, max], so integer sliders step by 1 from Config's minimum, reach at least the initial
         # value, and weights are text boxes: every valid value can be typed as is.
         def int_slider(name: str, value: int, largest: int) -> Any:
-            return w.IntSlider(value=value, min=fields_by_name()[name].metadata["minimum"], max=max(largest, value),
-                               step=1, description=name)
+            return w.IntSlider(
+                value=value,
+                min=fields_by_name()[name].metadata["minimum"],
+                max=max(largest, value),
+                step=1,
+                description=name,
+            )
 
         self.params: dict[str, Any] = {
             "image_size": int_slider("image_size", defaults.image_size, 1024),
             "epochs": int_slider("epochs", defaults.epochs, 1000),
-            "style_weight": w.BoundedFloatText(value=defaults.style_weight, min=0, max=1e12, description="style_weight"),
-            "content_weight": w.BoundedFloatText(value=defaults.content_weight, min=0, max=1e12, description="content_weight"),
+            "style_weight": w.BoundedFloatText(
+                value=defaults.style_weight, min=0, max=1e12, description="style_weight"
+            ),
+            "content_weight": w.BoundedFloatText(
+                value=defaults.content_weight, min=0, max=1e12, description="content_weight"
+            ),
             "tv_weight": w.BoundedFloatText(value=defaults.tv_weight, min=0, max=1e12, description="tv_weight"),
             "optimizer": w.Dropdown(options=_choices("optimizer"), value=defaults.optimizer, description="optimizer"),
             "lr": w.BoundedFloatText(value=defaults.lr, min=0, max=1e6, description="lr"),
             "init": w.Dropdown(options=list(INIT_MODES), value=defaults.init, description="init"),
             "pooling": w.Dropdown(options=_choices("pooling"), value=defaults.pooling, description="pooling"),
-            "preserve_color": w.Dropdown(options=_choices("preserve_color"), value=defaults.preserve_color,
-                                         description="preserve_color"),
+            "preserve_color": w.Dropdown(
+                options=_choices("preserve_color"), value=defaults.preserve_color, description="preserve_color"
+            ),
         }
         for name, widget in self.params.items():
             widget.layout = wide
@@ -192,8 +206,9 @@ class Explorer:
 
         self.run_button = w.Button(description="Run", button_style="success", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-        self.progress = w.IntProgress(value=0, min=0, max=max(1, defaults.epochs), description="step 0",
-                                      layout=wide, style=style)
+        self.progress = w.IntProgress(
+            value=0, min=0, max=max(1, defaults.epochs), description="step 0", layout=wide, style=style
+        )
         self.status = w.HTML("Choose images and parameters, then Run.")
         self.preview = image_widget(f"{PREVIEW_SIDE}px")
         self.loss_plot = image_widget("380px")
@@ -201,23 +216,29 @@ class Explorer:
 
         self.content.observe(lambda change: self._thumb(self.content, self.content_thumb), names="value")
         self.style.observe(lambda change: self._thumb(self.style, self.style_thumb), names="value")
-        self.content_upload.observe(lambda change: self._on_upload(change["new"], self.content, self.content_upload),
-                                    names="value")
-        self.style_upload.observe(lambda change: self._on_upload(change["new"], self.style, self.style_upload),
-                                  names="value")
+        self.content_upload.observe(
+            lambda change: self._on_upload(change["new"], self.content, self.content_upload), names="value"
+        )
+        self.style_upload.observe(
+            lambda change: self._on_upload(change["new"], self.style, self.style_upload), names="value"
+        )
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
         self._thumb(self.content, self.content_thumb)
         self._thumb(self.style, self.style_thumb)
 
-        images = w.HBox([w.VBox([self.content, self.content_upload, self.content_thumb]),
-                         w.VBox([self.style, self.style_upload, self.style_thumb])])
+        images = w.HBox(
+            [
+                w.VBox([self.content, self.content_upload, self.content_thumb]),
+                w.VBox([self.style, self.style_upload, self.style_thumb]),
+            ]
+        )
         controls = w.VBox([*self.params.values(), w.HBox([self.run_button, self.stop_button]), self.progress])
         outputs = w.VBox([self.status, w.HBox([self.preview, self.loss_plot]), self.download])
         self.ui = w.VBox([images, controls, outputs])
 
     # ---- public ------------------------------------------------------------------------------------
-    def show(self) -> "Explorer":
+    def show(self) -> Explorer:
         from IPython.display import display
 
         display(self.ui)
@@ -226,8 +247,17 @@ class Explorer:
     def config(self) -> Config:
         """The Config the current widget values describe."""
         values = {name: widget.value for name, widget in self.params.items()}
-        return Config(**{**self.extra, **values, "content": self.content.value, "style": [self.style.value],
-                         "runs_dir": self.runs_dir, "progress": "none", "log_every": self.refresh_every})
+        return Config(
+            **{
+                **self.extra,
+                **values,
+                "content": self.content.value,
+                "style": [self.style.value],
+                "runs_dir": self.runs_dir,
+                "progress": "none",
+                "log_every": self.refresh_every,
+            }
+        )
 
     def run(self) -> None:
         """Start a run in a background thread (what the Run button does)."""
@@ -291,8 +321,10 @@ class Explorer:
 
         self.download.value = download_link(data, name, text=f"⬇ Download the result ({name})")
         why = f" ({_escape(result.reason)})" if result.reason else ""
-        self._set_status(f"<b>{result.status}</b>{why} in {time.time() - started:.1f} s — run folder "
-                         f"<code>{_escape(result.run_dir)}</code>")
+        self._set_status(
+            f"<b>{result.status}</b>{why} in {time.time() - started:.1f} s — run folder "
+            f"<code>{_escape(result.run_dir)}</code>"
+        )
         self.run_button.disabled, self.stop_button.disabled = False, True
 
     def _content_colour(self, config: Config):

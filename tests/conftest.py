@@ -1,4 +1,5 @@
 """Shared fixtures: tiny images made by the tests, the original VGG-19 loaded once per session."""
+
 from __future__ import annotations
 
 import http.server
@@ -33,9 +34,11 @@ def original_weights():
 @pytest.fixture(scope="session")
 def images(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("images")
-    return {"content": make_image(folder / "content.png", (48, 40), 1),
-            "style": make_image(folder / "style.png", (40, 40), 2),
-            "style2": make_image(folder / "style2.jpg", (56, 40), 3)}
+    return {
+        "content": make_image(folder / "content.png", (48, 40), 1),
+        "style": make_image(folder / "style.png", (40, 40), 2),
+        "style2": make_image(folder / "style2.jpg", (56, 40), 3),
+    }
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from conftest import ROOT, make_image
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "nstlib", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "nstlib", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
 
 
 def test_help_lists_every_config_field():
@@ -24,12 +25,15 @@ def test_help_lists_every_config_field():
         assert f"--{f.name.replace('_', '-')}" in out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--pooling", "mean"], "pooling: 'mean' is not one of avg, max"),
-    (["--style-weight", "abc"], "style_weight: expected a number"),
-    (["--content", "nope.jpg"], "content: nope.jpg: file not found"),
-    (["--content-layers", "relu9_1"], "content_layers: unknown content layer 'relu9_1'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--pooling", "mean"], "pooling: 'mean' is not one of avg, max"),
+        (["--style-weight", "abc"], "style_weight: expected a number"),
+        (["--content", "nope.jpg"], "content: nope.jpg: file not found"),
+        (["--content-layers", "relu9_1"], "content_layers: unknown content layer 'relu9_1'"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(args, message, capsys):
     assert main(["run", *args]) == 2
     err = capsys.readouterr().err
@@ -47,10 +51,30 @@ def test_non_image_style_exits_2_in_a_real_process(tmp_path):
 
 def test_run_tiny_end_to_end(tmp_path, original_weights, capsys):
     content = make_image(tmp_path / "c.png", (40, 32), 1)
-    code = main(["run", "--content", str(content), "--style", str(make_image(tmp_path / "s1.png", seed=2)),
-                 "--style", str(make_image(tmp_path / "s2.png", seed=3)), "--image-size", "32", "--epochs", "3",
-                 "--progress", "text", "--log-every", "1", "--runs-dir", str(tmp_path / "runs"), "--no-video",
-                 "--name", "my run"])
+    code = main(
+        [
+            "run",
+            "--content",
+            str(content),
+            "--style",
+            str(make_image(tmp_path / "s1.png", seed=2)),
+            "--style",
+            str(make_image(tmp_path / "s2.png", seed=3)),
+            "--image-size",
+            "32",
+            "--epochs",
+            "3",
+            "--progress",
+            "text",
+            "--log-every",
+            "1",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--no-video",
+            "--name",
+            "my run",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "step 3/3" in out
     (run,) = (tmp_path / "runs").iterdir()
@@ -79,15 +103,22 @@ def test_closed_pipe_is_quiet():
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before anything is written: every write fails
     try:
-        out = subprocess.run([sys.executable, "-m", "nstlib", "params"], stdout=write_end, stderr=subprocess.PIPE,
-                             text=True, cwd=ROOT, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "nstlib", "params"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
     finally:
         os.close(write_end)
     assert out.returncode == 141 and out.stderr == "", out.stderr
 
 
-@pytest.mark.parametrize("command, typo, fix", [("run", "--image-szie", "--image-size"),
-                                                ("sweep", "--resme", "--resume")])
+@pytest.mark.parametrize(
+    "command, typo, fix", [("run", "--image-szie", "--image-size"), ("sweep", "--resme", "--resume")]
+)
 def test_mistyped_flag_gets_the_subcommands_usage_and_a_suggestion(command, typo, fix, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, typo, "64"])

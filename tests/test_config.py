@@ -20,20 +20,23 @@ def test_inverse_channels_preset_is_the_seed_notebooks():
     assert Config(style_layer_weights=[1, 2, 3, 4, 5]).resolved_style_layer_weights() == [1, 2, 3, 4, 5]
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(pooling="mean"), "pooling: 'mean' is not one of avg, max"),
-    (dict(style_weight=-1), "style_weight: must be >= 0"),
-    (dict(epochs="ten"), "epochs: expected an integer"),
-    (dict(style_layers=["relu1_1", "relu6_1"]), "style_layers: unknown style layer 'relu6_1'"),
-    (dict(style_layer_weights=[1, 2]), "style_layer_weights: 2 weights for 5 style layers"),
-    (dict(style_layer_weights="cubic"), "style_layer_weights: 'cubic'"),
-    (dict(model="vgg16"), "weights: 'original' exists offline only for vgg19"),
-    (dict(device="gpu"), "device: 'gpu'"),
-    (dict(style=[]), "style: at least one"),
-    (dict(sizes=[128, 256], level_epochs=[1]), "level_epochs: 1 values for 2 sizes"),
-    (dict(lr=float("nan")), "lr: expected a finite number"),
-    (dict(weights="vgg.bin"), "weights: 'vgg.bin'"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(pooling="mean"), "pooling: 'mean' is not one of avg, max"),
+        (dict(style_weight=-1), "style_weight: must be >= 0"),
+        (dict(epochs="ten"), "epochs: expected an integer"),
+        (dict(style_layers=["relu1_1", "relu6_1"]), "style_layers: unknown style layer 'relu6_1'"),
+        (dict(style_layer_weights=[1, 2]), "style_layer_weights: 2 weights for 5 style layers"),
+        (dict(style_layer_weights="cubic"), "style_layer_weights: 'cubic'"),
+        (dict(model="vgg16"), "weights: 'original' exists offline only for vgg19"),
+        (dict(device="gpu"), "device: 'gpu'"),
+        (dict(style=[]), "style: at least one"),
+        (dict(sizes=[128, 256], level_epochs=[1]), "level_epochs: 1 values for 2 sizes"),
+        (dict(lr=float("nan")), "lr: expected a finite number"),
+        (dict(weights="vgg.bin"), "weights: 'vgg.bin'"),
+    ],
+)
 def test_bad_values_name_the_parameter(kw, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Config(**kw)

@@ -80,8 +80,13 @@ def _bad_files(tmp_path):
     data = (tmp_path / "full.jpg").read_bytes()
     (tmp_path / "trunc.jpg").write_bytes(data[: len(data) // 2])
     (tmp_path / "dir.jpg").mkdir()
-    return {"missing.jpg": "file not found", "dir.jpg": "directory", "empty.jpg": "empty file",
-            "text.jpg": "not an image", "trunc.jpg": "truncated"}
+    return {
+        "missing.jpg": "file not found",
+        "dir.jpg": "directory",
+        "empty.jpg": "empty file",
+        "text.jpg": "not an image",
+        "trunc.jpg": "truncated",
+    }
 
 
 def test_bad_inputs_fail_with_one_line_naming_file(tmp_path):

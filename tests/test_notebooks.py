@@ -1,5 +1,6 @@
 """The notebooks: committed clean, generated reproducibly, parameters in step with Config, and each one
 executes under papermill at a tiny size; plus the explorer widget driven directly (upload shapes, Run, Stop)."""
+
 from __future__ import annotations
 
 import ast
@@ -31,8 +32,14 @@ TINY = {"image_size": 32, "epochs": 2, "progress": "text"}
 def execute(name: str, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
     """Run notebooks/<name>.ipynb under papermill in `tmp_path`; a cell error fails the test with its traceback."""
     out = tmp_path / f"{name}.out.ipynb"
-    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), kernel_name="python3",
-                               parameters=parameters, cwd=str(tmp_path), progress_bar=False)
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(out),
+        kernel_name="python3",
+        parameters=parameters,
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
     return nbformat.read(out, as_version=4)
 
 
@@ -84,12 +91,14 @@ def test_first_code_cell_installs_only_on_colab():
 
 
 def test_build_regenerates_identical_notebooks(tmp_path):
-    subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--out", str(tmp_path)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(NOTEBOOKS / "build.py"), "--out", str(tmp_path)], check=True, capture_output=True
+    )
     assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == sorted(f"{n}.ipynb" for n in NAMES)
     for name in NAMES:
-        assert (tmp_path / f"{name}.ipynb").read_bytes() == (NOTEBOOKS / f"{name}.ipynb").read_bytes(), \
+        assert (tmp_path / f"{name}.ipynb").read_bytes() == (NOTEBOOKS / f"{name}.ipynb").read_bytes(), (
             f"{name}.ipynb is stale: run `make notebooks`"
+        )
     check = subprocess.run([sys.executable, str(NOTEBOOKS / "build.py"), "--check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
 
@@ -98,8 +107,12 @@ def test_nbstripout_filter_leaves_committed_notebooks_unchanged():
     pytest.importorskip("nbstripout")
     for name in NAMES:
         path = NOTEBOOKS / f"{name}.ipynb"
-        out = subprocess.run([sys.executable, "-m", "nbstripout", "--extra-keys", EXTRAKEYS, "-t"],
-                             stdin=path.open("rb"), capture_output=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "nbstripout", "--extra-keys", EXTRAKEYS, "-t"],
+            stdin=path.open("rb"),
+            capture_output=True,
+            check=True,
+        )
         assert out.stdout == path.read_bytes(), f"{name}: `git add` through nbstripout would change it"
 
 
@@ -145,8 +158,12 @@ def test_style_transfer_parameters_match_config():
 
 
 def test_papermill_help_notebook_shows_types_defaults_and_help():
-    out = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook", str(NOTEBOOKS / "style_transfer.ipynb")],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "papermill", "--help-notebook", str(NOTEBOOKS / "style_transfer.ipynb")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "style_weight: float (default 1000.0)" in out and "beta, weight of the style loss" in out
     assert "style_layer_weights: Union[list[float], str] (default 'uniform')" in out
     assert "Unknown type" not in out
@@ -157,8 +174,17 @@ def test_papermill_help_notebook_shows_types_defaults_and_help():
 def test_config_from_parameters_parses_papermill_strings(tmp_path):
     from nstlib.notebook import config_from_parameters
 
-    ns = {"style_weight": "1e4", "sizes": "32,64", "style": "a b.jpg", "video": "false", "epochs": 3.0,
-          "style_layers": ["relu1_1"], "style_layer_weights": "uniform", "unrelated": object(), "run_dir": ""}
+    ns = {
+        "style_weight": "1e4",
+        "sizes": "32,64",
+        "style": "a b.jpg",
+        "video": "false",
+        "epochs": 3.0,
+        "style_layers": ["relu1_1"],
+        "style_layer_weights": "uniform",
+        "unrelated": object(),
+        "run_dir": "",
+    }
     c = config_from_parameters(ns)
     assert (c.style_weight, c.sizes, c.style, c.video, c.epochs) == (1e4, [32, 64], ["a b.jpg"], False, 3)
     assert c.style_layers == ["relu1_1"] and c.image_size == Config().image_size
@@ -167,8 +193,11 @@ def test_config_from_parameters_parses_papermill_strings(tmp_path):
 def parameter_names(name: str) -> list[str]:
     """The variables the parameters cell assigns, as Python reads it."""
     tree = ast.parse(parameters_cell(name).source)
-    return [n.target.id if isinstance(n, ast.AnnAssign) else n.targets[0].id
-            for n in tree.body if isinstance(n, (ast.AnnAssign, ast.Assign))]
+    return [
+        n.target.id if isinstance(n, ast.AnnAssign) else n.targets[0].id
+        for n in tree.body
+        if isinstance(n, (ast.AnnAssign, ast.Assign))
+    ]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -188,8 +217,11 @@ def prepared(name: str, tmp_path: Path, *options: str) -> dict:
     from papermill.cli import papermill as cli
 
     out = tmp_path / f"{name}.prepared.ipynb"
-    result = CliRunner().invoke(cli, [str(NOTEBOOKS / f"{name}.ipynb"), str(out), "--prepare-only", "-k", "python3",
-                                      *options], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        [str(NOTEBOOKS / f"{name}.ipynb"), str(out), "--prepare-only", "-k", "python3", *options],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     namespace: dict = {}
     for cell in nbformat.read(out, as_version=4).cells:
@@ -201,25 +233,67 @@ def prepared(name: str, tmp_path: Path, *options: str) -> dict:
 def test_papermill_p_strings_reach_config(tmp_path):
     from nstlib.notebook import config_from_parameters
 
-    ns = prepared("style_transfer", tmp_path, "-p", "style_layers", "relu1_1,relu2_1", "-p", "style", "a,b.jpg",
-                  "-p", "style_layer_weights", "1,2", "-p", "style_weight", "1e4", "-p", "epochs", "15",
-                  "-p", "lr", "1",
-                  # -p makes numbers of these; the fields are lists, a name and a bool
-                  "-p", "sizes", "32", "-p", "level_epochs", "7", "-p", "style_blend_weights", "2",
-                  "-p", "content_layer_weights", "0.5", "-p", "name", "2024", "-p", "video", "0")
+    ns = prepared(
+        "style_transfer",
+        tmp_path,
+        "-p",
+        "style_layers",
+        "relu1_1,relu2_1",
+        "-p",
+        "style",
+        "a,b.jpg",
+        "-p",
+        "style_layer_weights",
+        "1,2",
+        "-p",
+        "style_weight",
+        "1e4",
+        "-p",
+        "epochs",
+        "15",
+        "-p",
+        "lr",
+        "1",
+        # -p makes numbers of these; the fields are lists, a name and a bool
+        "-p",
+        "sizes",
+        "32",
+        "-p",
+        "level_epochs",
+        "7",
+        "-p",
+        "style_blend_weights",
+        "2",
+        "-p",
+        "content_layer_weights",
+        "0.5",
+        "-p",
+        "name",
+        "2024",
+        "-p",
+        "video",
+        "0",
+    )
     c = config_from_parameters(ns)
     assert (c.style_layers, c.sizes, c.level_epochs) == (["relu1_1", "relu2_1"], [32], [7])
     assert (c.style_blend_weights, c.content_layer_weights) == ([2.0], [0.5])
     assert (c.style, c.style_layer_weights, c.name, c.video) == (["a,b.jpg"], [1.0, 2.0], "2024", False)
     assert (c.style_weight, c.epochs, c.lr) == (1e4, 15, 1.0)
-    assert config_from_parameters(prepared("style_transfer", tmp_path, "-p", "style_layer_weights",
-                                           "inverse_channels")).style_layer_weights == "inverse_channels"
+    assert (
+        config_from_parameters(
+            prepared("style_transfer", tmp_path, "-p", "style_layer_weights", "inverse_channels")
+        ).style_layer_weights
+        == "inverse_channels"
+    )
 
 
-@pytest.mark.parametrize("options", [
-    ["-p", "overrides", "image_size=48; epochs=15;style_layers=relu1_1,relu2_1;"],
-    ["-y", "overrides: [image_size=48, epochs=15, 'style_layers=relu1_1,relu2_1']"],  # what -f params.yaml gives
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["-p", "overrides", "image_size=48; epochs=15;style_layers=relu1_1,relu2_1;"],
+        ["-y", "overrides: [image_size=48, epochs=15, 'style_layers=relu1_1,relu2_1']"],  # what -f params.yaml gives
+    ],
+)
 def test_sweep_overrides_reach_every_point(options, tmp_path):
     from nstlib.notebook import overrides_list, project_path
     from nstlib.sweep import load_sweep
@@ -232,11 +306,22 @@ def test_sweep_overrides_reach_every_point(options, tmp_path):
         assert (c.image_size, c.epochs, c.style_layers) == (48, 15, ["relu1_1", "relu2_1"]), point.label
 
 
-@pytest.mark.parametrize("name, options, expected", [
-    ("reconstructions", ["-p", "image_size", "48", "-p", "content", "a,b.jpg"], {"image_size": 48, "content": "a,b.jpg"}),
-    ("explore", ["-p", "epochs", "15", "-p", "image_size", "100"], {"epochs": 15, "image_size": 100}),
-    ("figures", ["-p", "folder", "runs/x", "-p", "runs_dir", "elsewhere"], {"folder": "runs/x", "runs_dir": "elsewhere"}),
-])
+@pytest.mark.parametrize(
+    "name, options, expected",
+    [
+        (
+            "reconstructions",
+            ["-p", "image_size", "48", "-p", "content", "a,b.jpg"],
+            {"image_size": 48, "content": "a,b.jpg"},
+        ),
+        ("explore", ["-p", "epochs", "15", "-p", "image_size", "100"], {"epochs": 15, "image_size": 100}),
+        (
+            "figures",
+            ["-p", "folder", "runs/x", "-p", "runs_dir", "elsewhere"],
+            {"folder": "runs/x", "runs_dir": "elsewhere"},
+        ),
+    ],
+)
 def test_papermill_p_values_of_the_other_notebooks(name, options, expected, tmp_path):
     ns = prepared(name, tmp_path, *options)
     assert {k: ns[k] for k in expected} == expected
@@ -260,8 +345,15 @@ def run_folder(tmp_path_factory, original_weights):
     """style_transfer.ipynb once, writing into a given run_dir (as the sweep's papermill engine does)."""
     tmp = tmp_path_factory.mktemp("style_transfer")
     folder = tmp / "runs" / "given"
-    nb = execute("style_transfer", tmp, runs_dir=str(tmp / "elsewhere"), run_dir=str(folder), save_every=1,
-                 style_weight=1e4, **TINY)
+    nb = execute(
+        "style_transfer",
+        tmp,
+        runs_dir=str(tmp / "elsewhere"),
+        run_dir=str(folder),
+        save_every=1,
+        style_weight=1e4,
+        **TINY,
+    )
     return tmp, folder, nb
 
 
@@ -289,8 +381,12 @@ def test_figures_notebook_for_a_run_folder(run_folder):
 
 
 def test_sweep_and_figures_notebooks(tmp_path):
-    nb = execute("sweep", tmp_path, sweep_file=str(ROOT / "sweeps/style_weight.yaml"),
-                 overrides=["image_size=32", "epochs=2", f"runs_dir={tmp_path / 'runs'}", "save_every=0"])
+    nb = execute(
+        "sweep",
+        tmp_path,
+        sweep_file=str(ROOT / "sweeps/style_weight.yaml"),
+        overrides=["image_size=32", "epochs=2", f"runs_dir={tmp_path / 'runs'}", "save_every=0"],
+    )
     (folder,) = (tmp_path / "runs").iterdir()
     assert (folder / "index.csv").is_file() and (folder / "figures/grid.png").is_file()
     text, mimes = outputs(nb)
@@ -338,10 +434,21 @@ def test_uploaded_files_reads_ipywidgets_7_and_8_shapes():
     from nstlib.widgets import uploaded_files
 
     data = png_file_bytes()
-    v8 = ({"name": "cat.png", "type": "image/png", "size": len(data), "content": memoryview(data),
-           "last_modified": datetime.datetime(2024, 1, 1)},)
-    v7 = {"cat.png": {"metadata": {"name": "cat.png", "type": "image/png", "size": len(data),
-                                   "lastModified": 1704067200000}, "content": data}}
+    v8 = (
+        {
+            "name": "cat.png",
+            "type": "image/png",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime.datetime(2024, 1, 1),
+        },
+    )
+    v7 = {
+        "cat.png": {
+            "metadata": {"name": "cat.png", "type": "image/png", "size": len(data), "lastModified": 1704067200000},
+            "content": data,
+        }
+    }
     assert uploaded_files(v8) == uploaded_files(v7) == [("cat.png", data)]
     assert uploaded_files(()) == uploaded_files({}) == uploaded_files(None) == []
 
@@ -350,8 +457,15 @@ def test_uploaded_files_reads_ipywidgets_7_and_8_shapes():
 def explorer(tmp_path, original_weights):
     from nstlib.widgets import Explorer
 
-    return Explorer(runs_dir=str(tmp_path / "runs"), image_size=32, epochs=3, refresh_every=1, device="cpu",
-                    precision="fp32", save_every=0)
+    return Explorer(
+        runs_dir=str(tmp_path / "runs"),
+        image_size=32,
+        epochs=3,
+        refresh_every=1,
+        device="cpu",
+        precision="fp32",
+        save_every=0,
+    )
 
 
 def test_explorer_choose_upload_set_and_run(explorer, tmp_path):
@@ -362,12 +476,26 @@ def test_explorer_choose_upload_set_and_run(explorer, tmp_path):
     thumb = bytes(ex.style_thumb.value)
     assert is_png(thumb)
     data = png_file_bytes(1)  # upload a content image (the ipywidgets 8 shape)
-    ex.content_upload.value = ({"name": "my photo.png", "type": "image/png", "size": len(data),
-                                "content": memoryview(data), "last_modified": datetime.datetime(2024, 1, 1)},)
+    ex.content_upload.value = (
+        {
+            "name": "my photo.png",
+            "type": "image/png",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime.datetime(2024, 1, 1),
+        },
+    )
     assert ex.content.value.startswith(str(tmp_path / "runs" / "uploads"))
     assert Path(ex.content.value).read_bytes() == data and "my photo (uploaded)" in dict(ex.content.options)
-    ex.style_upload.value = ({"name": "bad.png", "type": "image/png", "size": 3, "content": memoryview(b"abc"),
-                              "last_modified": datetime.datetime(2024, 1, 1)},)
+    ex.style_upload.value = (
+        {
+            "name": "bad.png",
+            "type": "image/png",
+            "size": 3,
+            "content": memoryview(b"abc"),
+            "last_modified": datetime.datetime(2024, 1, 1),
+        },
+    )
     assert "upload refused" in ex.status.value and bytes(ex.style_thumb.value) == thumb
 
     ex.params["style_weight"].value = 1e4

@@ -1,4 +1,5 @@
 """Progress: text lines off a terminal, every sample of a batch, an ETA."""
+
 from __future__ import annotations
 
 import io

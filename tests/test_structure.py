@@ -1,4 +1,5 @@
 """The package's shape: imports point down the layers, no cycle, no module past ~450 lines, a light `import nstlib`."""
+
 from __future__ import annotations
 
 import ast
@@ -49,7 +50,9 @@ def internal_imports(path: Path) -> set[str]:
             # `from . import images` imports the module images, not the package's __init__
             targets = [f"{prefix}.{a.name}".strip(".") for a in node.names] + ([prefix] if node.module else [])
         elif isinstance(node, ast.Import):
-            targets = [a.name.split(".", 1)[1] if "." in a.name else "" for a in node.names if a.name.startswith("nstlib")]
+            targets = [
+                a.name.split(".", 1)[1] if "." in a.name else "" for a in node.names if a.name.startswith("nstlib")
+            ]
         found |= {t for t in targets if t in known}
     found.discard(name)
     return found
@@ -78,7 +81,7 @@ def test_no_import_cycle():
         state[m] = 1
         for t in g[m]:
             if state.get(t) == 1:
-                raise AssertionError("import cycle: " + " → ".join(stack[stack.index(t):] + [m, t]))
+                raise AssertionError("import cycle: " + " → ".join(stack[stack.index(t) :] + [m, t]))
             if t not in state:
                 visit(t, stack + [m])
         state[m] = 2
@@ -105,8 +108,10 @@ def test_no_module_is_too_long():
 
 
 def test_import_nstlib_is_light():
-    code = ("import sys, nstlib; heavy = [m for m in ('nstlib.cli', 'nstlib.widgets', 'nstlib.notebook', 'papermill', "
-            "'dask', 'distributed', 'ipywidgets', 'matplotlib.pyplot') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, nstlib; heavy = [m for m in ('nstlib.cli', 'nstlib.widgets', 'nstlib.notebook', 'papermill', "
+        "'dask', 'distributed', 'ipywidgets', 'matplotlib.pyplot') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

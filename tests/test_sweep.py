@@ -1,4 +1,5 @@
 """Sweeps: every engine on a tiny 3-point sweep, failures, resume, bad input, batched == unbatched."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,13 @@ WEIGHTS = [100.0, 1000.0, 10000.0]
 
 
 def tiny_sweep(images, runs: Path, **extra) -> dict:
-    base = {**TINY, "content": str(images["content"]), "style": [str(images["style"])], "runs_dir": str(runs),
-            **extra.pop("base", {})}
+    base = {
+        **TINY,
+        "content": str(images["content"]),
+        "style": [str(images["style"])],
+        "runs_dir": str(runs),
+        **extra.pop("base", {}),
+    }
     return {"name": "tiny", "base": base, "axes": {"style_weight": ["1e2", "1e3", "1e4"]}, **extra}
 
 
@@ -86,8 +92,7 @@ def test_batched_matches_unbatched(inprocess_sweep, images, tmp_path, monkeypatc
         return real(configs, **kw)
 
     monkeypatch.setattr(transfer_module, "transfer_batch", counting)
-    single = nstlib.sweep(tiny_sweep(images, tmp_path / "runs", base={"precision": "fp32"}), batch=False,
-                          verbose=False)
+    single = nstlib.sweep(tiny_sweep(images, tmp_path / "runs", base={"precision": "fp32"}), batch=False, verbose=False)
     assert calls == [1, 1, 1]
     for a, b in zip(batched.rows, single.rows):
         for key in ("total", "content", "style"):
@@ -98,8 +103,9 @@ def test_inprocess_batches_compatible_points(images, tmp_path, monkeypatch, caps
     calls = []
     transfer_module = sys.modules["nstlib.transfer"]
     real = transfer_module.transfer_batch
-    monkeypatch.setattr(transfer_module, "transfer_batch", lambda configs, **kw: calls.append(len(configs)) or
-                        real(configs, **kw))
+    monkeypatch.setattr(
+        transfer_module, "transfer_batch", lambda configs, **kw: calls.append(len(configs)) or real(configs, **kw)
+    )
     # a second content image of another size cannot share the batch
     other = make_image(tmp_path / "square.png", (48, 48), 4)
     data = tiny_sweep(images, tmp_path / "runs")
@@ -111,8 +117,12 @@ def test_inprocess_batches_compatible_points(images, tmp_path, monkeypatch, caps
     assert "[4/4] content=square, style_weight=1e4 done" in out
     folder = sweep_folder(tmp_path / "runs")
     rows = read_csv(folder / "index.csv")
-    assert [r["folder"] for r in rows] == ["01_content=content__style_weight=100", "02_content=content__style_weight=1e4",
-                                           "03_content=square__style_weight=100", "04_content=square__style_weight=1e4"]
+    assert [r["folder"] for r in rows] == [
+        "01_content=content__style_weight=100",
+        "02_content=content__style_weight=1e4",
+        "03_content=square__style_weight=100",
+        "04_content=square__style_weight=1e4",
+    ]
     assert (folder / "grid.png").is_file()
 
 
@@ -162,16 +172,25 @@ def test_resume_refuses_a_different_sweep(inprocess_sweep, images, tmp_path):
     assert main(["sweep", "--resume", str(tmp_path)]) == 2
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d["base"].update(style_wieght=1.0), "base: unknown parameter 'style_wieght' (did you mean style_weight?)"),
-    (lambda d: d["axes"].update(content_layer=["relu1_2"]), "unknown parameter 'content_layer'"),
-    (lambda d: d["axes"].update(style_weight=["1e2", "abc"]), "point 2 (style_weight=abc): style_weight: expected a number"),
-    (lambda d: d["axes"].update(pooling=["avg", "mean"]), "pooling: 'mean' is not one of avg, max"),
-    (lambda d: d.update(axes={}), "axes: empty"),
-    (lambda d: d.update(zip={"lr": [1, 2], "epochs": [1]}), "zip: lists of unequal length"),
-    (lambda d: d["base"].update(content="missing.jpg"), "content: missing.jpg: file not found"),
-    (lambda d: d.update(axis={"lr": [1]}), "unknown key 'axis' (did you mean axes?)"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda d: d["base"].update(style_wieght=1.0),
+            "base: unknown parameter 'style_wieght' (did you mean style_weight?)",
+        ),
+        (lambda d: d["axes"].update(content_layer=["relu1_2"]), "unknown parameter 'content_layer'"),
+        (
+            lambda d: d["axes"].update(style_weight=["1e2", "abc"]),
+            "point 2 (style_weight=abc): style_weight: expected a number",
+        ),
+        (lambda d: d["axes"].update(pooling=["avg", "mean"]), "pooling: 'mean' is not one of avg, max"),
+        (lambda d: d.update(axes={}), "axes: empty"),
+        (lambda d: d.update(zip={"lr": [1, 2], "epochs": [1]}), "zip: lists of unequal length"),
+        (lambda d: d["base"].update(content="missing.jpg"), "content: missing.jpg: file not found"),
+        (lambda d: d.update(axis={"lr": [1]}), "unknown key 'axis' (did you mean axes?)"),
+    ],
+)
 def test_bad_sweep_file_exits_2_and_creates_nothing(images, tmp_path, capsys, mutate, message):
     data = tiny_sweep(images, tmp_path / "runs")
     mutate(data)
@@ -189,9 +208,11 @@ def test_malformed_yaml_and_bad_set(images, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "malformed YAML at line" in err and len(err.strip().splitlines()) == 1
     good = write_sweep(tmp_path / "good.yaml", tiny_sweep(images, tmp_path / "runs"))
-    for args, message in ((["--set", "epochs=many"], "epochs: expected an integer"),
-                          (["--set", "epochs"], "expected name=value"),
-                          (["--set", "style_weight=1"], "is an axis of this sweep")):
+    for args, message in (
+        (["--set", "epochs=many"], "epochs: expected an integer"),
+        (["--set", "epochs"], "expected name=value"),
+        (["--set", "style_weight=1"], "is an axis of this sweep"),
+    ):
         assert main(["sweep", str(good), *args]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
@@ -201,8 +222,10 @@ def test_axis_values_may_set_several_parameters(images, tmp_path):
     from nstlib.sweep import load_sweep
 
     data = tiny_sweep(images, tmp_path / "runs")
-    data["axes"] = {"init": ["content", {"init": "noise", "seed": 1}, {"init": "noise", "seed": 2}],
-                    "style_weight": [1, 10]}
+    data["axes"] = {
+        "init": ["content", {"init": "noise", "seed": 1}, {"init": "noise", "seed": 2}],
+        "style_weight": [1, 10],
+    }
     data["zip"] = {"lr": [0.5, 1.0], "epochs": [4, 2]}
     spec = load_sweep(data)
     assert len(spec.points) == 12

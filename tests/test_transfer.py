@@ -1,4 +1,5 @@
 """End to end with the original VGG-19 at ≤ 64 px: losses, run folder files, repeatability, failures."""
+
 import json
 import threading
 
@@ -22,8 +23,17 @@ STYLE = str(ROOT / "collections/style/starry_swirls.jpg")
 
 
 def tiny(tmp_path, **kw) -> Config:
-    base = dict(content=CONTENT, style=[STYLE], image_size=64, epochs=20, save_every=5, progress="none",
-                runs_dir=str(tmp_path / "runs"), precision="fp32", device="cpu")
+    base = dict(
+        content=CONTENT,
+        style=[STYLE],
+        image_size=64,
+        epochs=20,
+        save_every=5,
+        progress="none",
+        runs_dir=str(tmp_path / "runs"),
+        precision="fp32",
+        device="cpu",
+    )
     return Config(**{**base, **kw})
 
 
@@ -72,7 +82,7 @@ def test_run_folder_contents(main_run):
     fps = iio.immeta(d / "progress.mp4", plugin="pyav")["fps"]
     assert fps == auto_fps(len(frames)) and video.shape[0] == len(frames) + round(fps * HOLD_SECONDS) - 1
     assert 3 <= video.shape[0] / fps <= 7  # a watchable few seconds
-    assert (np.abs(video[-1].astype(int) - video[len(frames) - 1].astype(int)).mean() < 2)  # the final image held
+    assert np.abs(video[-1].astype(int) - video[len(frames) - 1].astype(int)).mean() < 2  # the final image held
     preview = Image.open(d / "preview.webp")
     assert preview.n_frames == len(frames)
     assert Image.open(d / "panel.png").width > 3 * 64
@@ -135,11 +145,21 @@ def test_multiresolution_schedule(tmp_path, original_weights):
     assert iio.imread(r.run_dir / "progress.mp4", plugin="pyav").shape[0] == 6 + round(auto_fps(6) * HOLD_SECONDS) - 1
 
 
-@pytest.mark.parametrize("kw", [dict(preserve_color="luminance"), dict(preserve_color="histogram"),
-                                dict(optimizer="adam", lr=0.05), dict(init="style", tv_weight=1.0),
-                                dict(style_layer_weights="inverse_channels", pooling="max"),
-                                dict(style=[STYLE, str(ROOT / "collections/style/stained_glass.jpg")],
-                                     style_blend_weights=[3, 1], style_scale=0.5)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(preserve_color="luminance"),
+        dict(preserve_color="histogram"),
+        dict(optimizer="adam", lr=0.05),
+        dict(init="style", tv_weight=1.0),
+        dict(style_layer_weights="inverse_channels", pooling="max"),
+        dict(
+            style=[STYLE, str(ROOT / "collections/style/stained_glass.jpg")],
+            style_blend_weights=[3, 1],
+            style_scale=0.5,
+        ),
+    ],
+)
 def test_options_lower_the_loss(tmp_path, original_weights, kw):
     r = transfer(tiny(tmp_path, epochs=8, save_every=0, **kw))
     assert r.status == "done" and r.history[-1]["total"] < r.history[0]["total"]
@@ -148,6 +168,7 @@ def test_options_lower_the_loss(tmp_path, original_weights, kw):
 def test_luminance_keeps_content_colours(tmp_path, original_weights):
     r = transfer(tiny(tmp_path, epochs=4, save_every=0, preserve_color="luminance", init="noise"))
     from nstlib.images import resize, rgb_to_yiq
+
     content = resize(nstlib.load_image(CONTENT), tuple(r.image.shape[-2:]))
     chroma = (rgb_to_yiq(r.image)[:, 1:] - rgb_to_yiq(content)[:, 1:]).abs().mean()
     assert chroma < 0.03

@@ -8,15 +8,17 @@ notebook.ipynb), index.csv and index.jsonl (rewritten after every point) and gri
 Read top-down: `spec` (the file → points), `plan` (batches within memory), `engines` (running
 them), `folder` (the sweep folder's state and index), `grid` (the figure).
 """
+
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import os
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -31,8 +33,17 @@ from .spec import Point, Sweep, load_sweep
 
 DEFAULT_NOTEBOOK = "notebooks/style_transfer.ipynb"
 
-__all__ = ["ENGINES", "DEFAULT_NOTEBOOK", "Point", "Sweep", "SweepResult", "grid_figure", "grid_inputs", "load_sweep",
-           "sweep"]
+__all__ = [
+    "ENGINES",
+    "DEFAULT_NOTEBOOK",
+    "Point",
+    "Sweep",
+    "SweepResult",
+    "grid_figure",
+    "grid_inputs",
+    "load_sweep",
+    "sweep",
+]
 
 
 @dataclass
@@ -51,10 +62,18 @@ class SweepResult:
         return [r for r in self.rows if r["status"] != "done"]
 
 
-def sweep(source: str | os.PathLike[str] | Mapping[str, Any] | None = None, *,
-          set: Iterable[str] | Mapping[str, Any] = (), engine: str | None = None,
-          resume: str | os.PathLike[str] | None = None, batch: bool = True, scheduler: Any = None, workers: int = 2,
-          notebook: str | os.PathLike[str] | None = None, verbose: bool = True) -> SweepResult:
+def sweep(
+    source: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    *,
+    set: Iterable[str] | Mapping[str, Any] = (),
+    engine: str | None = None,
+    resume: str | os.PathLike[str] | None = None,
+    batch: bool = True,
+    scheduler: Any = None,
+    workers: int = 2,
+    notebook: str | os.PathLike[str] | None = None,
+    verbose: bool = True,
+) -> SweepResult:
     """Run a sweep (a YAML file or a dict) and return its folder and index rows.
 
     `set` overrides base parameters ("name=value" strings or a dict); `engine` is "inprocess" (compatible
@@ -86,9 +105,11 @@ def sweep(source: str | os.PathLike[str] | Mapping[str, Any] | None = None, *,
         folder = Path(resume) if resume is not None else _new_sweep_folder(spec)
         state = SweepFolder(spec, folder.resolve(), say)
         todo = state.prepare(resume is not None)
-        say(f"sweep {spec.name}: {len(spec.points)} points in {state.folder}"
+        say(
+            f"sweep {spec.name}: {len(spec.points)} points in {state.folder}"
             + (f" ({len(spec.points) - len(todo)} already done)" if resume is not None else "")
-            + (f", engine {engine}" if engine != "inprocess" else ""))
+            + (f", engine {engine}" if engine != "inprocess" else "")
+        )
         try:
             ENGINES[engine](todo, state, options)
         except KeyboardInterrupt:
@@ -104,13 +125,19 @@ def sweep(source: str | os.PathLike[str] | Mapping[str, Any] | None = None, *,
             say(f"warning: grid figure not written ({error_text(e)})", file=sys.stderr)
     result = SweepResult(state.folder, state.rows())
     bad = len(result.failed)
-    say(f"{len(result.rows) - bad} done, {bad} failed: {state.folder}" if bad
-        else f"all {len(result.rows)} done: {state.folder}")
+    say(
+        f"{len(result.rows) - bad} done, {bad} failed: {state.folder}"
+        if bad
+        else f"all {len(result.rows)} done: {state.folder}"
+    )
     return result
 
 
-def _spec(source: str | os.PathLike[str] | Mapping[str, Any] | None, sets: Iterable[str] | Mapping[str, Any],
-          resume: str | os.PathLike[str] | None) -> Sweep:
+def _spec(
+    source: str | os.PathLike[str] | Mapping[str, Any] | None,
+    sets: Iterable[str] | Mapping[str, Any],
+    resume: str | os.PathLike[str] | None,
+) -> Sweep:
     if resume is None:
         if source is None:
             raise UserError("give a sweep FILE (see sweeps/) or --resume SWEEP_DIR")
@@ -122,25 +149,29 @@ def _spec(source: str | os.PathLike[str] | Mapping[str, Any] | None, sets: Itera
     if source is not None or sets:
         other = load_sweep(source if source is not None else spec.to_dict(), sets)
         if other.to_dict() != spec.to_dict():
-            raise UserError(f"--resume {resume}: the sweep given differs from the saved sweep.yaml; "
-                            "resume without FILE and --set, or start a new sweep")
+            raise UserError(
+                f"--resume {resume}: the sweep given differs from the saved sweep.yaml; "
+                "resume without FILE and --set, or start a new sweep"
+            )
     return spec
 
 
 def _new_sweep_folder(spec: Sweep) -> Path:
     folder = new_folder(resolve_output(spec.base["runs_dir"]), f"sweep-{spec.name}")
     text = yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None)
-    atomic_write_text(folder / "sweep.yaml",
-                      f"# NST Lab sweep, resolved (every base parameter). Resume: nst sweep --resume {folder}\n"
-                      + text)
+    atomic_write_text(
+        folder / "sweep.yaml",
+        f"# NST Lab sweep, resolved (every base parameter). Resume: nst sweep --resume {folder}\n" + text,
+    )
     return folder
 
 
 def _notebook(notebook: str | os.PathLike[str] | None) -> Path:
     path = Path(notebook) if notebook else project_file(DEFAULT_NOTEBOOK)
     if path is None:
-        raise UserError(f"papermill engine: give --notebook (the default {DEFAULT_NOTEBOOK} comes with a "
-                        "source checkout)")
+        raise UserError(
+            f"papermill engine: give --notebook (the default {DEFAULT_NOTEBOOK} comes with a source checkout)"
+        )
     if not path.is_file():
         raise UserError(f"papermill engine: notebook {path} not found")
     return path

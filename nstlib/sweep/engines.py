@@ -3,6 +3,7 @@
 An engine is a function `(points, folder, options) → None` that calls `folder.start` and
 `folder.done` for every point; a new engine is one function here plus its entry in ENGINES.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -10,9 +11,10 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..config import Config, from_dict
 from ..errors import UserError
@@ -24,9 +26,9 @@ from .spec import Point, one_line
 
 @dataclass
 class EngineOptions:
-    batch: bool = True           # inprocess and dask: batch compatible points through VGG
+    batch: bool = True  # inprocess and dask: batch compatible points through VGG
     notebook: Path | None = None  # papermill: the notebook each point executes
-    client: Any = None           # dask: a connected Client
+    client: Any = None  # dask: a connected Client
 
 
 Engine = Callable[[list[Point], SweepFolder, EngineOptions], None]
@@ -62,9 +64,13 @@ def run_group(configs: list[dict[str, Any]], run_dirs: list[str], labels: list[s
         started = time.time()
         try:
             results = transfer_batch([from_dict(c) for c in configs], run_dirs=dirs, labels=labels)
-            return [read_point(d) or PointState(r.status, r.reason or "", round(time.time() - started, 3),
-                                                r.final_losses, r.iterate_losses)
-                    for d, r in zip(dirs, results)]
+            return [
+                read_point(d)
+                or PointState(
+                    r.status, r.reason or "", round(time.time() - started, 3), r.final_losses, r.iterate_losses
+                )
+                for d, r in zip(dirs, results)
+            ]
         except KeyboardInterrupt:
             raise
         except Exception as e:
@@ -84,8 +90,9 @@ def _run_one(config: dict[str, Any], run_dir: Path) -> PointState:
         raise
     except Exception as e:
         return _failed(run_dir, config, error_text(e), started)
-    return read_point(run_dir) or PointState(result.status, result.reason or "", round(time.time() - started, 3),
-                                             result.final_losses, result.iterate_losses)
+    return read_point(run_dir) or PointState(
+        result.status, result.reason or "", round(time.time() - started, 3), result.final_losses, result.iterate_losses
+    )
 
 
 # ---- engines ------------------------------------------------------------------------------------------
@@ -93,8 +100,9 @@ def run_inprocess(points: list[Point], folder: SweepFolder, options: EngineOptio
     for group in make_groups(points, options.batch):
         folder.start(group)
         # progress "auto" becomes a text line every log_every steps: alive, and log-friendly
-        states = run_group([_quiet(p.config, "text") for p in group], [str(folder.path(p)) for p in group],
-                           [p.label for p in group])
+        states = run_group(
+            [_quiet(p.config, "text") for p in group], [str(folder.path(p)) for p in group], [p.label for p in group]
+        )
         for p, state in zip(group, states):
             folder.done(p, state)
 
@@ -111,9 +119,14 @@ def run_papermill(points: list[Point], folder: SweepFolder, options: EngineOptio
         config = _quiet(p.config, "text")
         started = time.time()
         try:
-            pm.execute_notebook(str(options.notebook), str(path / "notebook.ipynb"),
-                                parameters={**config, "run_dir": str(path)}, kernel_name="python3",
-                                progress_bar=False, cwd=os.getcwd())
+            pm.execute_notebook(
+                str(options.notebook),
+                str(path / "notebook.ipynb"),
+                parameters={**config, "run_dir": str(path)},
+                kernel_name="python3",
+                progress_bar=False,
+                cwd=os.getcwd(),
+            )
         except PapermillExecutionError as e:
             state = _failed(path, config, one_line(f"{e.ename}: {e.evalue}"), started)
         except KeyboardInterrupt:
@@ -122,9 +135,17 @@ def run_papermill(points: list[Point], folder: SweepFolder, options: EngineOptio
             state = _failed(path, config, error_text(e), started)
         else:
             read = read_point(path)
-            state = read if read is not None and read.status != "running" else _failed(
-                path, config, "the notebook finished without completing the run "
-                "(does it call nstlib.transfer(config, run_dir=run_dir)?)", started)
+            state = (
+                read
+                if read is not None and read.status != "running"
+                else _failed(
+                    path,
+                    config,
+                    "the notebook finished without completing the run "
+                    "(does it call nstlib.transfer(config, run_dir=run_dir)?)",
+                    started,
+                )
+            )
         folder.done(p, state)
 
 
@@ -145,8 +166,9 @@ def dask_client(scheduler: Any, workers: int, stack: contextlib.ExitStack) -> An
         except (OSError, TimeoutError, ValueError) as e:
             raise UserError(f"--scheduler {scheduler}: cannot connect ({error_text(e)})") from None
     dashboard = ":8787" if importlib.util.find_spec("bokeh") else None
-    cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                               dashboard_address=dashboard))
+    cluster = stack.enter_context(
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=dashboard)
+    )
     return stack.enter_context(Client(cluster))
 
 
@@ -174,8 +196,14 @@ def run_dask(points: list[Point], folder: SweepFolder, options: EngineOptions) -
     for group in make_groups(points, options.batch, budget, min_groups=max(1, n_workers)):
         folder.start(group, "queued")
         configs = [{**p.config.portable(), "progress": _quiet(p.config)["progress"]} for p in group]
-        future = client.submit(run_group, configs, [str(folder.path(p)) for p in group], [p.label for p in group],
-                               pure=False, key=f"nst-sweep-{group[0].folder}-{uuid.uuid4().hex[:8]}")
+        future = client.submit(
+            run_group,
+            configs,
+            [str(folder.path(p)) for p in group],
+            [p.label for p in group],
+            pure=False,
+            key=f"nst-sweep-{group[0].folder}-{uuid.uuid4().hex[:8]}",
+        )
         futures[future] = group
     try:
         for future in as_completed(futures):

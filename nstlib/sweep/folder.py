@@ -3,13 +3,15 @@
 Point records come from the points' run records (`runs.RunRecord`); the index is rewritten after
 every point, in time linear in the number of points.
 """
+
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..files import atomic_write_text, write_csv
 from ..runs import RunRecord
@@ -70,8 +72,11 @@ class SweepFolder:
             self.states[p.number] = PointState(status)
         self.write_index()
         if len(points) > 1 and status == "running":
-            self.say(f"running {len(points)} points as one batch: "
-                     + "; ".join(f"[{i}] {p.label}" for i, p in enumerate(points, 1)), flush=True)
+            self.say(
+                f"running {len(points)} points as one batch: "
+                + "; ".join(f"[{i}] {p.label}" for i, p in enumerate(points, 1)),
+                flush=True,
+            )
 
     def done(self, point: Point, state: PointState) -> None:
         self.states[point.number] = state
@@ -106,7 +111,15 @@ class SweepFolder:
 
     def write_index(self) -> None:
         rows = self.rows()
-        write_csv(self.folder / "index.csv",
-                  [{k: (",".join(map(str, v)) if isinstance(v, list) else "" if v is None else v)
-                    for k, v in row.items() if not isinstance(v, dict)} for row in rows])
+        write_csv(
+            self.folder / "index.csv",
+            [
+                {
+                    k: (",".join(map(str, v)) if isinstance(v, list) else "" if v is None else v)
+                    for k, v in row.items()
+                    if not isinstance(v, dict)
+                }
+                for row in rows
+            ],
+        )
         atomic_write_text(self.folder / "index.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))

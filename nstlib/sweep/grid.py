@@ -1,4 +1,5 @@
 """The grid figure of a sweep folder: its final.png images laid out over the sweep's axes."""
+
 from __future__ import annotations
 
 import contextlib
@@ -46,12 +47,19 @@ def grid_inputs(spec: Sweep | None, folder: str | os.PathLike[str], done: set[in
                 image = np.asarray(load_pil(str(final)))
         cells[i // len(cols)][i % len(cols)] = image
     title = spec.name + (f": {spec.description}" if spec.description else "")
-    return {"cells": cells, "row_labels": rows, "col_labels": cols, "row_title": row_title, "col_title": col_title,
-            "title": title}
+    return {
+        "cells": cells,
+        "row_labels": rows,
+        "col_labels": cols,
+        "row_title": row_title,
+        "col_title": col_title,
+        "title": title,
+    }
 
 
-def grid_figure(folder: str | os.PathLike[str], spec: Sweep | None = None, done: set[int] | None = None,
-                **options: Any) -> Any:
+def grid_figure(
+    folder: str | os.PathLike[str], spec: Sweep | None = None, done: set[int] | None = None, **options: Any
+) -> Any:
     """figures.grid of a sweep folder; `options` (labels, titles, cell size, missing text) override its own."""
     inputs = grid_inputs(spec, folder, done)
     inputs.update({k: v for k, v in options.items() if v})

@@ -1,4 +1,5 @@
 """Value labels of a sweep: short, exact and filesystem-safe enough for folder names and figure titles."""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..config import INIT_MODES, ConfigError, coerce, field_types, fields_by_name
+from ..config import INIT_MODES, coerce, field_types, fields_by_name
+from ..errors import ConfigError
 from ..paths import url_stem
 
 

@@ -1,9 +1,11 @@
 """Planning a sweep's work: which points can share a batch, and how many fit in memory at once."""
+
 from __future__ import annotations
 
 import math
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..config import Config
 from ..images import load_pil, scaled_size
@@ -16,7 +18,7 @@ from .spec import Point
 #  - the L-BFGS history: 2·history vectors (s and y) of 3 fp32 values per pixel, 2·history·3·4 bytes
 #    (2.4 kB at history 100, as measured); Adam: two moments, 24 bytes.
 VGG_BYTES_PER_PIXEL = 4_000
-CPU_MEMORY_FRACTION = 0.5   # of the available RAM
+CPU_MEMORY_FRACTION = 0.5  # of the available RAM
 CUDA_MEMORY_FRACTION = 0.8  # of the free GPU memory (torch.cuda.mem_get_info)
 
 
@@ -65,8 +67,9 @@ def memory_budget(config: Config) -> int:
     return int(available * CPU_MEMORY_FRACTION)
 
 
-def make_groups(points: Sequence[Point], batch: bool = True, budget: int | None = None,
-                min_groups: int = 1) -> list[list[Point]]:
+def make_groups(
+    points: Sequence[Point], batch: bool = True, budget: int | None = None, min_groups: int = 1
+) -> list[list[Point]]:
     """Compatible points (equal batch_key and content size) in batches capped by the memory budget.
 
     `min_groups` splits batches further so that at least that many tasks exist (dask workers)."""
@@ -89,5 +92,5 @@ def make_groups(points: Sequence[Point], batch: bool = True, budget: int | None 
             cap = max(1, min(cap, (budget if budget is not None else memory_budget(members[0].config)) // need))
         if min_groups > 1:
             cap = min(cap, max(1, math.ceil(len(members) / min_groups)))
-        groups += [members[i:i + cap] for i in range(0, len(members), cap)]
+        groups += [members[i : i + cap] for i in range(0, len(members), cap)]
     return groups

@@ -18,21 +18,31 @@ A sweep file::
 
 Every point is validated (and its image files checked to exist) before anything is created or run.
 """
+
 from __future__ import annotations
 
 import copy
 import difflib
 import itertools
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
-from ..config import Config, ConfigError, coerce, field_names, field_types, fields_by_name, from_dict, parse_value, \
-    unknown_name_error
-from ..errors import UserError
+from ..config import (
+    Config,
+    coerce,
+    field_names,
+    field_types,
+    fields_by_name,
+    from_dict,
+    parse_value,
+    unknown_name_error,
+)
+from ..errors import ConfigError, UserError
 from ..paths import is_url, resolve_input
 from ..runs import slug
 from .labels import format_value, pairs, try_coerce
@@ -45,10 +55,10 @@ class Point:
     """One experiment of a sweep (number is 1-based, as printed and in folder names)."""
 
     number: int
-    label: str                      # "style_weight=0.01" or "init=noise, seed=1"
-    folder: str                     # "01_style_weight=0.01"
-    params: dict[str, Any]          # the parameters its axis values set
-    axis_labels: list[str]          # one value label per axis (for the grid)
+    label: str  # "style_weight=0.01" or "init=noise, seed=1"
+    folder: str  # "01_style_weight=0.01"
+    params: dict[str, Any]  # the parameters its axis values set
+    axis_labels: list[str]  # one value label per axis (for the grid)
     config: Config
 
 
@@ -56,13 +66,13 @@ class Point:
 class Sweep:
     name: str
     description: str
-    base: dict[str, Any]            # every Config field (defaults filled in, --set applied)
+    base: dict[str, Any]  # every Config field (defaults filled in, --set applied)
     axes: dict[str, list[Any]]
     zip: dict[str, list[Any]]
     points: list[Point] = field(default_factory=list)
     axis_titles: list[str] = field(default_factory=list)
     axis_values: list[list[str]] = field(default_factory=list)  # value labels per axis ("0.01", "noise, seed=1")
-    axis_pairs: list[list[str]] = field(default_factory=list)   # the same with names ("style_weight=0.01")
+    axis_pairs: list[list[str]] = field(default_factory=list)  # the same with names ("style_weight=0.01")
     varied: list[str] = field(default_factory=list)  # parameters the axes set, first-seen order (index columns)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,8 +97,11 @@ def _yaml_error(source: str, e: yaml.YAMLError) -> UserError:
     return UserError(f"{source}: malformed YAML{where}: {one_line(problem)}")
 
 
-def load_sweep(source: str | os.PathLike[str] | Mapping[str, Any], sets: Iterable[str] | Mapping[str, Any] = (),
-               check_files: bool = True) -> Sweep:
+def load_sweep(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    sets: Iterable[str] | Mapping[str, Any] = (),
+    check_files: bool = True,
+) -> Sweep:
     """Read, resolve and validate a sweep (a YAML file or a dict); every point is checked, nothing is created."""
     if isinstance(source, Mapping):
         data: Any = copy.deepcopy(dict(source))
@@ -107,8 +120,13 @@ def load_sweep(source: str | os.PathLike[str] | Mapping[str, Any], sets: Iterabl
     return resolve(data, sets, default_name, f"{label}: ", check_files)
 
 
-def resolve(data: Any, sets: Iterable[str] | Mapping[str, Any] = (), default_name: str = "sweep",
-            where: str = "", check_files: bool = True) -> Sweep:
+def resolve(
+    data: Any,
+    sets: Iterable[str] | Mapping[str, Any] = (),
+    default_name: str = "sweep",
+    where: str = "",
+    check_files: bool = True,
+) -> Sweep:
     """The sweep of a parsed sweep file: base filled in, --set applied, every point built and validated
     (and its image files checked to exist, unless check_files is False)."""
     if not isinstance(data, dict):
@@ -252,8 +270,10 @@ def _coerced_axes(axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
     """Axis values as the types Config gives them, for sweep.yaml."""
     out = {}
     for axis, values in axes.items():
-        out[str(axis)] = [{k: try_coerce(k, v) for k, v in value.items()} if isinstance(value, dict)
-                          else try_coerce(str(axis), value) for value in values]
+        out[str(axis)] = [
+            {k: try_coerce(k, v) for k, v in value.items()} if isinstance(value, dict) else try_coerce(str(axis), value)
+            for value in values
+        ]
     return out
 
 
