@@ -50,10 +50,10 @@ def check_layers(model: str, layers: list[str], what: str = "layer") -> None:
 
 
 def feature_size(model: str, layer: str, height: int, width: int) -> tuple[int, int]:
-    """Spatial size of `layer`'s output for an input of height × width (each 2×2 pooling floors a half)."""
+    """Spatial size of `layer`'s output for an input of height × width (each 2×2 pooling rounds a half up, as Caffe)."""
     for name in layer_names(model):
         if name.startswith("pool"):
-            height, width = height // 2, width // 2
+            height, width = -(-height // 2), -(-width // 2)
         if name == layer:
             break
     return height, width

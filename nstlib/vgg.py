@@ -28,6 +28,8 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RANDOM_WEIGHTS_SEED = 0
+PADDINGS = ("mirror", "zeros")
+MIRROR = 16  # pixels mirrored on each side: a multiple of the deepest pooling stride, so features crop exactly
 
 
 @dataclass(frozen=True)
@@ -158,12 +160,24 @@ class VGGFeatures:
 
     Called on RGB images in [0, 1] (B×3×H×W), it returns {layer name: features} (channels_last).
     With `dtype=torch.bfloat16` the network runs in bf16, the input's gradient stays fp32.
+
+    Two changes from the plain network, both against border artefacts in the generated image:
+    - padding "mirror" (the default) reflects MIRROR pixels of the image on each side before the
+      network and crops every feature map back to the image, so the pixels near an edge are seen
+      like interior ones. With VGG's zero padding ("zeros") each conv sees a mean-colour frame and
+      the style loss paints a bright frame 2–3 px inside the edges; padding each conv by reflection
+      instead (crowsonkb/style-transfer-pytorch) leaves speckle on the outermost pixels.
+    - pooling rounds the output size up, as Caffe (and so neural-style) does; floor pooling gives
+      the last rows/columns of a side not divisible by 16 no gradient from the deep layers.
     """
 
     def __init__(self, stack: ConvStack, layers: list[str], pooling: str = "avg",
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                 padding: str = "mirror"):
+        if padding not in PADDINGS:
+            raise ValueError(f"padding: {padding!r} is not one of {', '.join(PADDINGS)}")
         order = layer_names(stack.model)
-        self.model, self.profile, self.pooling = stack.model, stack.profile, pooling
+        self.model, self.profile, self.pooling, self.padding = stack.model, stack.profile, pooling, padding
         self.cache_key: tuple | None = None  # set by build_extractor, which knows the weight source
         self.layers = list(dict.fromkeys(layers))
         self.deepest = max(order.index(layer) for layer in self.layers)
@@ -187,7 +201,12 @@ class VGGFeatures:
 
     def __call__(self, images: torch.Tensor, layers: list[str] | None = None) -> dict[str, torch.Tensor]:
         wanted = set(layers or self.layers)
-        x = self.preprocess(images).to(self.dtype).contiguous(memory_format=torch.channels_last)
+        x = self.preprocess(images)
+        height, width = x.shape[-2:]
+        if self.padding == "mirror":
+            x = _mirror(x, MIRROR)
+        x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
+        level = 0
         out: dict[str, torch.Tensor] = {}
         conv = iter(self.weights)
         for name in self.names:
@@ -196,27 +215,45 @@ class VGGFeatures:
                 x = F.conv2d(x, w, b, padding=1)
             elif name.startswith("relu"):
                 x = F.relu(x)
+            elif self.pooling == "max":
+                x = F.max_pool2d(x, 2, 2, ceil_mode=True)
             else:
-                x = F.max_pool2d(x, 2, 2) if self.pooling == "max" else F.avg_pool2d(x, 2, 2)
+                # a partial window at the edge averages only the pixels it covers
+                x = F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)
+            if name.startswith("pool"):
+                level += 1
+                height, width = -(-height // 2), -(-width // 2)
             if name in wanted:
-                out[name] = x
+                p = MIRROR >> level
+                out[name] = x[..., p:p + height, p:p + width] if self.padding == "mirror" else x
                 if len(out) == len(wanted):
                     break
         return out
 
 
+def _mirror(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Reflect-pad `pad` pixels on each side; in rounds, as a reflection cannot exceed the side − 1."""
+    while pad > 0:
+        step = min(pad, x.shape[-2] - 1, x.shape[-1] - 1)
+        if step < 1:
+            return F.pad(x, (pad,) * 4, mode="replicate")  # a 1-pixel side has nothing to reflect
+        x, pad = F.pad(x, (step,) * 4, mode="reflect"), pad - step
+    return x
+
+
 def build_extractor(model: str, weights: str, layers: list[str], pooling: str = "avg",
-                    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> VGGFeatures:
+                    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                    padding: str = "mirror") -> VGGFeatures:
     """Load weights (cached per process) and build an extractor truncated at the deepest of `layers`."""
     from .layers import check_layers
 
     check_layers(model, layers)
-    return _cached_extractor(model, weights, tuple(layers), pooling, str(device), dtype)
+    return _cached_extractor(model, weights, tuple(layers), pooling, str(device), dtype, padding)
 
 
 @functools.lru_cache(maxsize=8)
 def _cached_extractor(model: str, weights: str, layers: tuple[str, ...], pooling: str, device: str,
-                      dtype: torch.dtype) -> VGGFeatures:
-    extractor = VGGFeatures(load_weights(model, weights), list(layers), pooling, device, dtype)
-    extractor.cache_key = (model, weights, pooling, device, str(dtype))
+                      dtype: torch.dtype, padding: str) -> VGGFeatures:
+    extractor = VGGFeatures(load_weights(model, weights), list(layers), pooling, device, dtype, padding)
+    extractor.cache_key = (model, weights, pooling, device, str(dtype), padding)
     return extractor

@@ -62,3 +62,15 @@ def test_pixel_scaled_first_step():
     step = LBFGS(torch.tensor([1.0, 2.0]), 10, first_step=0.05).step(x, g)
     assert step.abs().amax(1).tolist() == pytest.approx([0.05, 0.10])
     assert step[0, 1].item() == pytest.approx(0.05) and step[0, 0].item() == pytest.approx(-0.0125)
+
+
+def test_step_growth_is_bounded_per_sample():
+    opt = LBFGS(torch.tensor([1.0, 1.0]), 10, first_step=0.05, max_growth=10.0)
+    x0 = torch.zeros(2, 4)
+    x1 = opt.step(x0, torch.tensor([[1.0, 0, 0, 0], [1.0, 0, 0, 0]]))
+    # a gradient barely changed by the first step: the secant pair extrapolates far (1/0.001 = 1000×)
+    x2 = opt.step(x1, torch.tensor([[0.999, 0, 0, 0], [0.999, 0, 0, 0]]))
+    assert (x2 - x1).abs().amax(1).tolist() == pytest.approx([0.5, 0.5])
+    unbounded = LBFGS(torch.tensor([1.0]), 10, first_step=0.05)
+    y1 = unbounded.step(x0[:1], torch.tensor([[1.0, 0, 0, 0]]))
+    assert (unbounded.step(y1, torch.tensor([[0.999, 0, 0, 0]])) - y1).abs().max() > 1.0
