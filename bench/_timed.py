@@ -7,6 +7,7 @@ RSS of that command alone (the largest of it and its waited-for descendants). Ti
 from just before the command is started. The command's stderr goes to LOG.stderr (or is discarded).
 Writes {"cmd", "rc", "wall_s", "lines": [[t, text], ...], "peak_rss_mb"} to OUT.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     lines: list[tuple[float, str]] = []
     t0 = time.perf_counter()
     try:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=args.cwd,
-                                text=True, bufsize=1, errors="replace")
+        proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            cwd=args.cwd,
+            text=True,
+            bufsize=1,
+            errors="replace",
+        )
     except OSError as e:
         result = {"cmd": command, "rc": 127, "wall_s": 0.0, "lines": [], "peak_rss_mb": 0.0, "error": str(e)}
     else:
@@ -49,8 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         rc = proc.wait()
         wall = time.perf_counter() - t0
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-        result = {"cmd": command, "rc": rc, "wall_s": round(wall, 4), "lines": lines,
-                  "peak_rss_mb": round(peak_kb / 1024, 1)}
+        result = {
+            "cmd": command,
+            "rc": rc,
+            "wall_s": round(wall, 4),
+            "lines": lines,
+            "peak_rss_mb": round(peak_kb / 1024, 1),
+        }
     finally:
         if log:
             log.close()

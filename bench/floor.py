@@ -9,6 +9,7 @@ fp32 NCHW, or with --precision bf16 the bf16 channels_last network nstlib runs f
 Backward is of relu5_1's sum, through every layer to the input. Prints one JSON line:
 {"precision", "hw", "times_s", "median_s", "torch", "threads"}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,7 @@ def loss_layers() -> list[str]:
     return list(dict.fromkeys(cfg.content_layers + cfg.style_layers))
 
 
-def measure(content: str, size: int, precision: str, reps: int = 5, warmup: int = 2,
-            pooling: str = "avg") -> dict:
+def measure(content: str, size: int, precision: str, reps: int = 5, warmup: int = 2, pooling: str = "avg") -> dict:
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     layers = loss_layers()
     extractor = nstlib.build_extractor("vgg19", "original", layers, pooling, "cpu", dtype)
@@ -51,9 +51,15 @@ def measure(content: str, size: int, precision: str, reps: int = 5, warmup: int 
     for _ in range(warmup):
         once()
     times = [once() for _ in range(reps)]
-    return {"precision": precision, "hw": list(image.shape[-2:]), "layer": deepest, "times_s": [round(t, 4) for t in times],
-            "median_s": round(statistics.median(times), 4), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+    return {
+        "precision": precision,
+        "hw": list(image.shape[-2:]),
+        "layer": deepest,
+        "times_s": [round(t, 4) for t in times],
+        "median_s": round(statistics.median(times), 4),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

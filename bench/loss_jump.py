@@ -4,6 +4,7 @@ For each run: the largest loss rise over one step in the first 10 steps (loss[k+
 "jump"; ≤ 1 means none), the step where it happens, and the final loss of the saved image.
 Run with the nstlib to measure on the path, e.g. `PYTHONPATH=. python bench/loss_jump.py`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,16 +34,27 @@ def main() -> None:
             for size in map(int, args.sizes.split(",")):
                 for beta in map(float, args.betas.split(",")):
                     start = time.time()
-                    result = nstlib.transfer(content=f"collections/content/{content}.jpg",
-                                             style=[f"collections/style/{style}.jpg"], image_size=size,
-                                             style_weight=beta, epochs=args.steps, runs_dir=runs, save_every=0,
-                                             video=False, progress="none", precision="fp32", device="cpu")
+                    result = nstlib.transfer(
+                        content=f"collections/content/{content}.jpg",
+                        style=[f"collections/style/{style}.jpg"],
+                        image_size=size,
+                        style_weight=beta,
+                        epochs=args.steps,
+                        runs_dir=runs,
+                        save_every=0,
+                        video=False,
+                        progress="none",
+                        precision="fp32",
+                        device="cpu",
+                    )
                     losses = [row["total"] for row in result.history]
                     ratios = [losses[k + 1] / losses[k] for k in range(min(10, len(losses) - 1))]
                     worst = max(range(len(ratios)), key=ratios.__getitem__)
-                    print(f"| {pair} | {size} | {beta:g} | {ratios[worst]:.2f} | {worst + 1}→{worst + 2} | "
-                          f"{losses[min(10, len(losses) - 1)]:.3e} | {losses[-1]:.4e} | {time.time() - start:.0f} |",
-                          flush=True)
+                    print(
+                        f"| {pair} | {size} | {beta:g} | {ratios[worst]:.2f} | {worst + 1}→{worst + 2} | "
+                        f"{losses[min(10, len(losses) - 1)]:.3e} | {losses[-1]:.4e} | {time.time() - start:.0f} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ plus set-up (weights, targets) and finish (final losses, final.png, panel.png) t
 The wrappers only add record_function labels and timers around nstlib's public pieces (optimize and its
 step hook, VGGFeatures, total_loss, the optimizers' step), in this process.
 """
+
 from __future__ import annotations
 
 import time
@@ -31,8 +32,9 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from collections import defaultdict  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -51,10 +53,16 @@ nst_optimize, nst_transfer, nst_vgg = (sys.modules[f"nstlib.{m}"] for m in ("opt
 T_IMPORTS = time.perf_counter()
 
 PHASES = ["vgg_forward", "loss_forward", "backward", "optimizer_step", "on_step", "other"]
-LABELS = {"vgg_forward": "VGG forward", "loss_forward": "loss forward (Gram, MSE)", "backward": "backward (all)",
-          "vgg_backward": "  VGG backward (conv/ReLU/pool nodes)", "loss_backward": "  loss backward (Gram, MSE, casts)",
-          "optimizer_step": "L-BFGS/Adam step", "on_step": "on_step: logging, NaN guard, losses.csv",
-          "other": "other (clamp, where, copies in the loop)"}
+LABELS = {
+    "vgg_forward": "VGG forward",
+    "loss_forward": "loss forward (Gram, MSE)",
+    "backward": "backward (all)",
+    "vgg_backward": "  VGG backward (conv/ReLU/pool nodes)",
+    "loss_backward": "  loss backward (Gram, MSE, casts)",
+    "optimizer_step": "L-BFGS/Adam step",
+    "on_step": "on_step: logging, NaN guard, losses.csv",
+    "other": "other (clamp, where, copies in the loop)",
+}
 VGG_NODES = ("Convolution", "Relu", "Threshold", "AvgPool", "MaxPool", "MkldnnConvolution")
 
 
@@ -95,6 +103,7 @@ class Phases:
                     phases.acc[(phases.step, name)] += elapsed - inner_time
                     if phases.stack:
                         phases.stack[-1] += elapsed
+
         return inner
 
     def step_times(self) -> list[float]:
@@ -122,8 +131,9 @@ def instrument(phases: Phases) -> Callable[[], None]:
         phases.in_loop = True
         phases.loop_start = time.perf_counter()
         try:  # the step hook (logging, NaN guard, snapshots) is timed as its own phase
-            return original_optimize(x, objective, optimizer, steps,
-                                     phases.wrap("on_step", on_step, profiler_step=True), active)
+            return original_optimize(
+                x, objective, optimizer, steps, phases.wrap("on_step", on_step, profiler_step=True), active
+            )
         finally:
             phases.loop_end = time.perf_counter()
             phases.in_loop = False
@@ -138,6 +148,7 @@ def instrument(phases: Phases) -> Callable[[], None]:
     def undo() -> None:
         for owner, attr, value in reversed(saved):
             setattr(owner, attr, value)
+
     return undo
 
 
@@ -182,9 +193,20 @@ def main(argv: list[str] | None = None) -> int:
     if a.steps < 2:
         p.error("--steps must be ≥ 2")
 
-    config = nstlib.Config(content=a.content, style=[a.style], image_size=a.size, epochs=a.steps,
-                           precision=a.precision, optimizer=a.optimizer, pooling=a.pooling, device="cpu",
-                           progress="text", log_every=a.log_every, save_every=a.save_every, video=False)
+    config = nstlib.Config(
+        content=a.content,
+        style=[a.style],
+        image_size=a.size,
+        epochs=a.steps,
+        precision=a.precision,
+        optimizer=a.optimizer,
+        pooling=a.pooling,
+        device="cpu",
+        progress="text",
+        log_every=a.log_every,
+        save_every=a.save_every,
+        video=False,
+    )
     phases = Phases()
     undo = instrument(phases)
     folder = Path(tempfile.mkdtemp(prefix="nstprofile_"))
@@ -194,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
             schedule = torch.profiler.schedule(wait=1, warmup=1, active=a.steps - 2, repeat=1)
             with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], schedule=schedule) as prof:
                 phases.profiler = prof
-                results = nstlib.transfer_batch([config] * a.batch, run_dirs=[folder / f"run{i}" for i in range(a.batch)])
+                results = nstlib.transfer_batch(
+                    [config] * a.batch, run_dirs=[folder / f"run{i}" for i in range(a.batch)]
+                )
             phases.profiler = None
         else:
             results = nstlib.transfer_batch([config] * a.batch, run_dirs=[folder / f"run{i}" for i in range(a.batch)])
@@ -206,13 +230,17 @@ def main(argv: list[str] | None = None) -> int:
 
     step_times = phases.step_times()
     hw = tuple(result.image.shape[-2:])
-    print(f"\n## nstlib step profile: {a.size} px ({hw[0]}×{hw[1]}), {a.steps} steps, precision {a.precision}"
-          f" → {info.get('precision', '?')}, {a.optimizer}, batch {a.batch}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads{', profiler on' if a.profiler else ''}\n")
-    print(f"import torch {T_TORCH - T_START:.2f} s, import nstlib {T_IMPORTS - T_TORCH:.2f} s; set-up (weights, "
-          f"targets, run folder) {phases.loop_start - t0:.2f} s; loop {phases.loop_end - phases.loop_start:.2f} s; "
-          f"finish (final losses, final.png, panel.png) {t_end - phases.loop_end:.2f} s; final loss "
-          f"{result.final_losses.get('total', float('nan')):.5g}\n")
+    print(
+        f"\n## nstlib step profile: {a.size} px ({hw[0]}×{hw[1]}), {a.steps} steps, precision {a.precision}"
+        f" → {info.get('precision', '?')}, {a.optimizer}, batch {a.batch}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads{', profiler on' if a.profiler else ''}\n"
+    )
+    print(
+        f"import torch {T_TORCH - T_START:.2f} s, import nstlib {T_IMPORTS - T_TORCH:.2f} s; set-up (weights, "
+        f"targets, run folder) {phases.loop_start - t0:.2f} s; loop {phases.loop_end - phases.loop_start:.2f} s; "
+        f"finish (final losses, final.png, panel.png) {t_end - phases.loop_end:.2f} s; final loss "
+        f"{result.final_losses.get('total', float('nan')):.5g}\n"
+    )
 
     steady = list(range(1, len(step_times)))
     mean_step = statistics.mean(step_times[k] for k in steady)
@@ -231,7 +259,15 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(cats.values())
         print(f"\n### Profiler split, self CPU time per step (ms), steps 2…{a.steps - 1}\n")
         print("| phase | ms/step | share |\n|---|---|---|")
-        for name in ["vgg_forward", "loss_forward", "vgg_backward", "loss_backward", "optimizer_step", "on_step", "other"]:
+        for name in [
+            "vgg_forward",
+            "loss_forward",
+            "vgg_backward",
+            "loss_backward",
+            "optimizer_step",
+            "on_step",
+            "other",
+        ]:
             v = cats.get(name, 0.0)
             print(f"| {LABELS.get(name, name).strip()} | {v * 1e3:.1f} | {v / total if total else 0:.1%} |")
         print(f"| **total** | {total * 1e3:.1f} | 100% |")

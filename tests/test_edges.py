@@ -1,4 +1,5 @@
 """Border artefacts at high β: no colour strip along a side that is not a multiple of 16 px."""
+
 from pathlib import Path
 
 import nstlib
@@ -9,10 +10,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_high_beta_transfer_has_no_bottom_strip(original_weights, tmp_path):
     # 43×64 px: with floor pooling the last rows get no gradient from relu3_1 and deeper, and the
     # shallow style layers alone paint them red (+0.3 red over green/blue); ceil pooling: −0.09
-    result = nstlib.transfer(content=str(ROOT / "collections/content/chelsea.jpg"),
-                             style=[str(ROOT / "collections/style/starry_swirls.jpg")], image_size=64,
-                             style_weight=1e4, epochs=30, runs_dir=str(tmp_path), save_every=0, video=False,
-                             progress="none", precision="fp32", device="cpu")
+    result = nstlib.transfer(
+        content=str(ROOT / "collections/content/chelsea.jpg"),
+        style=[str(ROOT / "collections/style/starry_swirls.jpg")],
+        image_size=64,
+        style_weight=1e4,
+        epochs=30,
+        runs_dir=str(tmp_path),
+        save_every=0,
+        video=False,
+        progress="none",
+        precision="fp32",
+        device="cpu",
+    )
     image = result.image[0]
     assert image.shape[-2] % 16, "the test needs a side the pooling does not divide"
     red_excess = image[0] - image[1:].mean(0)  # per pixel

@@ -59,14 +59,20 @@ def test_total_loss_weights_eq7():
     feats = {"a": torch.randn(2, 4, 3, 3), "b": torch.randn(2, 5, 2, 2)}
     images = torch.rand(2, 3, 6, 6)
     targets = Targets({"a": torch.randn(2, 4, 3, 3)}, {"a": torch.randn(2, 4, 4), "b": torch.randn(2, 5, 5)})
-    w = LossWeights(content=torch.tensor([1.0, 2.0]), style=torch.tensor([1e3, 10.0]), tv=torch.tensor([0.5, 0.0]),
-                    content_layers=torch.tensor([[1.0], [1.0]]), style_layers=torch.tensor([[0.5, 0.5], [0.2, 0.8]]))
+    w = LossWeights(
+        content=torch.tensor([1.0, 2.0]),
+        style=torch.tensor([1e3, 10.0]),
+        tv=torch.tensor([0.5, 0.0]),
+        content_layers=torch.tensor([[1.0], [1.0]]),
+        style_layers=torch.tensor([[0.5, 0.5], [0.2, 0.8]]),
+    )
     terms = total_loss(feats, images, targets, w)
     c = nstlib.content_loss(feats["a"], targets.content["a"])
     sa, sb = nstlib.style_loss(feats["a"], targets.style["a"]), nstlib.style_loss(feats["b"], targets.style["b"])
     tv = nstlib.tv_loss(images)
-    expected = torch.stack([1.0 * c[0] + 1e3 * (0.5 * sa[0] + 0.5 * sb[0]) + 0.5 * tv[0],
-                            2.0 * c[1] + 10.0 * (0.2 * sa[1] + 0.8 * sb[1])])
+    expected = torch.stack(
+        [1.0 * c[0] + 1e3 * (0.5 * sa[0] + 0.5 * sb[0]) + 0.5 * tv[0], 2.0 * c[1] + 10.0 * (0.2 * sa[1] + 0.8 * sb[1])]
+    )
     assert torch.allclose(terms.total, expected, rtol=1e-5)
     assert torch.allclose(terms.layers["style_b"], sb)
 

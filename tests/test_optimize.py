@@ -42,8 +42,17 @@ def test_batched_lbfgs_is_torch_lbfgs_per_sample(history):
     lrs = [1.0, 0.5, 0.8]
     ours = _ours(LBFGS(torch.tensor(lrs), history), x0, 25, f)
     for b, lr in enumerate(lrs):
-        ref = _torch_run(torch.optim.LBFGS, x0[b], 25, f, lr=lr, max_iter=1, history_size=history,
-                         tolerance_grad=-1, tolerance_change=-1)
+        ref = _torch_run(
+            torch.optim.LBFGS,
+            x0[b],
+            25,
+            f,
+            lr=lr,
+            max_iter=1,
+            history_size=history,
+            tolerance_grad=-1,
+            tolerance_change=-1,
+        )
         assert torch.allclose(ours[b], ref, atol=1e-4), (b, (ours[b] - ref).abs().max())
 
 

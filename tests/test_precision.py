@@ -22,8 +22,18 @@ def test_auto_precision_follows_hardware(monkeypatch):
 
 
 def test_bf16_adam_ends_within_2_percent_of_fp32(tmp_path, original_weights):
-    common = dict(content=str(ROOT / "collections/content/rocket.jpg"), style=[STYLE], image_size=64, epochs=60,
-                  save_every=0, progress="none", runs_dir=str(tmp_path), device="cpu", optimizer="adam", lr=0.02)
+    common = dict(
+        content=str(ROOT / "collections/content/rocket.jpg"),
+        style=[STYLE],
+        image_size=64,
+        epochs=60,
+        save_every=0,
+        progress="none",
+        runs_dir=str(tmp_path),
+        device="cpu",
+        optimizer="adam",
+        lr=0.02,
+    )
     fp32 = transfer(precision="fp32", **common)
     bf16 = transfer(precision="bf16", **common)
     assert bf16.final_losses["total"] == pytest.approx(fp32.final_losses["total"], rel=0.02)
@@ -37,8 +47,16 @@ def test_bf16_lbfgs_within_2_percent_of_fp32_on_average(tmp_path, original_weigh
     bundled photos, and no photo may end more than 5% worse in bf16."""
     ratios = []
     for name in ("chelsea", "rocket", "coffee", "astronaut"):
-        common = dict(content=str(ROOT / f"collections/content/{name}.jpg"), style=[STYLE], image_size=64,
-                      epochs=100, save_every=0, progress="none", runs_dir=str(tmp_path), device="cpu")
+        common = dict(
+            content=str(ROOT / f"collections/content/{name}.jpg"),
+            style=[STYLE],
+            image_size=64,
+            epochs=100,
+            save_every=0,
+            progress="none",
+            runs_dir=str(tmp_path),
+            device="cpu",
+        )
         fp32 = transfer(precision="fp32", **common)
         bf16 = transfer(precision="bf16", **common)
         ratios.append(bf16.final_losses["total"] / fp32.final_losses["total"])

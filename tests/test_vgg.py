@@ -82,6 +82,7 @@ def _torchvision_state(model="vgg16", prefix="features."):
     stack = vgg.random_weights(model)
     state, index = {}, 0
     from nstlib.layers import ARCHITECTURES
+
     convs = iter(stack.weights)
     for item in ARCHITECTURES[model]:
         if item == "M":
