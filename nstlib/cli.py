@@ -1,8 +1,9 @@
 """The `nst` command: the only argparse user. Every `nst run` flag is generated from `Config`.
 
-Bad input (a parameter, an image, a weights file, a sweep file, a mistyped flag) is one line on
-stderr and exit 2; Ctrl-C is exit 130 with the run folder marked interrupted; a closed pipe
-(`nst params | head`) ends quietly.
+Exit codes: 0 done; 1 a run (or a sweep point) failed; 2 bad input (a parameter, an image, a weights
+file, a sweep file, a mistyped flag, a folder in use), one line on stderr; 74 a file could not be
+written (disk full, read-only, over quota), one line; 130 Ctrl-C, the run folder marked interrupted;
+141 the output pipe was closed (`nst params | head`), quietly.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from ._version import __version__
@@ -22,7 +25,9 @@ from .errors import NSTError
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_CANNOT_WRITE = 74  # EX_IOERR (sysexits.h): the disk is full, read-only or over quota
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program killed by it
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 
 
 class Parser(argparse.ArgumentParser):
@@ -145,6 +150,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         notebook=args.notebook,
+        max_points=args.max_points,
     )
     return 0 if result.ok else EXIT_FAILED
 
@@ -183,6 +189,13 @@ def _configure_sweep(p: argparse.ArgumentParser) -> None:
         dest="batch",
         action="store_false",
         help="in-process/dask: run points one at a time instead of batching compatible ones",
+    )
+    p.add_argument(
+        "--max-points",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="refuse a sweep of more than N points (every point is a run folder) [default: 1000]",
     )
     p.add_argument(
         "--notebook",
@@ -238,9 +251,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except NSTError as e:
             print(f"nst: error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        except KeyboardInterrupt:
-            print("nst: interrupted; the run folder keeps what was made so far (status 'interrupted')", file=sys.stderr)
+        except KeyboardInterrupt as e:
+            folders = getattr(e, "folders", [])
+            where = f"{', '.join(folders)} keeps what was made (status interrupted)" if folders else "nothing written"
+            print(f"nst: interrupted; {where}", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except OSError as e:
+            if e.errno not in WRITE_ERRNOS:
+                raise
+            where = str(Path(e.filename).parent) if e.filename else "a file"
+            print(
+                f"nst: error: cannot write in {where}: {e.strerror}; runs there are marked failed where "
+                "that could still be written",
+                file=sys.stderr,
+            )
+            return EXIT_CANNOT_WRITE
     except BrokenPipeError:
         # the reader went away (`nst params | head`): no traceback, and none at exit when Python flushes stdout
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -51,7 +51,7 @@ class Config:
         path=True,
     )
     style_blend_weights: list[float] = _f(
-        [], "relative weight of each style image; empty: equal", "neural-style's -style_blend_weights"
+        [], "relative weight of each style image; empty: equal", "neural-style's -style_blend_weights", minimum=0.0
     )
     name: str = _f("", "run name used in the run folder; empty: '<content>-<style>'")
     image_size: int = _f(
@@ -125,7 +125,7 @@ class Config:
     noise_std: float = _f(
         0.25, "standard deviation of the 'noise' init around mid-grey (pixels in [0, 1])", "", minimum=0.0
     )
-    seed: int = _f(0, "random seed: a CPU run with the same seed repeats bit for bit", "")
+    seed: int = _f(0, "random seed: a CPU run with the same seed repeats bit for bit", "", minimum=0, maximum=2**63 - 1)
     device: str = _f("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
     precision: str = _f(
         "auto",
@@ -170,6 +170,11 @@ class Config:
             _check_field(f, getattr(self, f.name))
         if not self.style:
             raise ConfigError("style: at least one style image is required")
+        for param, path in self.image_paths():
+            if not path.strip():
+                raise ConfigError(f"{param}: an empty path; give an image file or an http(s) URL")
+        if self.style_blend_weights and sum(self.style_blend_weights) <= 0:
+            raise ConfigError("style_blend_weights: all zero; give at least one positive weight")
         if self.style_blend_weights and len(self.style_blend_weights) != len(self.style):
             raise ConfigError(
                 f"style_blend_weights: {len(self.style_blend_weights)} weights for {len(self.style)} style images"
@@ -183,6 +188,10 @@ class Config:
             raise ConfigError("style_layers: empty while style_weight > 0")
         if not self.content_layers and self.content_weight > 0:
             raise ConfigError("content_layers: empty while content_weight > 0")
+        if not (self.content_layers or self.style_layers):
+            raise ConfigError("content_layers, style_layers: both empty; give layers for at least one loss")
+        if not (self.content_weight > 0 or self.style_weight > 0 or self.tv_weight > 0):
+            raise ConfigError("content_weight, style_weight, tv_weight: all zero, so there is nothing to optimise")
         if self.content_layer_weights and len(self.content_layer_weights) != len(self.content_layers):
             raise ConfigError(
                 f"content_layer_weights: {len(self.content_layer_weights)} weights for "
@@ -247,10 +256,7 @@ class Config:
 
     def resolved_blend_weights(self) -> list[float]:
         w = self.style_blend_weights or [1.0] * len(self.style)
-        total = sum(w)
-        if total <= 0:
-            raise ConfigError("style_blend_weights: must not all be zero")
-        return [x / total for x in w]
+        return [x / sum(w) for x in w]  # validate() refused an all-zero list
 
     @property
     def init_is_image(self) -> bool:
@@ -411,3 +417,6 @@ def _check_field(f: dataclasses.Field[Any], value: Any) -> None:
         for v in values:
             if v < minimum:
                 raise ConfigError(f"{f.name}: must be >= {minimum:g}, got {v!r}")
+    maximum = f.metadata.get("maximum")
+    if maximum is not None and not isinstance(value, (str, list)) and value > maximum:
+        raise ConfigError(f"{f.name}: must be <= {maximum}, got {value!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -76,3 +77,54 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+class FolderLock:
+    """An exclusive lock on a folder, held by one process at a time (a `.nst.lock` file, flock'ed).
+
+    The OS drops the lock when its process dies, so a killed run never leaves a folder locked.
+    """
+
+    NAME = ".nst.lock"
+
+    def __init__(self, folder: str | os.PathLike[str], what: str = "this folder"):
+        self.folder, self.what = Path(folder), what
+        self.fd: int | None = None
+
+    def acquire(self) -> FolderLock:
+        import fcntl
+
+        from .errors import UserError
+
+        path = self.folder / self.NAME
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UserError(
+                f"{self.folder}: {self.what} is in use by another nst process (pid {holder}); "
+                "wait for it to finish or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        import fcntl
+
+        with contextlib.suppress(OSError):
+            (self.folder / self.NAME).unlink()
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

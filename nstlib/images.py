@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -15,28 +17,73 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .errors import ImageError as ImageError  # re-exported: the error of this module
-from .files import atomic_target, atomic_write_bytes
+from .files import atomic_target
 from .paths import is_url, resolve_input, source_root
 
 CACHE_DIR = Path(os.environ.get("NSTLIB_CACHE", Path.home() / ".cache" / "nstlib"))
-DOWNLOAD_TIMEOUT_S = 30
+# A download must finish within DOWNLOAD_DEADLINE_S in all (not per read) and stay under
+# DOWNLOAD_MAX_BYTES; both settable through the environment (README, "What NST Lab promises").
+DOWNLOAD_DEADLINE_S = float(os.environ.get("NSTLIB_DOWNLOAD_DEADLINE_S", 60))
+DOWNLOAD_MAX_BYTES = int(float(os.environ.get("NSTLIB_DOWNLOAD_MAX_MB", 50)) * 1e6)
+CHUNK = 1 << 16
 
 
 def _download(url: str) -> Path:
-    """Fetch `url` once into the cache (atomically) and return the cached file."""
+    """Fetch `url` once into the cache and return the cached file.
+
+    The body streams to a temporary file under a total deadline and a byte cap, and is cached only if
+    it decodes as an image, so a server's error page never poisons the cache.
+    """
     suffix = Path(url.split("?")[0]).suffix[:5] or ".img"
     target = CACHE_DIR / "images" / (hashlib.sha256(url.encode()).hexdigest()[:24] + suffix)
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            data = response.read()
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        reason = getattr(e, "reason", e)
-        raise ImageError(f"{url}: cannot download ({reason})") from None
-    atomic_write_bytes(target, data)
+        with atomic_target(target) as tmp:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_DEADLINE_S) as response, open(tmp, "wb") as out:
+                size = 0
+                while chunk := _read_some(response, deadline, url):
+                    size += len(chunk)
+                    if size > DOWNLOAD_MAX_BYTES:
+                        limit = f"{DOWNLOAD_MAX_BYTES / 1e6:g} MB"
+                        raise ImageError(f"{url}: larger than {limit} (NSTLIB_DOWNLOAD_MAX_MB); not downloaded")
+                    out.write(chunk)
+                if response.length:  # the connection closed before the announced Content-Length
+                    raise ImageError(f"{url}: download incomplete ({size} bytes, {size + response.length} announced)")
+            _check_decodes(tmp, url, response.headers.get("Content-Type", "unknown type"))
+    except ImageError:
+        raise
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e.__class__.__name__ + (f": {e}" if str(e) else "")
+        raise ImageError(" ".join(f"{url}: cannot download ({reason})".split())) from None
     return target
+
+
+def _read_some(response: http.client.HTTPResponse, deadline: float, url: str) -> bytes:
+    """The next bytes that arrived (read1: a trickling server cannot hold one read past the deadline)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise ImageError(f"{url}: download took longer than {DOWNLOAD_DEADLINE_S:g} s (NSTLIB_DOWNLOAD_DEADLINE_S)")
+    sock = getattr(getattr(response, "fp", None), "raw", None)
+    sock = getattr(sock, "_sock", None)
+    if sock is not None:
+        sock.settimeout(min(remaining, DOWNLOAD_DEADLINE_S))
+    try:
+        return response.read1(CHUNK)
+    except TimeoutError:
+        raise ImageError(
+            f"{url}: download took longer than {DOWNLOAD_DEADLINE_S:g} s (NSTLIB_DOWNLOAD_DEADLINE_S)"
+        ) from None
+
+
+def _check_decodes(path: Path, url: str, content_type: str) -> None:
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except Exception:
+        raise ImageError(f"{url}: the server sent {content_type}, not an image; nothing cached") from None
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

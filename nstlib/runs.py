@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .files import read_csv, read_json, write_csv, write_json
+from .errors import UserError
+from .files import FolderLock, read_csv, read_json, write_csv, write_json
 from .paths import source_root
 
 STATUSES = ("running", "done", "failed", "interrupted")
@@ -46,15 +47,18 @@ def _now() -> str:
 def new_folder(parent: str | os.PathLike[str], name: str, stamped: bool = True) -> Path:
     """Create and return a new folder `<UTC time>_<name>` (or `<name>`) in `parent`; never reuses one."""
     parent = Path(parent)
-    parent.mkdir(parents=True, exist_ok=True)
     base = f"{timestamp()}_{slug(name)}" if stamped else slug(name)
-    for n in range(1, 10_000):
-        path = parent / (base if n == 1 else f"{base}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 10_000):
+            path = parent / (base if n == 1 else f"{base}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as e:  # a file in the way, no permission, a read-only disk
+        raise UserError(f"runs_dir: cannot make a folder in {parent} ({e.strerror or e})") from None
     raise RuntimeError(f"{parent}: cannot find a free folder name for {base}")
 
 
@@ -133,7 +137,11 @@ class RunFolder:
 
     def __init__(self, path: Path, config: dict[str, Any], extra: dict[str, Any] | None = None):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"run folder {self.path}: cannot make it ({e.strerror or e})") from None
+        self.lock = FolderLock(self.path, "this run folder").acquire()  # released by finish()
         self.started = time.time()
         self.info: dict[str, Any] = {
             "status": "running",
@@ -168,9 +176,16 @@ class RunFolder:
 
     def finish(self, status: str, reason: str | None = None, **fields: Any) -> None:
         assert status in STATUSES and status != "running"
-        self.set(
-            status=status, reason=reason, wall_time_s=round(time.time() - self.started, 3), finished=_now(), **fields
-        )
+        try:
+            self.set(
+                status=status,
+                reason=reason,
+                wall_time_s=round(time.time() - self.started, 3),
+                finished=_now(),
+                **fields,
+            )
+        finally:
+            self.lock.release()
 
     @staticmethod
     def mark_failed(path: str | os.PathLike[str], config: dict[str, Any], error: str, wall_time_s: float) -> RunRecord:

@@ -8,6 +8,7 @@ files it leaves are written by `recorder.py`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,10 @@ from . import images as im
 from .config import Config
 from .device import compute_dtype, resolve_device, resolve_precision
 from .errors import ConfigError, ImageError
+from .interrupts import Interrupted, deferred_interrupts
 from .layers import feature_size
 from .losses import LossTerms, LossWeights, Targets, total_loss
+from .memory import GB, available_bytes, bytes_per_sample, style_side
 from .optimize import make_optimizer, optimize
 from .paths import is_url, resolve_input, resolve_output, url_stem
 from .progress import Progress
@@ -70,6 +73,10 @@ class Result:
 
 class StopRequested(Exception):
     """Raised inside the step loop when the caller's stop event is set."""
+
+
+class _NothingActive(Exception):
+    """Every sample of the batch has stopped (diverged): no step is left worth taking."""
 
 
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -123,9 +130,8 @@ def transfer_batch(
     for c in configs:
         c.validate()
     loaded = [load_inputs(c) for c in configs]  # every image error before any model work
-    for size in first.level_sizes:
-        _check_size(first, content_hw(loaded, size), size)
     device = resolve_device(first.device)
+    _check_sizes(configs, loaded, device)
     precision = resolve_precision(first.precision, device)
     extra = {"device": str(device), "precision": precision}
     if run_dirs is not None:
@@ -170,15 +176,41 @@ def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
     return shapes.pop()
 
 
-def _check_size(config: Config, hw: tuple[int, int], size: int) -> None:
-    """Every layer used must see at least one position, else VGG's pooling fails mid-run."""
-    for layer in config.content_layers + config.style_layers:
-        if min(feature_size(config.model, layer, *hw)) < 1:
-            which = "sizes" if config.sizes else "image_size"
-            raise ConfigError(
-                f"{which}: {size} px gives a {hw[1]}×{hw[0]} image, too small for layer {layer} "
-                f"(each pooling halves it); use a larger size or shallower layers"
-            )
+def _check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.device) -> None:
+    """Before any folder or model: every layer used sees at least one position (else VGG's pooling fails
+    mid-run) in the generated and the style images, and the batch fits in memory."""
+    first = configs[0]
+    which = "sizes" if first.sizes else "image_size"
+    for size in first.level_sizes:
+        hw = content_hw(loaded, size)
+        for layer in first.content_layers + first.style_layers:
+            if min(feature_size(first.model, layer, *hw)) < 1:
+                raise ConfigError(
+                    f"{which}: {size} px gives a {hw[1]}×{hw[0]} image, too small for layer {layer} "
+                    "(each pooling halves it); use a larger size or shallower layers"
+                )
+        for c, img in zip(configs, loaded):
+            for sh, sw in _style_hws(img):
+                h, w = im.scaled_size(sh, sw, style_side(c, size))
+                for layer in c.style_layers:
+                    if min(feature_size(c.model, layer, h, w)) < 1:
+                        raise ConfigError(
+                            f"style_scale: a {sw}×{sh} style image becomes {w}×{h} at {size} px, too small for "
+                            f"layer {layer}; use a larger style_scale or image size"
+                        )
+    hw0 = content_hw(loaded, max(first.level_sizes))
+    need = sum(bytes_per_sample(c, hw0, _style_hws(img)) for c, img in zip(configs, loaded))
+    have = available_bytes(device)
+    if need > have:
+        size = max(first.level_sizes)
+        raise ConfigError(
+            f"{which}: {size} px ({hw0[1]}×{hw0[0]}) needs ~{need / GB:.1f} GB, {have / GB:.1f} GB available on "
+            f"{device.type}; use a smaller image size or style_scale, a smaller L-BFGS history, or optimizer adam"
+        )
+
+
+def _style_hws(img: Inputs) -> list[tuple[int, int]]:
+    return [(s.shape[-2], s.shape[-1]) for s in img.styles]
 
 
 class _Job:
@@ -228,15 +260,22 @@ class _Job:
             return self._finish("done", None, x)
         except StopRequested:
             return self._finish("interrupted", "stopped by the user", self.last_x)
+        except _NothingActive:  # every sample diverged: their last good images are all there is
+            return self._finish("failed", None, self.good_x)
         except KeyboardInterrupt:
-            self._finish("interrupted", "KeyboardInterrupt (Ctrl-C)", self.last_x)
-            raise
+            # a second Ctrl-C must not cut the records short; it asks for what is being done already
+            with contextlib.suppress(KeyboardInterrupt), deferred_interrupts():
+                self._finish("interrupted", "KeyboardInterrupt (Ctrl-C)", self.last_x)
+            raise Interrupted([str(run.path) for run in self.runs]) from None
         except BaseException as e:
-            self.progress.close()
-            for run in self.runs:
-                if run.status == "running":
-                    run.finish("failed", f"{e.__class__.__name__}: {e}")
-            self.recorder.close(quiet=True)
+            with deferred_interrupts():
+                self.progress.close()
+                reason = " ".join(f"{e.__class__.__name__}: {e}".split())
+                for run in self.runs:
+                    if run.status == "running":
+                        with contextlib.suppress(OSError):  # a full disk may refuse this too
+                            run.finish("failed", reason)
+                self.recorder.close(quiet=True)
             raise
 
     def _prepare(self) -> None:
@@ -274,8 +313,7 @@ class _Job:
         contents, styles = [], []
         for c, img in zip(self.configs, self.loaded):
             content = im.resize(img.content, hw).to(self.device)
-            style_side = max(16, round(size * c.style_scale))
-            these = [im.resize_longest(s, style_side).to(self.device) for s in img.styles]
+            these = [im.resize_longest(s, style_side(c, size)).to(self.device) for s in img.styles]
             if c.preserve_color == "histogram":
                 these = [im.match_colour_histogram(s, content) for s in these]
             elif c.preserve_color == "luminance":
@@ -339,6 +377,8 @@ class _Job:
         report = k == self.level_steps - 1 or epoch % self.cfg.log_every == 0
         if save or report:
             x = self._check(x)
+            if not bool(self.active.any()):
+                raise _NothingActive
             if report:
                 self._report(epoch + 1, x)
             if save:
@@ -372,6 +412,7 @@ class _Job:
 
     # ---- the end ----------------------------------------------------------------------------------
     def _finish(self, status: str, reason: str | None, x: torch.Tensor | None) -> list[Result]:
+        """Final images, losses and records of every run; runs even when the steps were cut short."""
         self.progress.close()
         x = x if x is not None else self.last_x
         outputs: list[tuple[torch.Tensor, dict[str, float], dict[str, float]]] = []

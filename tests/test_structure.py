@@ -13,10 +13,10 @@ PACKAGE = ROOT / "nstlib"
 MAX_LINES = 450
 # Lower layers first; a module may import its own layer or lower ones (README, "The code").
 LAYERS = [
-    {"_version", "errors", "paths", "files", "layers"},
+    {"_version", "errors", "paths", "files", "interrupts", "layers"},
     {"config"},
     {"images", "device", "losses", "optimize", "vgg"},
-    {"targets", "runs", "video", "figures", "progress"},
+    {"targets", "runs", "video", "figures", "progress", "memory"},
     {"recorder"},
     {"transfer"},
     {"sweep", "sweep.labels", "sweep.spec", "sweep.folder", "sweep.plan", "sweep.grid", "sweep.engines"},

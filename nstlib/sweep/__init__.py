@@ -23,13 +23,14 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
-from ..files import atomic_write_text
+from ..files import FolderLock, atomic_write_text
+from ..interrupts import deferred_interrupts
 from ..paths import project_file, resolve_output
 from ..runs import new_folder
 from .engines import ENGINES, EngineOptions, dask_client, error_text
 from .folder import SweepFolder
 from .grid import grid_figure, grid_inputs
-from .spec import Point, Sweep, load_sweep
+from .spec import MAX_POINTS, Point, Sweep, load_sweep
 
 DEFAULT_NOTEBOOK = "notebooks/style_transfer.ipynb"
 
@@ -73,6 +74,7 @@ def sweep(
     workers: int = 2,
     notebook: str | os.PathLike[str] | None = None,
     verbose: bool = True,
+    max_points: int = MAX_POINTS,
 ) -> SweepResult:
     """Run a sweep (a YAML file or a dict) and return its folder and index rows.
 
@@ -81,7 +83,8 @@ def sweep(
     `notebook`) or "dask" (points as tasks on a LocalCluster of `workers` processes, or on `scheduler`:
     an address, a Cluster object or a Client; implies "dask"); `resume` is a sweep folder whose
     unfinished or failed points are rerun. Bad input raises ConfigError/UserError before anything is
-    created. Prints one line per finished point unless verbose=False.
+    created, as is a sweep of more than `max_points` points. Prints one line per finished point unless
+    verbose=False.
     """
     engine = engine or ("dask" if scheduler is not None else "inprocess")
     if engine not in ENGINES:
@@ -91,7 +94,7 @@ def sweep(
     if workers < 1:
         raise UserError("--workers: must be >= 1")
     say: Any = print if verbose else (lambda *a, **k: None)
-    spec = _spec(source, set, resume)
+    spec = _spec(source, set, resume, max_points)
     options = EngineOptions(batch=batch)
     if engine == "papermill":
         options.notebook = _notebook(notebook)
@@ -103,6 +106,8 @@ def sweep(
         if engine == "dask":  # connect before creating anything
             options.client = dask_client(scheduler, workers, stack)
         folder = Path(resume) if resume is not None else _new_sweep_folder(spec)
+        # one process per sweep folder: a second `--resume` would clear the first one's running points
+        stack.enter_context(FolderLock(folder, "this sweep"))
         state = SweepFolder(spec, folder.resolve(), say)
         todo = state.prepare(resume is not None)
         say(
@@ -113,8 +118,13 @@ def sweep(
         try:
             ENGINES[engine](todo, state, options)
         except KeyboardInterrupt:
-            state.interrupted()
+            with deferred_interrupts():
+                state.interrupted()
             say(f"interrupted; resume with: nst sweep --resume {state.folder}", file=sys.stderr)
+            raise
+        except OSError as e:  # the disk is full or read-only: say which points did not finish, if it still can
+            with contextlib.suppress(OSError):
+                state.failed_running(" ".join(f"{e.__class__.__name__}: {e}".split()))
             raise
         try:
             from ..figures import save_figure
@@ -137,17 +147,18 @@ def _spec(
     source: str | os.PathLike[str] | Mapping[str, Any] | None,
     sets: Iterable[str] | Mapping[str, Any],
     resume: str | os.PathLike[str] | None,
+    max_points: int,
 ) -> Sweep:
     if resume is None:
         if source is None:
             raise UserError("give a sweep FILE (see sweeps/) or --resume SWEEP_DIR")
-        return load_sweep(source, sets)
+        return load_sweep(source, sets, max_points=max_points)
     saved = Path(resume) / "sweep.yaml"
     if not saved.is_file():
         raise UserError(f"--resume {resume}: no sweep.yaml there; is it a sweep folder?")
-    spec = load_sweep(saved)
+    spec = load_sweep(saved, max_points=max_points)
     if source is not None or sets:
-        other = load_sweep(source if source is not None else spec.to_dict(), sets)
+        other = load_sweep(source if source is not None else spec.to_dict(), sets, max_points=max_points)
         if other.to_dict() != spec.to_dict():
             raise UserError(
                 f"--resume {resume}: the sweep given differs from the saved sweep.yaml; "

@@ -18,9 +18,10 @@ from typing import Any
 
 from ..config import Config, from_dict
 from ..errors import UserError
+from ..memory import CPU_MEMORY_FRACTION, batch_budget
 from ..runs import RunFolder
 from .folder import PointState, SweepFolder, read_point
-from .plan import CPU_MEMORY_FRACTION, make_groups, memory_budget
+from .plan import make_groups
 from .spec import Point, one_line
 
 
@@ -173,8 +174,8 @@ def dask_client(scheduler: Any, workers: int, stack: contextlib.ExitStack) -> An
 
 
 def _worker_budget(config: dict[str, Any]) -> int:
-    """memory_budget on a worker (its own RAM or GPU), capped by the worker's dask memory limit."""
-    budget = memory_budget(from_dict(config))
+    """batch_budget on a worker (its own RAM or GPU), capped by the worker's dask memory limit."""
+    budget = batch_budget(from_dict(config))
     try:
         from distributed import get_worker
 

@@ -94,6 +94,15 @@ class SweepFolder:
                 self.states[p.number] = read_point(self.path(p)) or PointState("interrupted")
         self.write_index()
 
+    def failed_running(self, error: str) -> None:
+        """Points still running or queued when the sweep itself failed."""
+        for p in self.spec.points:
+            if self.states[p.number].status in ("running", "queued"):
+                self.states[p.number] = read_point(self.path(p)) or PointState("failed", error)
+                if self.states[p.number].status == "running":
+                    self.states[p.number] = PointState("failed", error)
+        self.write_index()
+
     def rows(self) -> list[dict[str, Any]]:
         """One row per point: its parameters, status, and both kinds of final losses (see README); the
         per-layer losses (dicts) go to index.jsonl only."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def grid_inputs(spec: Sweep | None, folder: str | os.PathLike[str], done: set[in
     if spec is None:
         if not (folder / "sweep.yaml").is_file():
             raise UserError(f"{folder}: no sweep.yaml; not a sweep folder")
-        spec = load_sweep(folder / "sweep.yaml", check_files=False)
+        spec = load_sweep(folder / "sweep.yaml", check_files=False, max_points=sys.maxsize)  # it ran already
     titles, values, pairs = spec.axis_titles, spec.axis_values, spec.axis_pairs
     if len(titles) == 1:
         rows, cols, row_title, col_title = [""], values[0], "", titles[0]

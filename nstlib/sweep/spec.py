@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import difflib
 import itertools
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ from ..runs import slug
 from .labels import format_value, pairs, try_coerce
 
 SWEEP_KEYS = ("name", "description", "base", "axes", "zip")
+MAX_POINTS = 1000  # a sweep above this is refused unless the limit is raised (every point is a folder)
+MAX_YAML_VALUES = 100_000  # values a sweep file may hold once its aliases are expanded
+MAX_YAML_DEPTH = 16
 
 
 @dataclass
@@ -90,6 +94,23 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def _check_size(data: Any, source: str) -> None:
+    """Refuse a file whose aliases expand into a huge structure ("billion laughs") or that nests deeply."""
+    budget = [MAX_YAML_VALUES]
+
+    def walk(node: Any, depth: int) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise UserError(f"{source}: malformed YAML: expands to more than {MAX_YAML_VALUES} values (aliases?)")
+        if depth > MAX_YAML_DEPTH:
+            raise UserError(f"{source}: malformed YAML: nested deeper than {MAX_YAML_DEPTH} levels")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            walk(child, depth + 1)
+
+    walk(data, 0)
+
+
 def _yaml_error(source: str, e: yaml.YAMLError) -> UserError:
     mark = getattr(e, "problem_mark", None)
     problem = getattr(e, "problem", None) or one_line(str(e))
@@ -101,6 +122,7 @@ def load_sweep(
     source: str | os.PathLike[str] | Mapping[str, Any],
     sets: Iterable[str] | Mapping[str, Any] = (),
     check_files: bool = True,
+    max_points: int = MAX_POINTS,
 ) -> Sweep:
     """Read, resolve and validate a sweep (a YAML file or a dict); every point is checked, nothing is created."""
     if isinstance(source, Mapping):
@@ -117,7 +139,10 @@ def load_sweep(
             raise _yaml_error(label, e) from None
         except UnicodeDecodeError:
             raise UserError(f"{source}: not a text (YAML) file") from None
-    return resolve(data, sets, default_name, f"{label}: ", check_files)
+        except RecursionError:
+            raise UserError(f"{source}: malformed YAML: nested too deeply") from None
+        _check_size(data, label)
+    return resolve(data, sets, default_name, f"{label}: ", check_files, max_points)
 
 
 def resolve(
@@ -126,6 +151,7 @@ def resolve(
     default_name: str = "sweep",
     where: str = "",
     check_files: bool = True,
+    max_points: int = MAX_POINTS,
 ) -> Sweep:
     """The sweep of a parsed sweep file: base filled in, --set applied, every point built and validated
     (and its image files checked to exist, unless check_files is False)."""
@@ -187,6 +213,12 @@ def resolve(
     sweep.axis_titles = [title for title, _ in axes]
     sweep.axis_values = [[label for _, label in values] for _, values in axes]
     sweep.axis_pairs = [[pairs(params) for params, _ in values] for _, values in axes]
+    count = math.prod(len(values) for _, values in axes)
+    if count > max_points:
+        raise UserError(
+            f"{where}{count} points, more than the limit of {max_points}; split the sweep, "
+            "or raise the limit with --max-points (max_points=)"
+        )
     combos = list(itertools.product(*[values for _, values in axes]))
     width = max(2, len(str(len(combos))))
     for number, combo in enumerate(combos, start=1):
