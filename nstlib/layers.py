@@ -49,6 +49,17 @@ def check_layers(model: str, layers: list[str], what: str = "layer") -> None:
         raise ValueError(f"unknown {what} {', '.join(map(repr, bad))} for {model}; valid: {', '.join(valid)}")
 
 
+def min_side(model: str, layer: str) -> int:
+    """The shortest image side for which `layer` still has one position per 2×2 pooling cell (2^poolings):
+    below it, its features are mostly made of padding."""
+    pools = 0
+    for name in layer_names(model):
+        if name == layer:
+            break
+        pools += name.startswith("pool")
+    return 2**pools
+
+
 def feature_size(model: str, layer: str, height: int, width: int) -> tuple[int, int]:
     """Spatial size of `layer`'s output for an input of height × width (each 2×2 pooling rounds a half up, as Caffe)."""
     for name in layer_names(model):

@@ -22,7 +22,7 @@ from .config import Config
 from .device import compute_dtype, resolve_device, resolve_precision
 from .errors import ConfigError, ImageError
 from .interrupts import Interrupted, deferred_interrupts
-from .layers import feature_size
+from .layers import min_side
 from .losses import LossTerms, LossWeights, Targets, total_loss
 from .memory import GB, available_bytes, bytes_per_sample, style_side
 from .optimize import make_optimizer, optimize
@@ -177,26 +177,28 @@ def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
 
 
 def _check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.device) -> None:
-    """Before any folder or model: every layer used sees at least one position (else VGG's pooling fails
-    mid-run) in the generated and the style images, and the batch fits in memory."""
+    """Before any folder or model: the generated and style images are large enough for the deepest layer
+    used (a short side of 2^poolings pixels, `layers.min_side`), and the batch fits in memory."""
     first = configs[0]
     which = "sizes" if first.sizes else "image_size"
+    layers = first.content_layers + first.style_layers
     for size in first.level_sizes:
         hw = content_hw(loaded, size)
-        for layer in first.content_layers + first.style_layers:
-            if min(feature_size(first.model, layer, *hw)) < 1:
+        for layer in layers:
+            if min(hw) < min_side(first.model, layer):
                 raise ConfigError(
-                    f"{which}: {size} px gives a {hw[1]}×{hw[0]} image, too small for layer {layer} "
-                    "(each pooling halves it); use a larger size or shallower layers"
+                    f"{which}: {size} px gives a {hw[1]}×{hw[0]} image, too small for layer {layer} (its short "
+                    f"side must be at least {min_side(first.model, layer)} px); use a larger size or shallower layers"
                 )
         for c, img in zip(configs, loaded):
             for sh, sw in _style_hws(img):
                 h, w = im.scaled_size(sh, sw, style_side(c, size))
                 for layer in c.style_layers:
-                    if min(feature_size(c.model, layer, h, w)) < 1:
+                    if min(h, w) < min_side(c.model, layer):
                         raise ConfigError(
                             f"style_scale: a {sw}×{sh} style image becomes {w}×{h} at {size} px, too small for "
-                            f"layer {layer}; use a larger style_scale or image size"
+                            f"layer {layer} (short side at least {min_side(c.model, layer)} px); use a larger "
+                            "style_scale or image size"
                         )
     hw0 = content_hw(loaded, max(first.level_sizes))
     need = sum(bytes_per_sample(c, hw0, _style_hws(img)) for c, img in zip(configs, loaded))
