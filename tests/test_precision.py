@@ -12,9 +12,10 @@ from conftest import ROOT
 STYLE = str(ROOT / "collections/style/starry_swirls.jpg")
 
 # Where the CPU has no bf16 instructions (AVX2-only EPYC) torch emulates bf16 ~18x slower than fp32
-# and the full-size checks below took ~12 minutes (FACTS.md), so there they run smaller. The small
-# sizes still fail on a broken bf16 path (checked by breaking it: features 3% off, or rounded to
-# 8-bit floats); the full sizes, where bf16 is native, also check the chaotic long L-BFGS runs.
+# and the full-size checks below took most of a 13-minute suite (FACTS.md), so there they run on
+# 32 px, fewer steps and two photos. That still fails a broken bf16 path (checked by breaking it:
+# bf16 features rounded to 8-bit floats end 80x (Adam) and 150-390x (L-BFGS) worse than fp32;
+# features 3% too large end Adam 1.025x). Where bf16 is native the full sizes run.
 EMULATED = dev.cpu_bf16_emulated()
 ADAM = dict(image_size=32, epochs=30) if EMULATED else dict(image_size=64, epochs=60)
 LBFGS = dict(image_size=32, epochs=40) if EMULATED else dict(image_size=64, epochs=100)
