@@ -19,6 +19,7 @@ import datetime
 import os
 import platform
 import re
+import resource
 import shlex
 import shutil
 import subprocess
@@ -87,19 +88,28 @@ class Result:
     wall_s: float
     ok: bool
     detail: str = ""
+    cpu_s: float = 0.0
 
 
-def run(command: list[str] | str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """Run a command (a string goes through bash), return (wall seconds, exit code, combined output)."""
+def cpu_seconds() -> float:
+    """User + system CPU time of this process's finished children: less sensitive than wall time to
+    other processes on a shared 2-core machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(command: list[str] | str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> tuple[float, int, str, float]:
+    """Run a command (a string goes through bash): (wall s, exit code, stdout + stderr, CPU s of it)."""
     say(f"$ {command if isinstance(command, str) else ' '.join(command)}")
-    t0 = time.perf_counter()
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
     proc = subprocess.run(command, cwd=cwd, env=env, shell=isinstance(command, str), executable="/bin/bash"
                           if isinstance(command, str) else None, capture_output=True, text=True, errors="replace")
     wall = time.perf_counter() - t0
-    say(f"  exit {proc.returncode} after {wall:.1f} s")
+    cpu = cpu_seconds() - cpu0
+    say(f"  exit {proc.returncode} after {wall:.1f} s (CPU {cpu:.1f} s)")
     if proc.returncode:
         say((proc.stdout + proc.stderr)[-3000:])
-    return wall, proc.returncode, proc.stdout + proc.stderr
+    return wall, proc.returncode, proc.stdout + proc.stderr, cpu
 
 
 def child_env() -> dict[str, str]:
@@ -121,38 +131,38 @@ def install(name: str, steps: list[str], python: str, keep: bool) -> Result:
               "export PIP_DISABLE_PIP_VERSION_CHECK=1; " + "; ".join(steps) + "; " + check)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PIP_NO_CACHE_DIR"] = "1"  # as on a fresh machine: every wheel fetched, none from an earlier run
-    wall, rc, out = run(script, env=env)
+    wall, rc, out, cpu = run(script, env=env)
     torch_line = next((ln for ln in reversed(out.splitlines()) if ln.startswith("torch ")), "torch ?")
     size = du(venv)
     if not keep:
         shutil.rmtree(venv, ignore_errors=True)
     return Result(f"install, {name}", " && ".join(steps), wall, rc == 0,
-                  f"venv {size} (`du -sh`), {torch_line}" + (f", kept in {venv}" if keep else ""))
+                  f"venv {size} (`du -sh`), {torch_line}" + (f", kept in {venv}" if keep else ""), cpu)
 
 
 def main_job(work: Path) -> Result:
     """The README's first command after the install: the 6-point style-weight sweep at 256 px, 100 steps."""
     cmd = [sys.executable, "-m", "nstlib", "sweep", "sweeps/style_weight.yaml", "--set", f"runs_dir={work / 'runs'}"]
-    wall, rc, out = run(cmd, env=child_env())
+    wall, rc, out, cpu = run(cmd, env=child_env())
     done = len(re.findall(r"\bdone\b", out))
-    return Result("main job", "nst sweep sweeps/style_weight.yaml", wall, rc == 0, f"{done} points reported done")
+    return Result("main job", "nst sweep sweeps/style_weight.yaml", wall, rc == 0, f"{done} points reported done", cpu)
 
 
 def test_suite() -> Result:
     """The README's second command after the install; also names the slowest tests."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=5"]
-    wall, rc, out = run(cmd, env=child_env())
+    wall, rc, out, cpu = run(cmd, env=child_env())
     summary = next((ln.strip("= ") for ln in reversed(out.splitlines()) if re.search(r"\d+ (passed|failed)", ln)), "?")
     slow = [ln.strip() for ln in out.splitlines() if re.match(r"^\d+\.\d+s (call|setup|teardown)", ln.strip())][:3]
     detail = summary + ("; slowest: " + "; ".join(slow) if slow else "")
-    return Result("test suite", "python -m pytest -q", wall, rc == 0, detail)
+    return Result("test suite", "python -m pytest -q", wall, rc == 0, detail, cpu)
 
 
 def result_image(work: Path) -> Result:
     """The run behind docs/result.jpg: the bundled pair at 512 px with the default 300 L-BFGS steps."""
     cmd = [sys.executable, "-m", "nstlib", "run", "--image-size", "512", "--runs-dir", str(work / "runs")]
-    wall, rc, _ = run(cmd, env=child_env())
-    return Result("README image", "nst run --image-size 512", wall, rc == 0, "300 L-BFGS steps")
+    wall, rc, _, cpu = run(cmd, env=child_env())
+    return Result("README image", "nst run --image-size 512", wall, rc == 0, "300 L-BFGS steps", cpu)
 
 
 def minutes(s: float) -> str:
@@ -161,15 +171,17 @@ def minutes(s: float) -> str:
 
 def report(results: list[Result], load: tuple[float, float]) -> str:
     busy = max(load) > 0.5 * (os.cpu_count() or 1)
-    rows = [f"| {r.what} | `{r.command}` | {minutes(r.wall_s)} | {'ok' if r.ok else '**FAILED**'} | {r.detail} |"
-            for r in results]
+    rows = [f"| {r.what} | `{r.command}` | {minutes(r.wall_s)} | {minutes(r.cpu_s)} | "
+            f"{'ok' if r.ok else '**FAILED**'} | {r.detail} |" for r in results]
     return "\n".join([
         f"## First contact {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}", "",
         machine_text(),
         f"- load average (1 min) at start {load[0]:.2f}, at end {load[1]:.2f}"
         + (" — **the machine was busy: timings are noisy, rerun on a quiet machine**" if busy else ""),
-        f"- command: `python bench/first_contact.py {' '.join(sys.argv[1:])}`".replace("  ", " "), "",
-        "| what | command | wall | result | detail |", "|---|---|---|---|---|", *rows, ""])
+        f"- command: `{' '.join(['python bench/first_contact.py', *sys.argv[1:]])}`", "",
+        "| what | command | wall | CPU (user + sys) | result | detail |", "|---|---|---|---|---|---|", *rows,
+        "", "CPU time is summed over cores (2 busy cores: CPU ≈ 2 × wall); on a busy machine it inflates less "
+        "than wall time.", ""])
 
 
 def main(argv: list[str] | None = None) -> int:
