@@ -144,7 +144,7 @@ def main_job(work: Path) -> Result:
     """The README's first command after the install: the 6-point style-weight sweep at 256 px, 100 steps."""
     cmd = [sys.executable, "-m", "nstlib", "sweep", "sweeps/style_weight.yaml", "--set", f"runs_dir={work / 'runs'}"]
     wall, rc, out, cpu = run(cmd, env=child_env())
-    done = len(re.findall(r"\bdone\b", out))
+    done = len(re.findall(r"^\[\d+/\d+\].*\bdone\b", out, re.MULTILINE))  # "[3/6] style_weight=1 done 41.2 s"
     return Result("main job", "nst sweep sweeps/style_weight.yaml", wall, rc == 0, f"{done} points reported done", cpu)
 
 
