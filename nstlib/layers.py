@@ -57,7 +57,7 @@ def min_side(model: str, layer: str) -> int:
         if name == layer:
             break
         pools += name.startswith("pool")
-    return 2**pools
+    return int(2**pools)
 
 
 def feature_size(model: str, layer: str, height: int, width: int) -> tuple[int, int]:

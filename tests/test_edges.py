@@ -51,9 +51,19 @@ def ring_excess(padding: str, tmp_path, monkeypatch) -> float:
     grey = tmp_path / "grey.png"
     rng = np.random.default_rng(0)
     Image.fromarray((128 + rng.normal(0, 4, (64, 64, 3))).clip(0, 255).astype(np.uint8)).save(grey)
-    result = nstlib.transfer(content=str(grey), style=[str(ROOT / "collections/style/starry_swirls.jpg")],
-                             image_size=64, style_weight=1e5, epochs=40, runs_dir=str(tmp_path / padding),
-                             save_every=0, video=False, progress="none", precision="fp32", device="cpu")
+    result = nstlib.transfer(
+        content=str(grey),
+        style=[str(ROOT / "collections/style/starry_swirls.jpg")],
+        image_size=64,
+        style_weight=1e5,
+        epochs=40,
+        runs_dir=str(tmp_path / padding),
+        save_every=0,
+        video=False,
+        progress="none",
+        precision="fp32",
+        device="cpu",
+    )
     lum = result.image[0].mean(0)
     inner = lum[6:-6, 6:-6].mean()
     ring = torch.cat([lum[:2].flatten(), lum[-2:].flatten(), lum[2:-2, :2].flatten(), lum[2:-2, -2:].flatten()])
