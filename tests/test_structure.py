@@ -115,3 +115,32 @@ def test_import_nstlib_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_works_outside_a_source_checkout(tmp_path):
+    """As from a non-editable install: no checkout around the package, so the default `runs` is ./runs and
+    a bundled `collections/...` path fails in one line that says where the collection comes from."""
+    import shutil
+
+    site = tmp_path / "site"
+    shutil.copytree(PACKAGE, site / "nstlib", ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**__import__("os").environ, "PYTHONPATH": str(site)}
+    probe = "import nstlib, nstlib.paths as p; print(nstlib.__file__, p.source_root(), p.resolve_output('runs'))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=work, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(site / "nstlib" / "__init__.py"), "None", "runs"]
+    run = subprocess.run(
+        [sys.executable, "-m", "nstlib", "run", "--image-size", "32"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert "collections/content/chelsea.jpg: file not found; the bundled collections/ come with a source checkout" in (
+        run.stderr
+    )
+    assert not (work / "runs").exists()
