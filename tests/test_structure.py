@@ -16,7 +16,7 @@ LAYERS = [
     {"_version", "errors", "paths", "files", "interrupts", "layers"},
     {"config"},
     {"images", "device", "losses", "optimize", "vgg"},
-    {"targets", "runs", "video", "figures", "progress", "memory"},
+    {"targets", "runs", "video", "figures", "progress", "memory", "inputs"},
     {"recorder"},
     {"transfer"},
     {"sweep", "sweep.labels", "sweep.spec", "sweep.folder", "sweep.plan", "sweep.grid", "sweep.engines"},

@@ -1,0 +1,91 @@
+"""A run's input images, loaded and checked before anything is created or allocated.
+
+Every image error names its parameter; sizes are checked against the deepest layer used and the
+batch's memory estimate (`memory.py`) against what the device has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import images as im
+from .config import Config
+from .errors import ConfigError, ImageError
+from .layers import min_side
+from .memory import GB, available_bytes, bytes_per_sample, style_side
+from .paths import is_url, resolve_input
+
+
+@dataclass
+class Inputs:
+    """A config's images as loaded (full size, RGB in [0, 1])."""
+
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    init: torch.Tensor | None
+
+
+def load_inputs(config: Config) -> Inputs:
+    """Load every image of `config`; an ImageError names the parameter."""
+    loaded: dict[str, list[torch.Tensor]] = {"content": [], "style": [], "init": []}
+    for param, path in config.image_paths():
+        if param == "init" and not is_url(path) and not Path(resolve_input(path)).exists():
+            raise ConfigError(f"init: {path!r} is not content, style, noise or an existing image file")
+        try:
+            loaded[param].append(im.load_image(path))
+        except ImageError as e:
+            raise ImageError(f"{param}: {e}") from None
+    return Inputs(loaded["content"][0], loaded["style"], loaded["init"][0] if loaded["init"] else None)
+
+
+def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
+    """The generated image's (H, W) at longest side `size`; a batch's content images must agree."""
+    shapes = {im.scaled_size(img.content.shape[-2], img.content.shape[-1], size) for img in loaded}
+    if len(shapes) > 1:
+        raise ConfigError(
+            f"batch: content images give different sizes {sorted(shapes)} at {size} px; run them separately"
+        )
+    return shapes.pop()
+
+
+def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.device) -> None:
+    """Before any folder or model: the generated and style images are large enough for the deepest layer
+    used (a short side of 2^poolings pixels, `layers.min_side`), and the batch fits in memory."""
+    first = configs[0]
+    which = "sizes" if first.sizes else "image_size"
+    layers = first.content_layers + first.style_layers
+    for size in first.level_sizes:
+        hw = content_hw(loaded, size)
+        for layer in layers:
+            if min(hw) < min_side(first.model, layer):
+                raise ConfigError(
+                    f"{which}: {size} px gives a {hw[1]}×{hw[0]} image, too small for layer {layer} (its short "
+                    f"side must be at least {min_side(first.model, layer)} px); use a larger size or shallower layers"
+                )
+        for c, img in zip(configs, loaded):
+            for sh, sw in style_hws(img):
+                h, w = im.scaled_size(sh, sw, style_side(c, size))
+                for layer in c.style_layers:
+                    if min(h, w) < min_side(c.model, layer):
+                        raise ConfigError(
+                            f"style_scale: a {sw}×{sh} style image becomes {w}×{h} at {size} px, too small for "
+                            f"layer {layer} (short side at least {min_side(c.model, layer)} px); use a larger "
+                            "style_scale or image size"
+                        )
+    hw0 = content_hw(loaded, max(first.level_sizes))
+    need = sum(bytes_per_sample(c, hw0, style_hws(img)) for c, img in zip(configs, loaded))
+    have = available_bytes(device)
+    if need > have:
+        size = max(first.level_sizes)
+        raise ConfigError(
+            f"{which}: {size} px ({hw0[1]}×{hw0[0]}) needs ~{need / GB:.1f} GB, {have / GB:.1f} GB available on "
+            f"{device.type}; use a smaller image size or style_scale, a smaller L-BFGS history, or optimizer adam"
+        )
+
+
+def style_hws(img: Inputs) -> list[tuple[int, int]]:
+    return [(s.shape[-2], s.shape[-1]) for s in img.styles]
