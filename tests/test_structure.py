@@ -17,6 +17,7 @@ LAYERS = [
     {"config"},
     {"images", "device", "losses", "optimize", "vgg"},
     {"targets", "runs", "video", "figures", "progress", "memory"},
+    {"tblog"},
     {"recorder"},
     {"transfer"},
     {"sweep", "sweep.labels", "sweep.spec", "sweep.folder", "sweep.plan", "sweep.grid", "sweep.engines"},
