@@ -21,7 +21,7 @@ LAYERS = [
     {"recorder"},
     {"transfer"},
     {"sweep", "sweep.labels", "sweep.spec", "sweep.folder", "sweep.plan", "sweep.grid", "sweep.engines"},
-    {"notebook", "widgets"},
+    {"notebook", "widgets", "explore"},
     {"cli", "__main__", ""},  # "" is the package itself (nstlib/__init__.py)
 ]
 
