@@ -80,7 +80,7 @@ class EventLog:
 
     def _final(self, epoch: int, losses: dict[str, float]) -> None:
         for name, value in losses.items():
-            if math.isfinite(value):
+            if name in LOSS_NAMES and math.isfinite(value):  # per-layer terms are in layer/* at this step
                 self.writer.add_scalar(f"final/{name}", value, epoch)
 
     def close(self) -> None:
