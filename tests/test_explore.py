@@ -49,7 +49,8 @@ def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
         pytest.skip("voila is not installed")
     work = tmp_path_factory.mktemp("explore")
     runs = work / "runs"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}  # this checkout's nstlib, in nst and its kernels
     proc = subprocess.Popen(
         [sys.executable, "-m", "nstlib", "explore", "--port", "0", "--no-browser", "--runs-dir", str(runs)],
         cwd=work,
