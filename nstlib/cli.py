@@ -155,6 +155,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if result.ok else EXIT_FAILED
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    from .explore import serve
+    from .paths import resolve_output
+
+    return serve(args.host, args.port, not args.no_browser, resolve_output(args.runs_dir))
+
+
+def _configure_explore(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Serve the explorer (pick images, set parameters, Run/Stop, live preview) as a web page with Voilà. "
+        "It runs whatever paths the page is given: keep it on 127.0.0.1 unless the network is trusted."
+    )
+    p.add_argument("--port", type=int, default=8866, help="TCP port; 0: a free one [default: 8866]")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 exposes it to the network [default: 127.0.0.1]",
+    )
+    p.add_argument("--no-browser", action="store_true", help="only print the URL, do not open a browser")
+    p.add_argument("--runs-dir", default="runs", help="where run folders go [default: runs]")
+
+
 def _configure_sweep(p: argparse.ArgumentParser) -> None:
     p.description = (
         "Run a sweep file (see sweeps/): the cartesian product of its axes, one run folder per "
@@ -217,6 +239,7 @@ def build_parser() -> Parser:
         ("sweep", "run a parameter sweep from a YAML file (see sweeps/)", _configure_sweep, cmd_sweep),
         ("layers", "list the VGG layer names", _configure_layers, cmd_layers),
         ("params", "print the parameter table (Markdown)", lambda p: None, cmd_params),
+        ("explore", "serve the interactive explorer as a web page (Voilà)", _configure_explore, cmd_explore),
     ]
     for name, help_text, configure, fn in commands:
         p = sub.add_parser(name, help=help_text)

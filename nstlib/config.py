@@ -148,6 +148,11 @@ class Config:
         "",
         minimum=0,
     )
+    tensorboard: bool = _f(
+        True,
+        "write TensorBoard event files in the run folder (losses per step and per layer, snapshots, the "
+        "config, hparams for sweep points); needs the tensorboard package, else nothing is written",
+    )
     progress: str = _f(
         "auto",
         "'auto' (a tqdm bar on a terminal or in Jupyter, else text lines), 'text' (a line "

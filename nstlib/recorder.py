@@ -1,7 +1,8 @@
 """What a batch run leaves as it goes: loss rows, snapshots and, at the end, the final files of each run.
 
 The optimiser's loss values stay on the device until a log or snapshot step needs them (one host
-transfer for many steps). Files go through `RunFolder` (the record) and `FrameSink` (the snapshots).
+transfer for many steps). Files go through `RunFolder` (the record), `FrameSink` (the snapshots) and, for runs with
+`tensorboard` on, `tblog.EventLog` (one event stream per sample, fed at the same flush points).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from . import images as im
 from .losses import LossTerms
 from .runs import ITERATE, SAVED, RunFolder
+from .tblog import EventLog, available
 from .video import FrameSink
 
 LOSS_NAMES = ("total", "content", "style", "tv")
@@ -37,6 +39,12 @@ class Recorder:
         self.sinks = (
             [FrameSink(run.path, video, fps, video_hw, expected_frames) for run in self.runs] if save_every else []
         )
+        # one event stream per sample, as its config says; without the tensorboard package nothing is written
+        on = available()
+        self.logs: list[EventLog | None] = [
+            EventLog(run.path, run.info["config"]) if on and run.info["config"].get("tensorboard") else None
+            for run in self.runs
+        ]
 
     # ---- during the run --------------------------------------------------------------------------
     def step(self, epoch: int, level: int, terms: LossTerms) -> None:
@@ -57,6 +65,7 @@ class Recorder:
         for b, on in enumerate(active):
             if not on:
                 continue
+            before = len(self.rows[b])
             for i, (epoch, level, _) in enumerate(self.pending):
                 if not bool(finite[i, b]):
                     broken[b] = epoch
@@ -64,6 +73,9 @@ class Recorder:
                 self.rows[b].append(
                     {"epoch": epoch, "level": level, "image": ITERATE, **{n: float(values[n][i, b]) for n in names}}
                 )
+            log = self.logs[b]
+            if log is not None:
+                log.rows(self.rows[b][before:])
         self.pending = []
         for run, rows in zip(self.runs, self.rows):
             run.save_losses(rows)
@@ -75,7 +87,11 @@ class Recorder:
     def snapshot(self, epoch: int, shown: torch.Tensor) -> None:
         """One frame per sample of `shown` (B×3×H×W in [0, 1], as the user should see it)."""
         for b, sink in enumerate(self.sinks):
-            sink.add(epoch, im.tensor_to_uint8(shown[b : b + 1]))
+            frame = im.tensor_to_uint8(shown[b : b + 1])
+            sink.add(epoch, frame)
+            log = self.logs[b]
+            if log is not None:
+                log.image(epoch, frame)
 
     # ---- the end -------------------------------------------------------------------------------
     def final(
@@ -89,12 +105,19 @@ class Recorder:
         im.save_image(image, self.runs[b].path / "final.png")
         if self.sinks:
             self.sinks[b].add(epoch, im.tensor_to_uint8(image))
+        log = self.logs[b]
+        if log is not None:
+            log.rows(self.rows[b][-1:])
+            log.image(epoch, im.tensor_to_uint8(image))
+            log.final(epoch, saved_losses)
         return saved_losses, iterate_losses
 
     def close(self, quiet: bool = False) -> None:
         """Finish the videos and previews; with `quiet`, errors are dropped (the run already failed)."""
         sinks, self.sinks = self.sinks, []
-        for sink in sinks:
+        logs, self.logs = [log for log in self.logs if log is not None], [None] * len(self.runs)
+        closing: list[FrameSink | EventLog] = [*sinks, *logs]
+        for sink in closing:
             try:
                 sink.close()
             except Exception:

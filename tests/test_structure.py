@@ -17,10 +17,11 @@ LAYERS = [
     {"config"},
     {"images", "device", "losses", "optimize", "vgg"},
     {"targets", "runs", "video", "figures", "progress", "memory", "inputs"},
+    {"tblog"},
     {"recorder"},
     {"transfer"},
     {"sweep", "sweep.labels", "sweep.spec", "sweep.folder", "sweep.plan", "sweep.grid", "sweep.engines"},
-    {"notebook", "widgets"},
+    {"notebook", "widgets", "explore"},
     {"cli", "__main__", ""},  # "" is the package itself (nstlib/__init__.py)
 ]
 

@@ -52,8 +52,33 @@ def _quiet(config: Config, mode: str = "none") -> dict[str, Any]:
 
 
 # ---- one group of points (in this process or in a dask worker) ----------------------------------------
-def run_group(configs: list[dict[str, Any]], run_dirs: list[str], labels: list[str] | None = None) -> list[PointState]:
+def run_group(
+    configs: list[dict[str, Any]],
+    run_dirs: list[str],
+    labels: list[str] | None = None,
+    hparams: list[dict[str, Any]] | None = None,
+) -> list[PointState]:
     """Run points (config dicts) into their folders, batched if several; one state per point.
+
+    `hparams` (each point's axis values) go to TensorBoard's HPARAMS tab with the point's final losses.
+    """
+    states = _run_group(configs, run_dirs, labels)
+    for config, folder, params, state in zip(configs, run_dirs, hparams or [], states):
+        log_hparams(config, Path(folder), params, state)
+    return states
+
+
+def log_hparams(config: dict[str, Any], folder: Path, params: dict[str, Any], state: PointState) -> None:
+    """A point's axis values and final losses for TensorBoard, when its run logs there."""
+    from ..tblog import available, write_hparams
+
+    if params and config.get("tensorboard") and available() and folder.is_dir():
+        with contextlib.suppress(OSError):  # a full disk: the run record already says what happened
+            write_hparams(folder, params, state.final_losses)
+
+
+def _run_group(configs: list[dict[str, Any]], run_dirs: list[str], labels: list[str] | None) -> list[PointState]:
+    """run_group without the hparams.
 
     A batch that fails as a whole (e.g. one unreadable image) is rerun point by point, so one bad
     point cannot take the others down. Never raises for a point's failure (KeyboardInterrupt excepted).
@@ -102,7 +127,10 @@ def run_inprocess(points: list[Point], folder: SweepFolder, options: EngineOptio
         folder.start(group)
         # progress "auto" becomes a text line every log_every steps: alive, and log-friendly
         states = run_group(
-            [_quiet(p.config, "text") for p in group], [str(folder.path(p)) for p in group], [p.label for p in group]
+            [_quiet(p.config, "text") for p in group],
+            [str(folder.path(p)) for p in group],
+            [p.label for p in group],
+            [p.params for p in group],
         )
         for p, state in zip(group, states):
             folder.done(p, state)
@@ -147,6 +175,7 @@ def run_papermill(points: list[Point], folder: SweepFolder, options: EngineOptio
                     started,
                 )
             )
+        log_hparams(config, path, p.params, state)
         folder.done(p, state)
 
 
@@ -202,6 +231,7 @@ def run_dask(points: list[Point], folder: SweepFolder, options: EngineOptions) -
             configs,
             [str(folder.path(p)) for p in group],
             [p.label for p in group],
+            [p.params for p in group],
             pure=False,
             key=f"nst-sweep-{group[0].folder}-{uuid.uuid4().hex[:8]}",
         )
