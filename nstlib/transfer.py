@@ -24,13 +24,15 @@ from .errors import ConfigError, ImageError
 from .interrupts import Interrupted, deferred_interrupts
 from .layers import feature_size
 from .losses import LossTerms, LossWeights, Targets, total_loss
+from .masks import load_masks
 from .memory import GB, available_bytes, bytes_per_sample, style_side
 from .optimize import make_optimizer, optimize
 from .paths import is_url, resolve_input, resolve_output, url_stem
 from .progress import Progress
 from .recorder import Recorder
 from .runs import RunFolder
-from .targets import content_targets, style_targets
+from .style_losses import STYLE_LOSS_SCALE
+from .targets import level_targets
 from .vgg import build_extractor
 from .video import expected_frames
 
@@ -151,6 +153,8 @@ class Inputs:
     content: torch.Tensor
     styles: list[torch.Tensor]
     init: torch.Tensor | None
+    masks: list[torch.Tensor] = field(default_factory=list)  # style_masks, 1×1×H×W each
+    region_masks: list[torch.Tensor] = field(default_factory=list)  # style_region_masks
 
 
 def load_inputs(config: Config) -> Inputs:
@@ -163,7 +167,8 @@ def load_inputs(config: Config) -> Inputs:
             loaded[param].append(im.load_image(path))
         except ImageError as e:
             raise ImageError(f"{param}: {e}") from None
-    return Inputs(loaded["content"][0], loaded["style"], loaded["init"][0] if loaded["init"] else None)
+    init = loaded["init"][0] if loaded["init"] else None
+    return Inputs(loaded["content"][0], loaded["style"], init, *load_masks(config))
 
 
 def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
@@ -289,7 +294,7 @@ class _Job:
         )
         self.weights = LossWeights(
             content=self._per_sample(lambda c: c.content_weight),
-            style=self._per_sample(lambda c: c.style_weight),
+            style=self._per_sample(lambda c: c.style_weight * STYLE_LOSS_SCALE[c.style_loss]),
             tv=self._per_sample(lambda c: c.tv_weight),
             content_layers=torch.tensor(
                 [c.resolved_content_layer_weights() for c in self.configs], device=self.device
@@ -298,6 +303,7 @@ class _Job:
                 [c.resolved_style_layer_weights() for c in self.configs], device=self.device
             ).reshape(self.batch, len(cfg.style_layers)),
             use_tv=any(c.tv_weight > 0 for c in self.configs),
+            normalize_gradients=any(c.normalize_gradients for c in self.configs),
         )
 
     def _per_sample(self, get: Callable[[Config], float]) -> torch.Tensor:
@@ -346,12 +352,7 @@ class _Job:
         cfg = self.cfg
         content, styles = self._inputs(size)
         hw = (content.shape[-2], content.shape[-1])
-        self.targets = Targets(
-            content_targets(self.extractor, content, cfg.content_layers),
-            style_targets(
-                self.extractor, styles, [c.resolved_blend_weights() for c in self.configs], cfg.style_layers, hw
-            ),
-        )
+        self.targets = level_targets(self.extractor, self.configs, self.loaded, content, styles)
         x = self._initial(content, styles) if previous is None else im.resize(previous, hw)
         self.last_x = x
         self.level, self.offset, self.level_steps = level, offset, steps

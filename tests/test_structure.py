@@ -13,9 +13,9 @@ PACKAGE = ROOT / "nstlib"
 MAX_LINES = 450
 # Lower layers first; a module may import its own layer or lower ones (README, "The code").
 LAYERS = [
-    {"_version", "errors", "paths", "files", "interrupts", "layers"},
+    {"_version", "errors", "paths", "files", "interrupts", "layers", "controls"},
     {"config"},
-    {"images", "device", "losses", "optimize", "vgg"},
+    {"images", "device", "losses", "optimize", "vgg", "style_losses", "masks"},
     {"targets", "runs", "video", "figures", "progress", "memory"},
     {"recorder"},
     {"transfer"},
