@@ -119,9 +119,10 @@ def w2_loss(
 
 
 # ---- mrf ----------------------------------------------------------------------------------------
-def _patches(features: torch.Tensor) -> torch.Tensor:
-    """3×3 patches Ψ(F) as V×(9N)×L (L = (H−2)(W−2) patch centres; Li & Wand use 3×3 patches)."""
-    return F.unfold(features.float(), 3)
+def _patches(features: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """3×3 patches Ψ(F) as V×(9N)×L (Li & Wand use 3×3 patches), one centred on every `stride`-th position:
+    the map is padded by replication so that small deep maps (under 3×3) and border positions have patches."""
+    return F.unfold(F.pad(features.float(), (1, 1, 1, 1), mode="replicate"), 3, stride=stride)
 
 
 def mrf_target(features: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,11 +130,11 @@ def mrf_target(features: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch
     strided to at most MRF_MAX_PATCHES: (patches 9N×L_s, the same normalised to unit length)."""
     h, w = features.shape[-2:]
     stride = 1
-    while ((h - 3) // stride + 1) * ((w - 3) // stride + 1) > MRF_MAX_PATCHES and stride < max(h, w):
+    while -(-h // stride) * -(-w // stride) > MRF_MAX_PATCHES:
         stride += 1
-    patches = F.unfold(features.float(), 3, stride=stride)[0]
+    patches = _patches(features, stride)[0]
     if mask is not None:
-        centre = mask.float()[:, :, 1 : h - 1 : stride, 1 : w - 1 : stride].reshape(-1)
+        centre = mask.float()[:, :, ::stride, ::stride].reshape(-1)
         if bool((centre > 0.5).any()):
             patches = patches[:, centre > 0.5]
     return patches, patches / patches.norm(dim=0, keepdim=True).clamp_min(EPS)
@@ -142,11 +143,10 @@ def mrf_target(features: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch
 def mrf_loss(features: torch.Tensor, targets: list[tuple[torch.Tensor, torch.Tensor]], p: torch.Tensor) -> torch.Tensor:
     """E_l = Σ_i p_i ‖Ψ_i(F) − Ψ_NN(i)(F_s)‖² / (9N) per sample (Li & Wand 2016, Eq. 2, as a weighted mean
     over patches), NN(i) = argmax_j ⟨Ψ_i(F), Ψ_j(F_s)⟩ / (‖Ψ_i(F)‖ ‖Ψ_j(F_s)‖) (their Eq. 3: normalised
-    cross-correlation). p is read at the patch centres and renormalised."""
-    v, n, h, w = features.shape
-    patches = _patches(features)  # V×9N×L
-    centre = p.to(patches.device).view(v, h, w)[:, 1 : h - 1, 1 : w - 1].reshape(v, -1)
-    centre = centre / centre.sum(1, keepdim=True).clamp_min(EPS)
+    cross-correlation). p weighs the patches by their centre."""
+    n = features.shape[1]
+    patches = _patches(features)  # V×9N×M
+    centre = p.to(patches.device)
     out = []
     for i, (style, style_unit) in enumerate(targets):
         mine = patches[i]

@@ -72,11 +72,11 @@ def test_mrf_formula_nearest_patch_by_ncc():
     f, s = torch.randn(1, 2, 4, 4), torch.randn(1, 2, 5, 5)
     patches, unit = sl.mrf_target(s, None)
     loss = sl.mrf_loss(f, [(patches, unit)], torch.full((1, 16), 1 / 16))
-    mine = torch.nn.functional.unfold(f, 3)[0]  # 18×4
+    mine = torch.nn.functional.unfold(torch.nn.functional.pad(f, (1, 1, 1, 1), mode="replicate"), 3)[0]  # 18×16
     total = 0.0
     for i in range(mine.shape[1]):
-        ncc = [float(mine[:, i] @ patches[:, j] / (mine[:, i].norm() * patches[:, j].norm())) for j in range(9)]
-        total += float(((mine[:, i] - patches[:, int(np.argmax(ncc))]) ** 2).sum()) / 4
+        ncc = [float(mine[:, i] @ patches[:, j] / (mine[:, i].norm() * patches[:, j].norm())) for j in range(25)]
+        total += float(((mine[:, i] - patches[:, int(np.argmax(ncc))]) ** 2).sum()) / 16
     assert loss.item() == pytest.approx(total / 18, rel=1e-5)
     assert sl.mrf_loss(s, [sl.mrf_target(s, None)], torch.full((1, 25), 1 / 25)).item() == pytest.approx(0, abs=1e-6)
 
@@ -195,3 +195,17 @@ def test_style_loss_sweep_validates():
 
     sweep = load_sweep(str(ROOT / "sweeps" / "style_loss.yaml"))
     assert sorted(p.config.style_loss for p in sweep.points) == sorted(sl.STYLE_LOSSES)
+
+
+def test_controls_notebook_demonstrations_batch_and_validate(tmp_path):
+    """Every figure of controls.ipynb is one valid batch (same batch keys), masks included."""
+    from nstlib.demos import demo_configs, half_masks
+    from nstlib.transfer import batch_key
+
+    masks = half_masks(tmp_path, (48, 64))
+    figures = demo_configs("collections/content/chelsea.jpg", ["a.jpg", "b.jpg"], masks, 64, 5)
+    assert set(figures) == {"spatial", "scale", "colour", "style_losses"}
+    for items in figures.values():
+        assert len({batch_key(c) for _, c in items}) == 1
+    assert [c.style_loss for _, c in figures["style_losses"]] == list(sl.STYLE_LOSSES)
+    assert [c.mask_propagation for _, c in figures["spatial"]] == ["simple", "inside"]

@@ -20,7 +20,7 @@ LAYERS = [
     {"recorder"},
     {"transfer"},
     {"sweep", "sweep.labels", "sweep.spec", "sweep.folder", "sweep.plan", "sweep.grid", "sweep.engines"},
-    {"notebook", "widgets"},
+    {"notebook", "widgets", "demos"},
     {"cli", "__main__", ""},  # "" is the package itself (nstlib/__init__.py)
 ]
 
