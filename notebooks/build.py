@@ -213,12 +213,40 @@ def figures():
     ]
 
 
+def controls():
+    return [
+        title(
+            "controls",
+            "Control and style losses (Gatys et al. 2017)",
+            "Two styles split left/right by a mask (simple vs inside propagation), scale control (one style's "
+            "coarse layers with another's fine ones), colour control (luminance vs histogram) and one content × "
+            "one style × every `style_loss`. Each figure is one batch, saved as PNG and PDF in a new "
+            "`runs/<time>_controls/`. On a CPU keep `image_size` at 128.",
+        ),
+        new_code_cell(SETUP),
+        parameters_cell(
+            "image_size: int = 128  # longest side in pixels (the paper: 512)\n"
+            "epochs: int = 100  # L-BFGS steps per run\n"
+            'content: str = "collections/content/chelsea.jpg"  # the photograph\n'
+            'style_a: str = "collections/style/starry_swirls.jpg"  # first style (left half, coarse scale)\n'
+            'style_b: str = "collections/style/ink_mountains.jpg"  # second style (right half, fine scale)\n'
+            'runs_dir: str = "runs"  # the folder gets a new <time>_controls/ sub-folder\n'
+            'progress: str = "auto"  # auto (bars), text (lines, for papermill) or none'
+        ),
+        new_code_cell(
+            "from nstlib.demos import controls\n\n"
+            "folder = controls(content, [style_a, style_b], image_size, epochs, runs_dir, progress=progress)"
+        ),
+    ]
+
+
 NOTEBOOKS = {
     "style_transfer": style_transfer,
     "sweep": sweep,
     "reconstructions": reconstructions,
     "explore": explore,
     "figures": figures,
+    "controls": controls,
 }
 
 

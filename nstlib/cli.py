@@ -73,7 +73,7 @@ def add_config_flags(parser: argparse.ArgumentParser, exclude: Sequence[str] = (
             parser.add_argument(
                 *flags, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text
             )
-        elif f.metadata.get("path") and f.name == "style":
+        elif f.metadata.get("path") and f.name in ("style", "style_masks", "style_region_masks"):
             parser.add_argument(
                 *flags,
                 dest=f.name,

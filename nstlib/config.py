@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from .controls import HELP, PROPAGATIONS, STYLE_LOSSES, check_control, parse_layer_sets
 from .errors import ConfigError as ConfigError  # re-exported: the error of this module
 from .layers import check_layers
 from .paths import DEFAULT_RUNS_DIR, is_url, resolve_input
@@ -114,6 +115,13 @@ class Config:
     tv_weight: float = _f(
         0.0, "weight of the total-variation smoothness loss", "not in the paper (Mahendran & Vedaldi)", minimum=0.0
     )
+    style_loss: str = _f("gram", *HELP["style_loss"], STYLE_LOSSES)  # help texts: controls.py
+    normalize_gradients: bool = _f(False, *HELP["normalize_gradients"])
+    # spatial and scale control (Gatys et al. 2017; README, "Control and style losses")
+    style_masks: list[str] = _f([], *HELP["style_masks"], path=True)
+    mask_propagation: str = _f("simple", *HELP["mask_propagation"], PROPAGATIONS)
+    style_region_masks: list[str] = _f([], *HELP["style_region_masks"], path=True)
+    style_layer_sets: list[str] = _f([], *HELP["style_layer_sets"])
     # optimisation
     optimizer: str = _f("lbfgs", "'lbfgs' or 'adam'", "L-BFGS (Sec. 2)", ("lbfgs", "adam"))
     lr: float = _f(0.0, "learning rate; 0: the optimizer's default (1.0 for L-BFGS, 0.02 for Adam)", minimum=0.0)
@@ -213,6 +221,8 @@ class Config:
                 f"style_layer_weights: {len(self.style_layer_weights)} weights for "
                 f"{len(self.style_layers)} style layers"
             )
+        names = ("style_masks", "style_region_masks", "style_layer_sets")
+        check_control(len(self.style), self.style_layers, {name: getattr(self, name) for name in names})
         if self.level_epochs and len(self.level_epochs) != len(self.sizes):
             raise ConfigError(f"level_epochs: {len(self.level_epochs)} values for {len(self.sizes)} sizes")
         if self.weights not in ("original", "torchvision", "random") and not self.weights.endswith((".pth", ".pt")):
@@ -263,6 +273,14 @@ class Config:
         w = self.style_blend_weights or [1.0] * len(self.style)
         return [x / sum(w) for x in w]  # validate() refused an all-zero list
 
+    def resolved_layer_sets(self) -> list[list[str]] | None:
+        return parse_layer_sets(self.style_layer_sets)
+
+    @property
+    def uses_control(self) -> bool:
+        """Whether the style loss leaves the paper's plain Gram path (another loss, masks or layer sets)."""
+        return self.style_loss != "gram" or bool(self.style_masks or self.style_region_masks or self.style_layer_sets)
+
     @property
     def init_is_image(self) -> bool:
         return self.init not in INIT_MODES
@@ -285,6 +303,8 @@ class Config:
         d = self.to_dict()
         d["content"] = fix(self.content)
         d["style"] = [fix(s) for s in self.style]
+        d["style_masks"] = [fix(s) for s in self.style_masks]
+        d["style_region_masks"] = [fix(s) for s in self.style_region_masks]
         if self.init_is_image:
             d["init"] = fix(self.init)
         return d

@@ -7,7 +7,7 @@ batch's memory estimate (`memory.py`) against what the device has.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,6 +16,7 @@ from . import images as im
 from .config import Config
 from .errors import ConfigError, ImageError
 from .layers import min_side
+from .masks import load_masks
 from .memory import GB, available_bytes, bytes_per_sample, style_side
 from .paths import is_url, resolve_input
 
@@ -27,6 +28,8 @@ class Inputs:
     content: torch.Tensor
     styles: list[torch.Tensor]
     init: torch.Tensor | None
+    masks: list[torch.Tensor] = field(default_factory=list)  # style_masks, 1×1×H×W each
+    region_masks: list[torch.Tensor] = field(default_factory=list)  # style_region_masks
 
 
 def load_inputs(config: Config) -> Inputs:
@@ -39,7 +42,8 @@ def load_inputs(config: Config) -> Inputs:
             loaded[param].append(im.load_image(path))
         except ImageError as e:
             raise ImageError(f"{param}: {e}") from None
-    return Inputs(loaded["content"][0], loaded["style"], loaded["init"][0] if loaded["init"] else None)
+    init = loaded["init"][0] if loaded["init"] else None
+    return Inputs(loaded["content"][0], loaded["style"], init, *load_masks(config))
 
 
 def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:

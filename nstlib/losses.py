@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from .style_losses import family_loss, mrf_applies, normalize_gradient
+
 
 def _positions_major(features: torch.Tensor) -> torch.Tensor:
     """Fᵀ as B×M×N in fp32: a free view of channels_last features (the extractor's layout)."""
@@ -60,6 +62,28 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tenso
     return loss
 
 
+def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """G_r = (M / Σ_k T_k²) (F ∘ T)(F ∘ T)ᵀ, B×N×N, for a mask T (B×1×H×W) at the layer's resolution.
+
+    (F ∘ T)(F ∘ T)ᵀ is the guided Gram matrix of Gatys et al. 2017 (Sec. 4.1, Eq. 4); the factor M / Σ T²
+    makes it the Gram the region would have if it covered the whole image, so a region's Gram compares
+    with its style's whatever its area (an all-ones mask gives the plain Gram, Eq. 3).
+    """
+    return gram_matrix(features.float() * _mask_scale(mask))
+
+
+def _mask_scale(mask: torch.Tensor) -> torch.Tensor:
+    """T · √(M / Σ T²): features multiplied by it have the guided Gram of `guided_gram`."""
+    m = mask.shape[-2] * mask.shape[-1]
+    t = mask.float()
+    return t * (m / t.pow(2).flatten(1).sum(1).clamp_min(1e-8)).sqrt().view(-1, 1, 1, 1)
+
+
+def guided_style_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """E_l of Eq. 4 on the guided Gram (Gatys et al. 2017, Eq. 5 per region); mask None: the plain `style_loss`."""
+    return style_loss(features if mask is None else features.float() * _mask_scale(mask), target_gram)
+
+
 def tv_loss(images: torch.Tensor) -> torch.Tensor:
     """Σ (x[i, j+1] − x[i, j])² + (x[i+1, j] − x[i, j])² per sample (squared total variation)."""
     x = images.float()
@@ -74,6 +98,48 @@ class Targets:
 
     content: dict[str, torch.Tensor]  # layer -> B×N×H×W
     style: dict[str, torch.Tensor]  # layer -> B×N×N
+    control: StyleControl | None = None  # style losses, masks or layer sets beyond the paper's: replaces `style`
+
+
+@dataclass
+class StyleGroup:
+    """The samples of a batch sharing one style loss, each split into R regions (virtual samples b·R + r).
+
+    A sample without masks has one region, the whole image, its styles blended; with `style_masks` region r
+    is style r under its mask (Gatys et al. 2017, Sec. 4).
+    """
+
+    samples: torch.Tensor | None  # indices into the batch; None: every sample
+    kind: str  # gram, mean_std, w2, mrf
+    regions: int
+    targets: dict[str, Any]  # layer -> the kind's targets over the S·R virtual samples
+    masks: dict[str, torch.Tensor | None]  # layer -> (S·R)×1×H_l×W_l guidance channels T_r^l; None: no masks
+    region_weights: dict[str, torch.Tensor]  # layer -> S×R: area fraction × blend weight, 0 outside a layer set
+
+
+@dataclass
+class StyleControl:
+    layers: list[str]
+    groups: list[StyleGroup]
+
+
+def control_style_loss(features: torch.Tensor, layer: str, control: StyleControl) -> torch.Tensor:
+    """E_l per sample: Σ_r ρ_r E_l,r over each sample's regions, E_l,r its group's style loss on region r."""
+    out = features.new_zeros(features.shape[0], dtype=torch.float32)
+    for group in control.groups:
+        if group.kind == "mrf" and not mrf_applies(layer):
+            continue  # Li & Wand match patches on mid layers only; a shallow layer's term is 0
+        f = features if group.samples is None else features.index_select(0, group.samples)
+        if group.regions > 1:
+            f = f.repeat_interleave(group.regions, 0)
+        mask, target = group.masks[layer], group.targets[layer]
+        if group.kind == "gram":
+            per_region = guided_style_loss(f, target, mask)
+        else:
+            per_region = family_loss(group.kind, f, target, mask)
+        term = (per_region.view(-1, group.regions) * group.region_weights[layer]).sum(1)
+        out = term if group.samples is None else out.index_add(0, group.samples, term)
+    return out
 
 
 @dataclass
@@ -86,6 +152,7 @@ class LossWeights:
     content_layers: torch.Tensor  # B×L_c
     style_layers: torch.Tensor  # B×L_s
     use_tv: bool = True  # known on the host, so the hot path never asks the device
+    normalize_gradients: bool = False  # each layer's gradient rescaled to L1 norm = its weight (neural-style)
 
 
 @dataclass
@@ -111,11 +178,22 @@ def total_loss(
     layers: dict[str, torch.Tensor] = {}
     content = zero
     for i, (layer, target) in enumerate(targets.content.items()):
-        layers[f"content_{layer}"] = term = content_loss(features[layer], target)
+        f = features[layer]
+        if weights.normalize_gradients:
+            f = normalize_gradient(f, weights.content * weights.content_layers[:, i])
+        layers[f"content_{layer}"] = term = content_loss(f, target)
         content = content + weights.content_layers[:, i] * term
     style = zero
-    for i, (layer, gram) in enumerate(targets.style.items()):
-        layers[f"style_{layer}"] = term = style_loss(features[layer], gram)
+    style_layers = targets.control.layers if targets.control is not None else list(targets.style)
+    for i, layer in enumerate(style_layers):
+        f = features[layer]
+        if weights.normalize_gradients:
+            f = normalize_gradient(f, weights.style * weights.style_layers[:, i])
+        if targets.control is not None:
+            term = control_style_loss(f, layer, targets.control)
+        else:
+            term = style_loss(f, targets.style[layer])
+        layers[f"style_{layer}"] = term
         style = style + weights.style_layers[:, i] * term
     tv = tv_loss(images) if weights.use_tv else zero
     total = weights.content * content + weights.style * style + weights.tv * tv

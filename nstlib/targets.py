@@ -10,12 +10,17 @@ import hashlib
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 import torch
 
+from .config import Config
 from .layers import feature_size
-from .losses import gram_matrix
+from .losses import StyleControl, StyleGroup, Targets, gram_matrix
+from .masks import propagate, resize_mask
+from .style_losses import mean_std_target, moments, mrf_applies, mrf_target, position_weights, w2_target
 from .vgg import VGGFeatures
 
 
@@ -94,3 +99,145 @@ def style_targets(
         for layer in layers:
             out[layer].append(blended[layer])
     return {layer: torch.cat(v).float() for layer, v in out.items()}
+
+
+@dataclass
+class SampleStyle:
+    """What one sample's style targets are made of at one level (Gatys et al. 2017 spatial and scale control)."""
+
+    kind: str  # style_loss
+    styles: list[torch.Tensor]  # 1×3×h×w each, as preprocessed for this level
+    blend: list[float]  # normalised blend weights
+    masks: list[torch.Tensor] | None = None  # per style: 1×1×H×W at the generated size (style_masks)
+    region_masks: list[torch.Tensor | None] = dc_field(default_factory=list)  # per style: 1×1×h×w or None
+    layer_sets: list[list[str]] | None = None  # per style: the layers it applies at
+    propagation: str = "simple"
+
+
+def level_targets(
+    extractor: VGGFeatures,
+    configs: Sequence[Config],
+    loaded: Sequence[Any],
+    content: torch.Tensor,
+    styles: list[list[torch.Tensor]],
+) -> Targets:
+    """A batch's targets at one level: the paper's Grams, or (other style losses, masks, layer sets) controlled."""
+    cfg, hw = configs[0], (content.shape[-2], content.shape[-1])
+    contents = content_targets(extractor, content, cfg.content_layers)
+    if any(c.uses_control for c in configs):  # Gatys et al. 2017 control, other style losses
+        control = control_targets(extractor, sample_styles(configs, loaded, styles, hw), cfg.style_layers, hw)
+        return Targets(contents, {}, control)
+    blend = [c.resolved_blend_weights() for c in configs]
+    return Targets(contents, style_targets(extractor, styles, blend, cfg.style_layers, hw))
+
+
+def sample_styles(
+    configs: Sequence[Config], loaded: Sequence[Any], styles: list[list[torch.Tensor]], hw: tuple[int, int]
+) -> list[SampleStyle]:
+    """Each sample's style loss, styles, masks (at the generated size `hw`) and region masks (at its styles')."""
+    out = []
+    for c, img, these in zip(configs, loaded, styles):
+        regions: list[torch.Tensor | None] = [
+            resize_mask(m, (s.shape[-2], s.shape[-1])) for m, s in zip(img.region_masks, these)
+        ]
+        masks = [resize_mask(m, hw) for m in img.masks] or None
+        blend, sets = c.resolved_blend_weights(), c.resolved_layer_sets()
+        out.append(SampleStyle(c.style_loss, these, blend, masks, regions, sets, c.mask_propagation))
+    return out
+
+
+@torch.no_grad()
+def control_targets(
+    extractor: VGGFeatures, samples: Sequence[SampleStyle], layers: list[str], generated_hw: tuple[int, int]
+) -> StyleControl:
+    """Per style loss, one `StyleGroup` of the samples using it, with each sample's regions.
+
+    Without masks a sample has one region: its styles blended through their raw moments (μ, E[f fᵀ]),
+    at each layer only the styles whose layer set holds it (weights renormalised; none: weight 0).
+    With masks region r is style r, its statistics taken over its style region mask, its loss on the
+    generated image's mask T_r; its weight ρ_r = mean(T_r^l) · R · blend_r (R · blend_r = 1 for equal
+    blend weights), so each region pulls per position as hard as a whole-image style would.
+    """
+    model = extractor.model
+    positions = {layer: math.prod(feature_size(model, layer, *generated_hw)) for layer in layers}
+    groups = []
+    for kind in dict.fromkeys(s.kind for s in samples):
+        members = [b for b, s in enumerate(samples) if s.kind == kind]
+        regions = max(len(samples[b].styles) if samples[b].masks else 1 for b in members)
+        per_layer: dict[str, list[Any]] = {layer: [] for layer in layers}
+        masks: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+        weights: dict[str, list[list[float]]] = {layer: [] for layer in layers}
+        for b in members:
+            s = samples[b]
+            feats = [extractor(style, layers) for style in s.styles]
+            guides = [
+                {layer: propagate(m.to(extractor.device), model, layer, s.propagation) for layer in layers}
+                if m is not None
+                else None
+                for m in (s.region_masks or [None] * len(s.styles))
+            ]
+            for layer in layers:
+                hw = feature_size(model, layer, *generated_hw)
+                used = [s.layer_sets is None or layer in s.layer_sets[i] for i in range(len(s.styles))]
+                stats = [
+                    _stats(kind, layer, feats[i][layer], guide[layer] if guide is not None else None)
+                    for i, guide in enumerate(guides)
+                ]
+                if s.masks:
+                    t = [propagate(m.to(extractor.device), model, layer, s.propagation) for m in s.masks]
+                    rows = [_finish(kind, [stats[i]], [1.0], positions[layer]) for i in range(len(s.styles))]
+                    w = [float(t[i].mean()) * len(s.styles) * s.blend[i] * used[i] for i in range(len(s.styles))]
+                else:
+                    chosen = [i for i in range(len(s.styles)) if used[i]] or [0]
+                    total = sum(s.blend[i] for i in chosen) or 1.0
+                    rows = [
+                        _finish(
+                            kind, [stats[i] for i in chosen], [s.blend[i] / total for i in chosen], positions[layer]
+                        )
+                    ]
+                    t = [torch.ones(1, 1, *hw, device=extractor.device)]
+                    w = [1.0 if any(used) else 0.0]
+                pad = regions - len(rows)
+                per_layer[layer] += rows + [rows[0]] * pad  # padding regions weigh 0
+                masks[layer] += t + [torch.zeros_like(t[0])] * pad
+                weights[layer].append(w + [0.0] * pad)
+        any_masks = any(samples[b].masks for b in members)
+        groups.append(
+            StyleGroup(
+                None if len(members) == len(samples) else torch.tensor(members, device=extractor.device),
+                kind,
+                regions,
+                {layer: _stack(kind, rows) for layer, rows in per_layer.items()},
+                {layer: torch.cat(m) if any_masks else None for layer, m in masks.items()},
+                {layer: torch.tensor(w, device=extractor.device) for layer, w in weights.items()},
+            )
+        )
+    return StyleControl(list(layers), groups)
+
+
+def _stats(kind: str, layer: str, features: torch.Tensor, guide: torch.Tensor | None) -> Any:
+    """One style image's raw statistics at one layer, over its region (guide) or the whole image."""
+    if kind == "mrf":  # shallow layers are not matched (MRF_MIN_BLOCK): a placeholder patch
+        return mrf_target(features, guide) if mrf_applies(layer) else (features.new_zeros(1, 1),) * 2
+    p = position_weights(guide, features.shape, features.device)
+    return moments(features, p, full=kind != "mean_std")
+
+
+def _finish(kind: str, stats: list[Any], blend: list[float], positions: int) -> Any:
+    """The targets of one region from its styles' statistics, blended with `blend`."""
+    if kind == "mrf":  # a blend of styles offers the patches of all of them
+        return torch.cat([s[0] for s in stats], 1), torch.cat([s[1] for s in stats], 1)
+    mu = sum(w * s[0] for w, s in zip(blend, stats))
+    second = sum(w * s[1] for w, s in zip(blend, stats))
+    assert isinstance(mu, torch.Tensor) and isinstance(second, torch.Tensor)
+    if kind == "gram":  # A = M_l(generated) · E[f fᵀ]: the Gram the style would have at the generated size
+        return positions * second
+    return mean_std_target(mu, second) if kind == "mean_std" else w2_target(mu, second)
+
+
+def _stack(kind: str, rows: list[Any]) -> Any:
+    if kind == "mrf":
+        return rows
+    if kind == "gram":
+        return torch.cat(rows).float()
+    return tuple(torch.cat(parts).float() for parts in zip(*rows))

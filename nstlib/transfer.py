@@ -30,7 +30,8 @@ from .paths import resolve_output, url_stem
 from .progress import Progress
 from .recorder import Recorder
 from .runs import RunFolder
-from .targets import content_targets, style_targets
+from .style_losses import STYLE_LOSS_SCALE
+from .targets import level_targets
 from .vgg import build_extractor
 from .video import expected_frames
 
@@ -220,7 +221,7 @@ class _Job:
         )
         self.weights = LossWeights(
             content=self._per_sample(lambda c: c.content_weight),
-            style=self._per_sample(lambda c: c.style_weight),
+            style=self._per_sample(lambda c: c.style_weight * STYLE_LOSS_SCALE[c.style_loss]),
             tv=self._per_sample(lambda c: c.tv_weight),
             content_layers=torch.tensor(
                 [c.resolved_content_layer_weights() for c in self.configs], device=self.device
@@ -229,6 +230,7 @@ class _Job:
                 [c.resolved_style_layer_weights() for c in self.configs], device=self.device
             ).reshape(self.batch, len(cfg.style_layers)),
             use_tv=any(c.tv_weight > 0 for c in self.configs),
+            normalize_gradients=any(c.normalize_gradients for c in self.configs),
         )
 
     def _per_sample(self, get: Callable[[Config], float]) -> torch.Tensor:
@@ -277,12 +279,7 @@ class _Job:
         cfg = self.cfg
         content, styles = self._inputs(size)
         hw = (content.shape[-2], content.shape[-1])
-        self.targets = Targets(
-            content_targets(self.extractor, content, cfg.content_layers),
-            style_targets(
-                self.extractor, styles, [c.resolved_blend_weights() for c in self.configs], cfg.style_layers, hw
-            ),
-        )
+        self.targets = level_targets(self.extractor, self.configs, self.loaded, content, styles)
         x = self._initial(content, styles) if previous is None else im.resize(previous, hw)
         self.last_x = x
         self.level, self.offset, self.level_steps = level, offset, steps

@@ -13,15 +13,15 @@ PACKAGE = ROOT / "nstlib"
 MAX_LINES = 450
 # Lower layers first; a module may import its own layer or lower ones (README, "The code").
 LAYERS = [
-    {"_version", "errors", "paths", "files", "interrupts", "layers"},
+    {"_version", "errors", "paths", "files", "interrupts", "layers", "controls"},
     {"config"},
-    {"images", "device", "losses", "optimize", "vgg"},
+    {"images", "device", "losses", "optimize", "vgg", "style_losses", "masks"},
     {"targets", "runs", "video", "figures", "progress", "memory", "inputs"},
     {"tblog"},
     {"recorder"},
     {"transfer"},
     {"sweep", "sweep.labels", "sweep.spec", "sweep.folder", "sweep.plan", "sweep.grid", "sweep.engines"},
-    {"notebook", "widgets", "explore"},
+    {"notebook", "widgets", "explore", "demos"},
     {"cli", "__main__", ""},  # "" is the package itself (nstlib/__init__.py)
 ]
 

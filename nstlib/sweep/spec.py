@@ -311,6 +311,9 @@ def _coerced_axes(axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 def _check_files(config: Config, where: str) -> None:
     """Image files must exist before a sweep starts (whether they decode is only known at run time)."""
-    for param, path in config.image_paths():
+    masks = [("style_masks", p) for p in config.style_masks] + [
+        ("style_region_masks", p) for p in config.style_region_masks
+    ]
+    for param, path in config.image_paths() + masks:
         if not is_url(path) and not Path(resolve_input(path)).exists():
             raise ConfigError(f"{where}{param}: {path}: file not found")

@@ -1,0 +1,43 @@
+"""Per-loss style-weight scales (STYLE_LOSS_SCALE in nstlib/style_losses.py): E_gram / E_loss at the content init.
+
+Forward only (epochs 0), one batch of the four losses per content × style pair:
+    PYTHONPATH=. python bench/style_loss_scale.py 512
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from nstlib.config import Config
+from nstlib.controls import STYLE_LOSSES
+from nstlib.transfer import transfer_batch
+
+PAIRS = [("chelsea", "starry_swirls"), ("astronaut", "cubist_facets"), ("coffee", "ink_mountains")]
+
+
+def main(size: int) -> None:
+    for content, style in PAIRS:
+        start = time.time()
+        configs = [
+            Config(
+                content=f"collections/content/{content}.jpg",
+                style=[f"collections/style/{style}.jpg"],
+                style_loss=kind,
+                image_size=size,
+                epochs=0,
+                video=False,
+                save_every=0,
+                progress="none",
+                runs_dir="/tmp/nst-style-loss-scale",
+            )
+            for kind in STYLE_LOSSES
+        ]
+        # final_losses["style"] is Σ_l w_l E_l before β: the scale that equalises β·E with the Gram's
+        e = [r.final_losses["style"] for r in transfer_batch(configs)]
+        scales = {kind: f"{e[0] / v:.3g}" for kind, v in zip(STYLE_LOSSES, e)}
+        print(f"{content} × {style} at {size} px: scale {scales} ({time.time() - start:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 512)
