@@ -24,7 +24,19 @@ from .errors import ConfigError, ImageError
 from .interrupts import Interrupted, deferred_interrupts
 from .layers import feature_size
 from .losses import LossTerms, LossWeights, Targets, total_loss
-from .memory import GB, available_bytes, bytes_per_sample, style_side
+from .memory import (
+    GB,
+    MIN_HISTORY,
+    RUN_MEMORY_FRACTION,
+    TILE_CHOICES,
+    Estimate,
+    available_bytes,
+    estimate,
+    largest_size,
+    peak_bytes,
+    plan,
+    style_side,
+)
 from .optimize import make_optimizer, optimize
 from .paths import is_url, resolve_input, resolve_output, url_stem
 from .progress import Progress
@@ -131,9 +143,9 @@ def transfer_batch(
         c.validate()
     loaded = [load_inputs(c) for c in configs]  # every image error before any model work
     device = resolve_device(first.device)
-    _check_sizes(configs, loaded, device)
+    memory = _check_sizes(configs, loaded, device)
     precision = resolve_precision(first.precision, device)
-    extra = {"device": str(device), "precision": precision}
+    extra = {"device": str(device), "precision": precision, "memory": _memory_record(memory, device)}
     if run_dirs is not None:
         runs = [RunFolder(Path(d), c.to_dict(), extra) for c, d in zip(configs, run_dirs)]
     else:
@@ -141,7 +153,18 @@ def transfer_batch(
             RunFolder.create(resolve_output(c.runs_dir), c.name or default_name(c), c.to_dict(), extra) for c in configs
         ]
     names = list(labels) if labels is not None else [c.name or default_name(c) for c in configs]
-    return _Job(configs, loaded, runs, device, precision, stop, on_progress, names).run()
+    return _Job(configs, loaded, runs, device, precision, stop, on_progress, names, memory).run()
+
+
+def _memory_record(memory: Estimate, device: torch.device) -> dict[str, Any]:
+    """What config.json says about memory: the model's estimate and choices (the measured peak is added at the end)."""
+    return {
+        "estimate_gb": round(memory.bytes / GB, 3),
+        "available_gb": round(available_bytes(device) / GB, 3),
+        "history": memory.history,
+        "tile_size": memory.tile,
+        "halo": memory.halo,
+    }
 
 
 @dataclass
@@ -176,7 +199,7 @@ def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
     return shapes.pop()
 
 
-def _check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.device) -> None:
+def _check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.device) -> Estimate:
     """Before any folder or model: every layer used sees at least one position (else VGG's pooling fails
     mid-run) in the generated and the style images, and the batch fits in memory."""
     first = configs[0]
@@ -198,15 +221,32 @@ def _check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.devi
                             f"style_scale: a {sw}×{sh} style image becomes {w}×{h} at {size} px, too small for "
                             f"layer {layer}; use a larger style_scale or image size"
                         )
-    hw0 = content_hw(loaded, max(first.level_sizes))
-    need = sum(bytes_per_sample(c, hw0, _style_hws(img)) for c, img in zip(configs, loaded))
+    return _plan_memory(configs, loaded, device)
+
+
+def _plan_memory(configs: list[Config], loaded: list[Inputs], device: torch.device) -> Estimate:
+    """The memory model's choices for this batch (history, tiles), or a one-line refusal naming what would fit."""
+    first = configs[0]
+    which = "sizes" if first.sizes else "image_size"
+    size = max(first.level_sizes)
+    hw0 = content_hw(loaded, size)
+    styles = [_style_hws(img) for img in loaded]
     have = available_bytes(device)
-    if need > have:
-        size = max(first.level_sizes)
-        raise ConfigError(
-            f"{which}: {size} px ({hw0[1]}×{hw0[0]}) needs ~{need / GB:.1f} GB, {have / GB:.1f} GB available on "
-            f"{device.type}; use a smaller image size or style_scale, a smaller L-BFGS history, or optimizer adam"
-        )
+    budget = int(have * RUN_MEMORY_FRACTION)
+    chosen = plan(configs, hw0, styles, device, budget)
+    if chosen is not None:
+        return chosen
+    # the smallest the model offers: the smallest history, and the smallest tile when tiling is possible
+    tile = min(TILE_CHOICES) if hasattr(first, "tile_size") else 0
+    need = estimate(configs, hw0, styles, device, MIN_HISTORY, tile)
+    fits = largest_size(first, hw0, device, budget // len(configs), tile)
+    saving = f"history {MIN_HISTORY}" + (f" and tile_size {tile}" if tile else "")
+    other = "a smaller style_scale or " if any(styles) else ""
+    raise ConfigError(
+        f"{which}: {size} px ({hw0[1]}×{hw0[0]}) needs ~{need / GB:.1f} GB even with {saving}, {have / GB:.1f} GB "
+        f"available on {device.type}; use {other}{which} ≤ {fits} px with {saving}"
+        + (" (or fewer configs per batch)" if len(configs) > 1 else "")
+    )
 
 
 def _style_hws(img: Inputs) -> list[tuple[int, int]]:
@@ -226,8 +266,10 @@ class _Job:
         stop: threading.Event | None,
         on_progress: ProgressCallback | None,
         labels: list[str],
+        memory: Estimate | None = None,
     ):
         self.configs, self.loaded, self.runs = configs, loaded, runs
+        self.memory = memory
         self.device, self.precision, self.stop, self.on_progress = device, precision, stop, on_progress
         self.cfg = configs[0]
         self.batch = len(configs)
@@ -243,6 +285,12 @@ class _Job:
             expected_frames(self.cfg.total_epochs, self.cfg.save_every),
         )
         self.progress = Progress(self.cfg.progress, self.cfg.total_epochs, self.cfg.log_every, labels)
+        if memory is not None:
+            h, w = self.final_hw
+            self.progress.note(
+                f"memory: {w}×{h} px needs ~{memory.bytes / GB:.1f} GB of {available_bytes(device) / GB:.1f} GB "
+                f"available ({device.type})"
+            )
         self.targets: Targets | None = None
         self.last_x: torch.Tensor | None = None
         self.level = 0
@@ -437,9 +485,11 @@ class _Job:
             history = self.recorder.rows[b]
             if image.numel():
                 self.recorder.panel(b, self.loaded[b].content, self.loaded[b].styles, image)
+            memory = {**run.info.get("memory", {}), "peak_gb": round(peak_bytes(self.device) / GB, 3)}
             run.finish(
                 state,
                 why,
+                memory=memory,
                 final_losses=saved_losses,
                 iterate_losses=iterate_losses,
                 epochs_done=history[-1]["epoch"] if history else 0,
