@@ -32,6 +32,7 @@ from .memory import (
     Estimate,
     available_bytes,
     estimate,
+    history_used,
     largest_size,
     peak_bytes,
     plan,
@@ -291,6 +292,10 @@ class _Job:
                 f"memory: {w}×{h} px needs ~{memory.bytes / GB:.1f} GB of {available_bytes(device) / GB:.1f} GB "
                 f"available ({device.type})"
             )
+            if self.cfg.optimizer == "lbfgs" and memory.history < history_used(self.cfg):
+                self.progress.note(
+                    f"memory: L-BFGS history {memory.history} instead of {self.cfg.history}, the largest that fits"
+                )
         self.targets: Targets | None = None
         self.last_x: torch.Tensor | None = None
         self.level = 0
@@ -412,7 +417,8 @@ class _Job:
             extractor = self.extractor if (lbfgs and k == 0) else self.fast
             return total_loss(extractor(images), images, targets, self.weights)
 
-        optimizer = make_optimizer(cfg.optimizer, self._per_sample(lambda c: c.learning_rate), cfg.history, steps)
+        history = self.memory.history if self.memory is not None else cfg.history  # capped to fit memory
+        optimizer = make_optimizer(cfg.optimizer, self._per_sample(lambda c: c.learning_rate), history, steps)
         return optimize(x, objective, optimizer, steps, self._on_step, self.active)
 
     # ---- per step: the NaN guard, logging, snapshots ------------------------------------------

@@ -81,3 +81,30 @@ def test_run_prints_and_records_estimate_and_peak(tmp_path, capsys):
     # the model is calibrated on this process's kind of peak: within a factor 2 even at 64 px
     assert 0.5 < record["peak_gb"] / record["estimate_gb"] < 2.0, record
     assert record["peak_gb"] < 100 * GB
+
+
+def test_history_cap_engages_and_is_recorded(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from nstlib.images import load_image
+
+    tr = sys.modules["nstlib.transfer"]  # the package exports the function `transfer` under that name
+    config = tiny(tmp_path, epochs=10, image_size=48)
+
+    content = load_image(CONTENT)
+    hw = tr.content_hw([tr.Inputs(content, [], None)], 48)
+    styles = [[(load_image(STYLE).shape[-2], load_image(STYLE).shape[-1])]]
+    low, full = (estimate([config], hw, styles, CPU, m, 0) for m in (MIN_HISTORY, 9))
+    assert full > low
+    monkeypatch.setattr(tr, "available_bytes", lambda device: int((low + full) / 2 / tr.RUN_MEMORY_FRACTION))
+    used = []
+    real = tr.make_optimizer
+    monkeypatch.setattr(
+        tr, "make_optimizer", lambda kind, lr, history, steps: used.append(history) or real(kind, lr, history, steps)
+    )
+    result = transfer(config)
+    out = capsys.readouterr().out
+    record = json.loads((result.run_dir / "config.json").read_text())["memory"]
+    assert MIN_HISTORY < record["history"] < 9 and used == [record["history"]]
+    assert f"L-BFGS history {record['history']} instead of 100" in out
+    assert result.status == "done"
