@@ -118,6 +118,13 @@ class Config:
     optimizer: str = _f("lbfgs", "'lbfgs' or 'adam'", "L-BFGS (Sec. 2)", ("lbfgs", "adam"))
     lr: float = _f(0.0, "learning rate; 0: the optimizer's default (1.0 for L-BFGS, 0.02 for Adam)", minimum=0.0)
     history: int = _f(100, "L-BFGS history size", "neural-style's -lbfgs_num_correction", minimum=1)
+    tile_size: int = _f(
+        0,
+        "run VGG on tiles of this many pixels (a multiple of 16, with a halo) so large images fit in memory; "
+        "losses and gradients stay exact; 0: automatic, tiles only when the whole image does not fit",
+        "",
+        minimum=0,
+    )
     epochs: int = _f(300, "optimizer steps; one L-BFGS step is one iteration (one forward + backward)", "", minimum=0)
     init: str = _f(
         "content", "initial image: 'content', 'style', 'noise' (seeded) or a path to an image", "white noise (Sec. 2)"
@@ -192,6 +199,8 @@ class Config:
             raise ConfigError("content_layers, style_layers: both empty; give layers for at least one loss")
         if not (self.content_weight > 0 or self.style_weight > 0 or self.tv_weight > 0):
             raise ConfigError("content_weight, style_weight, tv_weight: all zero, so there is nothing to optimise")
+        if self.tile_size and (self.tile_size < 32 or self.tile_size % 16):
+            raise ConfigError(f"tile_size: {self.tile_size} is not 0 or a multiple of 16 of at least 32")
         if self.content_layer_weights and len(self.content_layer_weights) != len(self.content_layers):
             raise ConfigError(
                 f"content_layer_weights: {len(self.content_layer_weights)} weights for "

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 
-from .config import Config
+from .config import Config, ConfigError
 from .images import scaled_size
 from .layers import layer_channels, layer_names
+from .tiles import halo
 
 BASE_BYTES = 900_000_000  # the process before any image: torch, the VGG weights (fp32 and quantised), buffers
 VGG_BYTES_PER_PIXEL = 2_200  # autograd pass to relu5_1, per pixel of the (mirror-padded) input, fp32
@@ -61,22 +62,6 @@ def style_side(config: Config, size: int) -> int:
 def style_shapes(config: Config, style_hws: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """The style images' sizes at every level."""
     return [scaled_size(h, w, style_side(config, size)) for size in config.level_sizes for h, w in style_hws]
-
-
-def halo(model: str, layer: str) -> int:
-    """Pixels of context a tile needs for exact features at `layer`: half VGG's receptive field there
-    (each 3×3 conv adds one position of its level's stride, each 2×2 pooling one), rounded up to the
-    deepest pooling stride so tiles keep VGG's pooling grid."""
-    reach, stride = 0, 1
-    for name in layer_names(model):
-        if name.startswith("conv"):
-            reach += stride
-        elif name.startswith("pool"):
-            reach += stride
-            stride *= 2
-        if name == layer:
-            break
-    return -(-reach // 16) * 16
 
 
 def deepest_layer(config: Config) -> str:
@@ -237,3 +222,59 @@ def batch_budget(config: Config) -> int:
     device = resolve_device(config.device)
     fraction = CUDA_MEMORY_FRACTION if device.type == "cuda" else CPU_MEMORY_FRACTION
     return int(available_bytes(device) * fraction)
+
+
+def plan_or_refuse(
+    configs: Sequence[Config],
+    content_hw: tuple[int, int],
+    style_hws: Sequence[Sequence[tuple[int, int]]],
+    device: torch.device,
+) -> Estimate:
+    """The memory plan of a batch, or a one-line ConfigError naming the size, the estimate, what is
+    available and the largest image_size (or sizes) that would fit with every memory saving."""
+    first = configs[0]
+    which = "sizes" if first.sizes else "image_size"
+    size = max(first.level_sizes)
+    have = available_bytes(device)
+    budget = int(have * RUN_MEMORY_FRACTION)
+    chosen = plan(configs, content_hw, style_hws, device, budget)
+    if chosen is not None:
+        return chosen
+    tile = min(TILE_CHOICES)
+    need = estimate(configs, content_hw, style_hws, device, MIN_HISTORY, tile)
+    fits = largest_size(first, content_hw, device, budget // len(configs), tile)
+    saving = f"history {MIN_HISTORY} and tile_size {tile}"
+    other = "a smaller style_scale or " if any(style_hws) else ""
+    raise ConfigError(
+        f"{which}: {size} px ({content_hw[1]}×{content_hw[0]}) needs ~{need / GB:.1f} GB even with {saving}, "
+        f"{have / GB:.1f} GB available on {device.type}; use {other}{which} ≤ {fits} px with {saving}"
+        + (" (or fewer configs per batch)" if len(configs) > 1 else "")
+    )
+
+
+def memory_record(memory: Estimate, device: torch.device) -> dict[str, object]:
+    """What config.json says about memory: the model's estimate and choices (peak_record adds the measured peak)."""
+    return {
+        "estimate_gb": round(memory.bytes / GB, 3),
+        "available_gb": round(available_bytes(device) / GB, 3),
+        "history": memory.history,
+        "tile_size": memory.tile,
+        "halo": memory.halo,
+    }
+
+
+def peak_record(record: dict[str, object], device: torch.device) -> dict[str, object]:
+    return {**record, "peak_gb": round(peak_bytes(device) / GB, 3)}
+
+
+def memory_notes(memory: Estimate, config: Config, hw: tuple[int, int], device: torch.device) -> list[str]:
+    """The run's start lines: the estimate ("needs ~3.1 GB of 22.8 GB available"), tiles, a capped history."""
+    lines = [
+        f"memory: {hw[1]}×{hw[0]} px needs ~{memory.bytes / GB:.1f} GB of {available_bytes(device) / GB:.1f} GB "
+        f"available ({device.type})"
+    ]
+    if memory.tile:
+        lines.append(f"memory: VGG runs on tiles of {memory.tile} px with a {memory.halo} px halo")
+    if config.optimizer == "lbfgs" and memory.history < history_used(config):
+        lines.append(f"memory: L-BFGS history {memory.history} instead of {config.history}, the largest that fits")
+    return lines

@@ -18,26 +18,14 @@ from typing import Any
 import torch
 
 from . import images as im
+from . import tiles
 from .config import Config
 from .device import compute_dtype, resolve_device, resolve_precision
 from .errors import ConfigError, ImageError
 from .interrupts import Interrupted, deferred_interrupts
 from .layers import feature_size
-from .losses import LossTerms, LossWeights, Targets, total_loss
-from .memory import (
-    GB,
-    MIN_HISTORY,
-    RUN_MEMORY_FRACTION,
-    TILE_CHOICES,
-    Estimate,
-    available_bytes,
-    estimate,
-    history_used,
-    largest_size,
-    peak_bytes,
-    plan,
-    style_side,
-)
+from .losses import LossTerms, LossWeights, Targets
+from .memory import Estimate, memory_notes, memory_record, peak_record, plan_or_refuse, style_side
 from .optimize import make_optimizer, optimize
 from .paths import is_url, resolve_input, resolve_output, url_stem
 from .progress import Progress
@@ -146,7 +134,7 @@ def transfer_batch(
     device = resolve_device(first.device)
     memory = _check_sizes(configs, loaded, device)
     precision = resolve_precision(first.precision, device)
-    extra = {"device": str(device), "precision": precision, "memory": _memory_record(memory, device)}
+    extra = {"device": str(device), "precision": precision, "memory": memory_record(memory, device)}
     if run_dirs is not None:
         runs = [RunFolder(Path(d), c.to_dict(), extra) for c, d in zip(configs, run_dirs)]
     else:
@@ -155,17 +143,6 @@ def transfer_batch(
         ]
     names = list(labels) if labels is not None else [c.name or default_name(c) for c in configs]
     return _Job(configs, loaded, runs, device, precision, stop, on_progress, names, memory).run()
-
-
-def _memory_record(memory: Estimate, device: torch.device) -> dict[str, Any]:
-    """What config.json says about memory: the model's estimate and choices (the measured peak is added at the end)."""
-    return {
-        "estimate_gb": round(memory.bytes / GB, 3),
-        "available_gb": round(available_bytes(device) / GB, 3),
-        "history": memory.history,
-        "tile_size": memory.tile,
-        "halo": memory.halo,
-    }
 
 
 @dataclass
@@ -222,32 +199,7 @@ def _check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.devi
                             f"style_scale: a {sw}×{sh} style image becomes {w}×{h} at {size} px, too small for "
                             f"layer {layer}; use a larger style_scale or image size"
                         )
-    return _plan_memory(configs, loaded, device)
-
-
-def _plan_memory(configs: list[Config], loaded: list[Inputs], device: torch.device) -> Estimate:
-    """The memory model's choices for this batch (history, tiles), or a one-line refusal naming what would fit."""
-    first = configs[0]
-    which = "sizes" if first.sizes else "image_size"
-    size = max(first.level_sizes)
-    hw0 = content_hw(loaded, size)
-    styles = [_style_hws(img) for img in loaded]
-    have = available_bytes(device)
-    budget = int(have * RUN_MEMORY_FRACTION)
-    chosen = plan(configs, hw0, styles, device, budget)
-    if chosen is not None:
-        return chosen
-    # the smallest the model offers: the smallest history, and the smallest tile when tiling is possible
-    tile = min(TILE_CHOICES) if hasattr(first, "tile_size") else 0
-    need = estimate(configs, hw0, styles, device, MIN_HISTORY, tile)
-    fits = largest_size(first, hw0, device, budget // len(configs), tile)
-    saving = f"history {MIN_HISTORY}" + (f" and tile_size {tile}" if tile else "")
-    other = "a smaller style_scale or " if any(styles) else ""
-    raise ConfigError(
-        f"{which}: {size} px ({hw0[1]}×{hw0[0]}) needs ~{need / GB:.1f} GB even with {saving}, {have / GB:.1f} GB "
-        f"available on {device.type}; use {other}{which} ≤ {fits} px with {saving}"
-        + (" (or fewer configs per batch)" if len(configs) > 1 else "")
-    )
+    return plan_or_refuse(configs, content_hw(loaded, max(first.level_sizes)), list(map(_style_hws, loaded)), device)
 
 
 def _style_hws(img: Inputs) -> list[tuple[int, int]]:
@@ -267,10 +219,9 @@ class _Job:
         stop: threading.Event | None,
         on_progress: ProgressCallback | None,
         labels: list[str],
-        memory: Estimate | None = None,
+        memory: Estimate,
     ):
-        self.configs, self.loaded, self.runs = configs, loaded, runs
-        self.memory = memory
+        self.configs, self.loaded, self.runs, self.memory = configs, loaded, runs, memory
         self.device, self.precision, self.stop, self.on_progress = device, precision, stop, on_progress
         self.cfg = configs[0]
         self.batch = len(configs)
@@ -286,16 +237,8 @@ class _Job:
             expected_frames(self.cfg.total_epochs, self.cfg.save_every),
         )
         self.progress = Progress(self.cfg.progress, self.cfg.total_epochs, self.cfg.log_every, labels)
-        if memory is not None:
-            h, w = self.final_hw
-            self.progress.note(
-                f"memory: {w}×{h} px needs ~{memory.bytes / GB:.1f} GB of {available_bytes(device) / GB:.1f} GB "
-                f"available ({device.type})"
-            )
-            if self.cfg.optimizer == "lbfgs" and memory.history < history_used(self.cfg):
-                self.progress.note(
-                    f"memory: L-BFGS history {memory.history} instead of {self.cfg.history}, the largest that fits"
-                )
+        for line in memory_notes(memory, self.cfg, self.final_hw, device):
+            self.progress.note(line)
         self.targets: Targets | None = None
         self.last_x: torch.Tensor | None = None
         self.level = 0
@@ -399,10 +342,11 @@ class _Job:
         cfg = self.cfg
         content, styles = self._inputs(size)
         hw = (content.shape[-2], content.shape[-1])
+        tile = self.memory.tile
         self.targets = Targets(
-            content_targets(self.extractor, content, cfg.content_layers),
+            content_targets(self.extractor, content, cfg.content_layers, tile),
             style_targets(
-                self.extractor, styles, [c.resolved_blend_weights() for c in self.configs], cfg.style_layers, hw
+                self.extractor, styles, [c.resolved_blend_weights() for c in self.configs], cfg.style_layers, hw, tile
             ),
         )
         x = self._initial(content, styles) if previous is None else im.resize(previous, hw)
@@ -415,10 +359,12 @@ class _Job:
         def objective(images: torch.Tensor, k: int) -> LossTerms:
             # L-BFGS's first curvature pair must not be bf16 noise: first step in fp32 (FACTS.md).
             extractor = self.extractor if (lbfgs and k == 0) else self.fast
-            return total_loss(extractor(images), images, targets, self.weights)
+            return tiles.total_loss(extractor, images, targets, self.weights, tile)  # tile 0: VGG on the whole image
 
-        history = self.memory.history if self.memory is not None else cfg.history  # capped to fit memory
-        optimizer = make_optimizer(cfg.optimizer, self._per_sample(lambda c: c.learning_rate), history, steps)
+        # the history the memory model allows (config.history unless it had to be capped)
+        optimizer = make_optimizer(
+            cfg.optimizer, self._per_sample(lambda c: c.learning_rate), self.memory.history, steps
+        )
         return optimize(x, objective, optimizer, steps, self._on_step, self.active)
 
     # ---- per step: the NaN guard, logging, snapshots ------------------------------------------
@@ -474,8 +420,8 @@ class _Job:
             x = self._check(x)
             final = im.quantize(x)
             with torch.no_grad():  # both in fp32: the saved 8-bit image and the iterate it was rounded from
-                saved = total_loss(self.extractor(final), final, self.targets, self.weights)
-                iterate = total_loss(self.extractor(x), x, self.targets, self.weights)
+                saved = tiles.total_loss(self.extractor, final, self.targets, self.weights, self.memory.tile)
+                iterate = tiles.total_loss(self.extractor, x, self.targets, self.weights, self.memory.tile)
             shown = im.quantize(self._displayed(final))
             for b in range(self.batch):
                 done = status == "done" and not self.failed[b]
@@ -491,11 +437,10 @@ class _Job:
             history = self.recorder.rows[b]
             if image.numel():
                 self.recorder.panel(b, self.loaded[b].content, self.loaded[b].styles, image)
-            memory = {**run.info.get("memory", {}), "peak_gb": round(peak_bytes(self.device) / GB, 3)}
             run.finish(
                 state,
                 why,
-                memory=memory,
+                memory=peak_record(run.info.get("memory", {}), self.device),
                 final_losses=saved_losses,
                 iterate_losses=iterate_losses,
                 epochs_done=history[-1]["epoch"] if history else 0,

@@ -9,7 +9,7 @@ import torch
 
 from nstlib import Config, transfer
 from nstlib.cli import main
-from nstlib.memory import GB, MIN_HISTORY, estimate, plan, sample_bytes
+from nstlib.memory import GB, MIN_HISTORY, RUN_MEMORY_FRACTION, estimate, plan, sample_bytes
 
 from conftest import ROOT
 
@@ -96,7 +96,9 @@ def test_history_cap_engages_and_is_recorded(tmp_path, capsys, monkeypatch):
     styles = [[(load_image(STYLE).shape[-2], load_image(STYLE).shape[-1])]]
     low, full = (estimate([config], hw, styles, CPU, m, 0) for m in (MIN_HISTORY, 9))
     assert full > low
-    monkeypatch.setattr(tr, "available_bytes", lambda device: int((low + full) / 2 / tr.RUN_MEMORY_FRACTION))
+    monkeypatch.setattr(
+        sys.modules["nstlib.memory"], "available_bytes", lambda device: int((low + full) / 2 / RUN_MEMORY_FRACTION)
+    )
     used = []
     real = tr.make_optimizer
     monkeypatch.setattr(

@@ -16,6 +16,7 @@ LAYERS = [
     {"_version", "errors", "paths", "files", "interrupts", "layers"},
     {"config"},
     {"images", "device", "losses", "optimize", "vgg"},
+    {"tiles"},
     {"targets", "runs", "video", "figures", "progress", "memory"},
     {"recorder"},
     {"transfer"},
