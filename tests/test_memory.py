@@ -110,3 +110,15 @@ def test_history_cap_engages_and_is_recorded(tmp_path, capsys, monkeypatch):
     assert MIN_HISTORY < record["history"] < 9 and used == [record["history"]]
     assert f"L-BFGS history {record['history']} instead of 100" in out
     assert result.status == "done"
+
+
+def test_plan_tiles_only_when_the_whole_image_does_not_fit():
+    config = Config(epochs=1, image_size=4096)
+    hw = (3072, 4096)
+    whole = estimate([config], hw, [[]], CPU, None, 0)
+    assert plan([config], hw, [[]], CPU, whole).tile == 0
+    tiled = plan([config], hw, [[]], CPU, 8 * 10**9)
+    assert tiled is not None and tiled.tile > 0 and tiled.halo == 96 and tiled.bytes <= 8 * 10**9 < whole
+    forced = plan([config.replace(tile_size=512)], hw, [[]], CPU, 10**12)
+    assert forced is not None and forced.tile == 512
+    assert plan([config.replace(image_size=16384)], (12288, 16384), [[]], CPU, 8 * 10**9) is None
