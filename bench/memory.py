@@ -60,7 +60,8 @@ def run_one(size: int, steps: int, tile: int, content: str, style: str, work: Pa
         "tile": memory.get("tile_size", tile),
         "status": record.get("status", f"rc {timed['rc']}"),
         "estimate_gb": memory.get("estimate_gb"),
-        "peak_gb": round(timed["peak_rss_mb"] / 1000, 3),
+        # the run's own record (ru_maxrss, bytes / 1e9); _timed's figure is MiB
+        "peak_gb": memory.get("peak_gb", round(timed["peak_rss_mb"] * 1.048576 / 1000, 3)),
         "per_step_s": round(per_step, 2),
         "exact_step": exact,
         "wall_s": round(timed["wall_s"], 1),
