@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,8 @@ from .controls import HELP, PROPAGATIONS, STYLE_LOSSES, check_control, parse_lay
 from .errors import ConfigError as ConfigError  # re-exported: the error of this module
 from .layers import check_layers
 from .paths import DEFAULT_RUNS_DIR, is_url, resolve_input
+from .values import coerce as coerce  # re-exported: Config's value parsing
+from .values import is_list
 
 DEFAULT_CONTENT = "collections/content/chelsea.jpg"
 DEFAULT_STYLE = "collections/style/starry_swirls.jpg"
@@ -126,6 +126,13 @@ class Config:
     optimizer: str = _f("lbfgs", "'lbfgs' or 'adam'", "L-BFGS (Sec. 2)", ("lbfgs", "adam"))
     lr: float = _f(0.0, "learning rate; 0: the optimizer's default (1.0 for L-BFGS, 0.02 for Adam)", minimum=0.0)
     history: int = _f(100, "L-BFGS history size", "neural-style's -lbfgs_num_correction", minimum=1)
+    tile_size: int = _f(
+        0,
+        "run VGG on tiles of this many pixels (a multiple of 16, with a halo) so large images fit in memory; "
+        "losses and gradients stay exact; 0: automatic, tiles only when the whole image does not fit",
+        "",
+        minimum=0,
+    )
     epochs: int = _f(300, "optimizer steps; one L-BFGS step is one iteration (one forward + backward)", "", minimum=0)
     init: str = _f(
         "content", "initial image: 'content', 'style', 'noise' (seeded) or a path to an image", "white noise (Sec. 2)"
@@ -205,6 +212,8 @@ class Config:
             raise ConfigError("content_layers, style_layers: both empty; give layers for at least one loss")
         if not (self.content_weight > 0 or self.style_weight > 0 or self.tv_weight > 0):
             raise ConfigError("content_weight, style_weight, tv_weight: all zero, so there is nothing to optimise")
+        if self.tile_size and (self.tile_size < 32 or self.tile_size % 16):
+            raise ConfigError(f"tile_size: {self.tile_size} is not 0 or a multiple of 16 of at least 32")
         if self.content_layer_weights and len(self.content_layer_weights) != len(self.content_layers):
             raise ConfigError(
                 f"content_layer_weights: {len(self.content_layer_weights)} weights for "
@@ -355,81 +364,9 @@ def parse_value(name: str, text: str) -> Any:
     if name not in fields:
         raise unknown_name_error(name)
     kind = field_types()[name]
-    if _is_list(kind) and fields[name].metadata.get("path"):
+    if is_list(kind) and fields[name].metadata.get("path"):
         return [text]
     return coerce(name, text, kind)
-
-
-def _is_list(kind: Any) -> bool:
-    return typing.get_origin(kind) is list
-
-
-def _union_args(kind: Any) -> tuple[Any, ...]:
-    if typing.get_origin(kind) in (Union, types.UnionType):
-        return typing.get_args(kind)
-    return (kind,)
-
-
-def coerce(name: str, value: Any, kind: Any) -> Any:
-    """Convert `value` (possibly a string from a CLI or YAML) to `kind`, or raise ConfigError."""
-    errors = []
-    for option in _union_args(kind):
-        try:
-            return _coerce_one(value, option)
-        except (TypeError, ValueError) as e:
-            errors.append(str(e))
-    raise ConfigError(f"{name}: {'; '.join(errors)}")
-
-
-def _coerce_one(value: Any, kind: Any) -> Any:
-    if _is_list(kind):
-        (item,) = typing.get_args(kind)
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()] if value.strip() not in ("", "[]") else []
-        if isinstance(value, tuple):
-            value = list(value)
-        if not isinstance(value, list):
-            raise TypeError(f"expected a list of {item.__name__}, got {value!r}")
-        return [_coerce_one(v, item) for v in value]
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
-            return value.lower() in ("true", "yes", "1", "on")
-        raise TypeError(f"expected true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool):
-            raise TypeError(f"expected an integer, got {value!r}")
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                try:
-                    number = float(value)  # "1e3" is a fine integer
-                except ValueError:
-                    number = math.nan
-                if number.is_integer():
-                    return int(number)
-        raise TypeError(f"expected an integer, got {value!r}")
-    if kind is float:
-        if isinstance(value, bool):
-            raise TypeError(f"expected a number, got {value!r}")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"expected a number, got {value!r}") from None
-        if not math.isfinite(number):
-            raise ValueError(f"expected a finite number, got {value!r}")
-        return number
-    if kind is str:
-        if not isinstance(value, str):
-            raise TypeError(f"expected a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported type {kind!r}")
 
 
 def _check_field(f: dataclasses.Field[Any], value: Any) -> None:

@@ -17,7 +17,7 @@ from .config import Config
 from .errors import ConfigError, ImageError
 from .layers import min_side
 from .masks import load_masks
-from .memory import GB, available_bytes, bytes_per_sample, style_side
+from .memory import Estimate, plan_or_refuse, style_side
 from .paths import is_url, resolve_input
 
 
@@ -56,9 +56,10 @@ def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
     return shapes.pop()
 
 
-def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.device) -> None:
+def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.device) -> Estimate:
     """Before any folder or model: the generated and style images are large enough for the deepest layer
-    used (a short side of 2^poolings pixels, `layers.min_side`), and the batch fits in memory."""
+    used (a short side of 2^poolings pixels, `layers.min_side`); returns the batch's memory plan (whole
+    image, capped history or tiles; `memory.py`) or refuses in one line."""
     first = configs[0]
     which = "sizes" if first.sizes else "image_size"
     layers = first.content_layers + first.style_layers
@@ -81,14 +82,13 @@ def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.devic
                             "style_scale or image size"
                         )
     hw0 = content_hw(loaded, max(first.level_sizes))
-    need = sum(bytes_per_sample(c, hw0, style_hws(img)) for c, img in zip(configs, loaded))
-    have = available_bytes(device)
-    if need > have:
-        size = max(first.level_sizes)
+    plan = plan_or_refuse(configs, hw0, [style_hws(i) for i in loaded], device)
+    if plan.tile and any(c.uses_control for c in configs):
         raise ConfigError(
-            f"{which}: {size} px ({hw0[1]}×{hw0[0]}) needs ~{need / GB:.1f} GB, {have / GB:.1f} GB available on "
-            f"{device.type}; use a smaller image size or style_scale, a smaller L-BFGS history, or optimizer adam"
+            f"tile_size: this run needs tiles of {plan.tile} px, and tiled runs support the paper's Gram loss only "
+            "(style_loss gram, no style_masks or style_layer_sets); use a smaller image_size"
         )
+    return plan
 
 
 def style_hws(img: Inputs) -> list[tuple[int, int]]:

@@ -1,31 +1,53 @@
 """How much memory a run needs, estimated before anything is allocated, and how much there is.
 
-Kept simple and on the safe side: per generated pixel of the largest level, the VGG-19 activations
-kept for the backward pass and their gradients (measured 2.6–2.9 kB per pixel at 256 px, fp32 and
-bf16, CPU; 4 kB leaves a margin) plus the optimizer's state (L-BFGS: 2·history vectors s and y of
-3 fp32 values per pixel; Adam: two moments); per style pixel, the no-grad pass that makes its Grams.
+One model for runs and sweep batches. A run's peak is the process itself (torch, VGG weights) plus,
+per sample, the largest of its phases: optimisation at the largest level (VGG activations kept for
+the backward pass — of the whole mirror-padded image, or of one tile with its halo — the full-image
+vectors the step keeps, the L-BFGS history of 2·m vectors s, y of 3 fp32 values per pixel, content
+targets, snapshot buffers) and the no-grad pass that makes the style Grams. Calibrated on `nst run`
+peak RSS (fp32, CPU, 256–1024 px; bench/memory.py checks it at 512–4096 px). bf16 runs take their
+first L-BFGS step in fp32 (FACTS.md), so the fp32 figures bound them too.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .config import Config
+from .config import Config, ConfigError
 from .images import scaled_size
+from .layers import layer_channels, layer_names
+from .tiles import halo
 
-VGG_BYTES_PER_PIXEL = 4_000
-TARGET_BYTES_PER_PIXEL = 1_500  # a no-grad pass keeps ~2 activations of the widest early layer
+BASE_BYTES = 900_000_000  # the process before any image: torch, the VGG weights (fp32 and quantised), buffers
+VGG_BYTES_PER_PIXEL = 2_200  # autograd pass to relu5_1, per pixel of the (mirror-padded) input, fp32
+TARGET_BYTES_PER_PIXEL = 1_000  # a no-grad pass keeps ~2 activations of the widest early layer (+ padding)
+IMAGE_VECTORS = 14  # full-image 3-channel fp32 tensors alive in a step: x, grad, optimizer copies, good/last x, …
+PIXEL_VECTOR_BYTES = 3 * 4
+MIRROR = 16  # vgg.MIRROR: pixels mirrored on each side before the network
+MIN_HISTORY = 5  # the smallest L-BFGS history the model offers before it tiles or refuses
+TILE_CHOICES = (2048, 1536, 1024, 768, 512, 384, 256, 128)  # automatic tile sides, largest first
+RUN_MEMORY_FRACTION = 0.85  # of the available RAM (or free GPU memory) a single run may plan to use
 CPU_MEMORY_FRACTION = 0.5  # of the available RAM, for a batch of sweep points
 CUDA_MEMORY_FRACTION = 0.8  # of the free GPU memory (torch.cuda.mem_get_info)
 GB = 1e9
 
 
-def optimizer_bytes_per_pixel(config: Config) -> int:
-    return 2 * config.history * 3 * 4 if config.optimizer == "lbfgs" else 2 * 3 * 4
+def history_used(config: Config, history: int | None = None) -> int:
+    """The number of L-BFGS pairs a run can hold: its `history`, at most steps − 1 (optimize.LBFGS)."""
+    m = config.history if history is None else history
+    steps = max(config.level_steps or [1])
+    return max(1, min(m, steps - 1)) if steps > 1 else 1
+
+
+def optimizer_bytes_per_pixel(config: Config, history: int | None = None) -> int:
+    if config.optimizer != "lbfgs":
+        return 2 * PIXEL_VECTOR_BYTES  # Adam's two moments
+    return 2 * history_used(config, history) * PIXEL_VECTOR_BYTES
 
 
 def level_shapes(config: Config, content_hw: tuple[int, int]) -> list[tuple[int, int]]:
@@ -42,12 +64,132 @@ def style_shapes(config: Config, style_hws: Sequence[tuple[int, int]]) -> list[t
     return [scaled_size(h, w, style_side(config, size)) for size in config.level_sizes for h, w in style_hws]
 
 
+def deepest_layer(config: Config) -> str:
+    order = layer_names(config.model)
+    return max(config.content_layers + config.style_layers, key=order.index)
+
+
+def _padded(h: int, w: int, tile: int, margin: int) -> int:
+    """Input pixels one VGG pass sees: the whole mirror-padded image, or one tile with its halo."""
+    if tile <= 0 or (h <= tile and w <= tile):
+        return (h + 2 * MIRROR) * (w + 2 * MIRROR)
+    return (min(tile, h) + 2 * margin) * (min(tile, w) + 2 * margin)
+
+
+def content_target_bytes_per_pixel(config: Config) -> float:
+    """P_l kept for the whole run: N_l channels at 1/stride² of the pixels, fp32."""
+    total = 0.0
+    for layer in config.content_layers:
+        pools = sum(n.startswith("pool") for n in layer_names(config.model)[: layer_names(config.model).index(layer)])
+        total += layer_channels(config.model, layer) * 4 / 4**pools
+    return total
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A run's (or batch's) planned peak bytes and the memory-saving choices it assumes."""
+
+    bytes: int
+    history: int  # L-BFGS pairs held (config.history unless it was capped)
+    tile: int  # tile side in pixels; 0: the whole image in one pass
+    halo: int  # pixels of context around each tile
+
+
+def sample_bytes(
+    config: Config,
+    content_hw: tuple[int, int],
+    style_hws: Sequence[tuple[int, int]] = (),
+    history: int | None = None,
+    tile: int = 0,
+) -> int:
+    """Peak bytes one sample adds (the process's BASE_BYTES not included)."""
+    margin = halo(config.model, deepest_layer(config))
+    (h, w) = max(level_shapes(config, content_hw), key=lambda s: s[0] * s[1])
+    pixels = h * w
+    vectors = pixels * (
+        IMAGE_VECTORS * PIXEL_VECTOR_BYTES
+        + optimizer_bytes_per_pixel(config, history)
+        + content_target_bytes_per_pixel(config)
+        + (2 * PIXEL_VECTOR_BYTES if config.save_every else 0)  # the snapshot and the video frame being encoded
+    )
+    optimise = vectors + _padded(h, w, tile, margin) * VGG_BYTES_PER_PIXEL
+    styles = 0
+    for sh, sw in style_shapes(config, style_hws):
+        # the style image, resized and preprocessed copies, and one no-grad pass (whole or tiled)
+        styles = max(styles, 4 * sh * sw * PIXEL_VECTOR_BYTES + _padded(sh, sw, tile, margin) * TARGET_BYTES_PER_PIXEL)
+    return int(max(optimise, pixels * (optimizer_bytes_per_pixel(config, history) + 4 * PIXEL_VECTOR_BYTES) + styles))
+
+
+def base_bytes(device: torch.device) -> int:
+    """The process itself counts against host RAM only; a GPU's free memory is the images' alone."""
+    return BASE_BYTES if device.type == "cpu" else 0
+
+
+def estimate(
+    configs: Sequence[Config],
+    content_hw: tuple[int, int],
+    style_hws: Sequence[Sequence[tuple[int, int]]],
+    device: torch.device,
+    history: int | None = None,
+    tile: int = 0,
+) -> int:
+    """Planned peak bytes of a batch with the given L-BFGS history and tile side."""
+    return base_bytes(device) + sum(
+        sample_bytes(c, content_hw, hws, history, tile) for c, hws in zip(configs, style_hws)
+    )
+
+
+def plan(
+    configs: Sequence[Config],
+    content_hw: tuple[int, int],
+    style_hws: Sequence[Sequence[tuple[int, int]]],
+    device: torch.device,
+    budget: int,
+) -> Estimate | None:
+    """The memory-saving choices that fit `budget`, or None if none do.
+
+    In order: the whole image with the user's history; the whole image with the largest history that
+    fits (≥ MIN_HISTORY); tiles (the user's `tile_size`, else the largest that fits) with the largest
+    history. A user's `tile_size` > 0 always tiles.
+    """
+    first = configs[0]
+    margin = halo(first.model, deepest_layer(first))
+    wanted = first.history
+    low = min(MIN_HISTORY, wanted)
+    user_tile = int(getattr(first, "tile_size", 0) or 0)
+    tiles = [user_tile] if user_tile > 0 else [0, *TILE_CHOICES]
+    for tile in tiles:
+        if estimate(configs, content_hw, style_hws, device, low, tile) > budget:
+            continue
+        m = wanted
+        if first.optimizer == "lbfgs" and estimate(configs, content_hw, style_hws, device, m, tile) > budget:
+            lo, hi = low, wanted  # largest history that fits: the estimate grows with it
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (
+                    (mid, hi)
+                    if estimate(configs, content_hw, style_hws, device, mid, tile) <= budget
+                    else (lo, mid - 1)
+                )
+            m = lo
+        return Estimate(estimate(configs, content_hw, style_hws, device, m, tile), m, tile, margin if tile else 0)
+    return None
+
+
+def largest_size(config: Config, content_hw: tuple[int, int], device: torch.device, budget: int, tile: int) -> int:
+    """The largest longest side (px) that fits `budget` with the smallest history and `tile` (for the refusal)."""
+    small = config.replace(history=min(MIN_HISTORY, config.history), sizes=[], level_epochs=[])
+    lo, hi = 0, 1 << 20
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        need = base_bytes(device) + sample_bytes(small.replace(image_size=max(16, mid)), content_hw, (), None, tile)
+        lo, hi = (mid, hi) if need <= budget else (lo, mid - 1)
+    return lo
+
+
 def bytes_per_sample(config: Config, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]] = ()) -> int:
-    """Peak bytes one sample of a batch adds: optimisation at the largest level, or a style target pass."""
-    pixels = max(h * w for h, w in level_shapes(config, content_hw))
-    optimise = pixels * (VGG_BYTES_PER_PIXEL + optimizer_bytes_per_pixel(config))
-    styles = max((h * w for h, w in style_shapes(config, style_hws)), default=0)
-    return max(optimise, pixels * optimizer_bytes_per_pixel(config) + styles * TARGET_BYTES_PER_PIXEL)
+    """Peak bytes one sample of a batch adds, for sweep batching: the run's model without the process base."""
+    return sample_bytes(config, content_hw, style_hws, None, int(getattr(config, "tile_size", 0) or 0))
 
 
 def available_bytes(device: torch.device) -> int:
@@ -64,6 +206,15 @@ def available_bytes(device: torch.device) -> int:
     return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
+def peak_bytes(device: torch.device) -> int:
+    """The measured peak so far: the process's peak RSS on CPU (ru_maxrss), torch's peak allocation on CUDA."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # kB on Linux
+
+
 def batch_budget(config: Config) -> int:
     """Bytes a batch of sweep points may use: 80% of the free GPU memory on CUDA, else half the available RAM."""
     from .device import resolve_device
@@ -71,3 +222,59 @@ def batch_budget(config: Config) -> int:
     device = resolve_device(config.device)
     fraction = CUDA_MEMORY_FRACTION if device.type == "cuda" else CPU_MEMORY_FRACTION
     return int(available_bytes(device) * fraction)
+
+
+def plan_or_refuse(
+    configs: Sequence[Config],
+    content_hw: tuple[int, int],
+    style_hws: Sequence[Sequence[tuple[int, int]]],
+    device: torch.device,
+) -> Estimate:
+    """The memory plan of a batch, or a one-line ConfigError naming the size, the estimate, what is
+    available and the largest image_size (or sizes) that would fit with every memory saving."""
+    first = configs[0]
+    which = "sizes" if first.sizes else "image_size"
+    size = max(first.level_sizes)
+    have = available_bytes(device)
+    budget = int(have * RUN_MEMORY_FRACTION)
+    chosen = plan(configs, content_hw, style_hws, device, budget)
+    if chosen is not None:
+        return chosen
+    tile = min(TILE_CHOICES)
+    need = estimate(configs, content_hw, style_hws, device, MIN_HISTORY, tile)
+    fits = largest_size(first, content_hw, device, budget // len(configs), tile)
+    saving = f"history {MIN_HISTORY} and tile_size {tile}"
+    other = "a smaller style_scale or " if any(style_hws) else ""
+    raise ConfigError(
+        f"{which}: {size} px ({content_hw[1]}×{content_hw[0]}) needs ~{need / GB:.1f} GB even with {saving}, "
+        f"{have / GB:.1f} GB available on {device.type}; use {other}{which} ≤ {fits} px with {saving}"
+        + (" (or fewer configs per batch)" if len(configs) > 1 else "")
+    )
+
+
+def memory_record(memory: Estimate, device: torch.device) -> dict[str, object]:
+    """What config.json says about memory: the model's estimate and choices (peak_record adds the measured peak)."""
+    return {
+        "estimate_gb": round(memory.bytes / GB, 3),
+        "available_gb": round(available_bytes(device) / GB, 3),
+        "history": memory.history,
+        "tile_size": memory.tile,
+        "halo": memory.halo,
+    }
+
+
+def peak_record(record: dict[str, object], device: torch.device) -> dict[str, object]:
+    return {**record, "peak_gb": round(peak_bytes(device) / GB, 3)}
+
+
+def memory_notes(memory: Estimate, config: Config, hw: tuple[int, int], device: torch.device) -> list[str]:
+    """The run's start lines: the estimate ("needs ~3.1 GB of 22.8 GB available"), tiles, a capped history."""
+    lines = [
+        f"memory: {hw[1]}×{hw[0]} px needs ~{memory.bytes / GB:.1f} GB of {available_bytes(device) / GB:.1f} GB "
+        f"available ({device.type})"
+    ]
+    if memory.tile:
+        lines.append(f"memory: VGG runs on tiles of {memory.tile} px with a {memory.halo} px halo")
+    if config.optimizer == "lbfgs" and memory.history < history_used(config):
+        lines.append(f"memory: L-BFGS history {memory.history} instead of {config.history}, the largest that fits")
+    return lines

@@ -50,6 +50,11 @@ class Progress:
             legend = "  ".join(f"[{i}] {label}" for i, label in enumerate(self.labels, 1))
             self._print(f"batch of {len(self.labels)}: {legend}")
 
+    def note(self, line: str) -> None:
+        """A one-off line (the memory plan at the start), unless progress is off."""
+        if self.mode != "none":
+            self._print(line)
+
     def _print(self, line: str) -> None:
         if self.bar is not None:
             self.bar.write(line, file=self.stream)

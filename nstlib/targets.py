@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from . import tiles
 from .config import Config
 from .layers import feature_size
 from .losses import StyleControl, StyleGroup, Targets, gram_matrix
@@ -59,13 +60,18 @@ TARGET_CACHE = TargetCache()
 
 
 @torch.no_grad()
-def content_targets(extractor: VGGFeatures, contents: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-    """P_l for each content layer, B×N×H×W in fp32 (one cache entry per sample)."""
+def content_targets(
+    extractor: VGGFeatures, contents: torch.Tensor, layers: list[str], tile: int = 0
+) -> dict[str, torch.Tensor]:
+    """P_l for each content layer, B×N×H×W in fp32 (one cache entry per sample); `tile` > 0: VGG on tiles."""
     if not layers:
         return {}
+
+    def compute(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return tiles.features(extractor, x, layers, tile) if tile else extractor(x, layers)
+
     per_sample = [
-        TARGET_CACHE.get(extractor, "content", contents[b : b + 1], layers, lambda x: extractor(x, layers))
-        for b in range(contents.shape[0])
+        TARGET_CACHE.get(extractor, "content", contents[b : b + 1], layers, compute) for b in range(contents.shape[0])
     ]
     return {layer: torch.cat([f[layer] for f in per_sample]).float() for layer in layers}
 
@@ -77,6 +83,7 @@ def style_targets(
     blend_weights: Sequence[Sequence[float]],
     layers: list[str],
     generated_hw: tuple[int, int],
+    tile: int = 0,
 ) -> dict[str, torch.Tensor]:
     """A_l per style layer, B×N×N in fp32: sample b's style Grams blended with its weights.
 
@@ -85,6 +92,9 @@ def style_targets(
     """
 
     def grams(style: torch.Tensor) -> dict[str, tuple[torch.Tensor, int]]:
+        if tile:  # the Gram sums over positions: tile by tile (tiles.py), for style images too large for one pass
+            sizes = {layer: math.prod(feature_size(extractor.model, layer, *style.shape[-2:])) for layer in layers}
+            return {layer: (g, sizes[layer]) for layer, g in tiles.grams(extractor, style, layers, tile).items()}
         feats = extractor(style, layers)
         return {layer: (gram_matrix(f), f.shape[2] * f.shape[3]) for layer, f in feats.items()}
 
@@ -120,15 +130,18 @@ def level_targets(
     loaded: Sequence[Any],
     content: torch.Tensor,
     styles: list[list[torch.Tensor]],
+    tile: int = 0,
 ) -> Targets:
-    """A batch's targets at one level: the paper's Grams, or (other style losses, masks, layer sets) controlled."""
+    """A batch's targets at one level: the paper's Grams, or (other style losses, masks, layer sets) controlled.
+
+    `tile` > 0 computes them on tiles (the Gram path only: a tiled run is refused with control, inputs.py)."""
     cfg, hw = configs[0], (content.shape[-2], content.shape[-1])
-    contents = content_targets(extractor, content, cfg.content_layers)
+    contents = content_targets(extractor, content, cfg.content_layers, tile)
     if any(c.uses_control for c in configs):  # Gatys et al. 2017 control, other style losses
         control = control_targets(extractor, sample_styles(configs, loaded, styles, hw), cfg.style_layers, hw)
         return Targets(contents, {}, control)
     blend = [c.resolved_blend_weights() for c in configs]
-    return Targets(contents, style_targets(extractor, styles, blend, cfg.style_layers, hw))
+    return Targets(contents, style_targets(extractor, styles, blend, cfg.style_layers, hw, tile))
 
 
 def sample_styles(

@@ -18,13 +18,14 @@ from typing import Any
 import torch
 
 from . import images as im
+from . import tiles
 from .config import Config
 from .device import compute_dtype, resolve_device, resolve_precision
 from .errors import ConfigError
 from .inputs import Inputs, check_sizes, content_hw, load_inputs
 from .interrupts import Interrupted, deferred_interrupts
-from .losses import LossTerms, LossWeights, Targets, total_loss
-from .memory import style_side
+from .losses import LossTerms, LossWeights, Targets
+from .memory import Estimate, memory_notes, memory_record, peak_record, style_side
 from .optimize import make_optimizer, optimize
 from .paths import resolve_output, url_stem
 from .progress import Progress
@@ -132,9 +133,9 @@ def transfer_batch(
         c.validate()
     loaded = [load_inputs(c) for c in configs]  # every image error before any model work
     device = resolve_device(first.device)
-    check_sizes(configs, loaded, device)
+    memory = check_sizes(configs, loaded, device)
     precision = resolve_precision(first.precision, device)
-    extra = {"device": str(device), "precision": precision}
+    extra = {"device": str(device), "precision": precision, "memory": memory_record(memory, device)}
     if run_dirs is not None:
         runs = [RunFolder(Path(d), c.to_dict(), extra) for c, d in zip(configs, run_dirs)]
     else:
@@ -142,7 +143,7 @@ def transfer_batch(
             RunFolder.create(resolve_output(c.runs_dir), c.name or default_name(c), c.to_dict(), extra) for c in configs
         ]
     names = list(labels) if labels is not None else [c.name or default_name(c) for c in configs]
-    return _Job(configs, loaded, runs, device, precision, stop, on_progress, names).run()
+    return _Job(configs, loaded, runs, device, precision, stop, on_progress, names, memory).run()
 
 
 class _Job:
@@ -158,8 +159,9 @@ class _Job:
         stop: threading.Event | None,
         on_progress: ProgressCallback | None,
         labels: list[str],
+        memory: Estimate,
     ):
-        self.configs, self.loaded, self.runs = configs, loaded, runs
+        self.configs, self.loaded, self.runs, self.memory = configs, loaded, runs, memory
         self.device, self.precision, self.stop, self.on_progress = device, precision, stop, on_progress
         self.cfg = configs[0]
         self.batch = len(configs)
@@ -175,6 +177,8 @@ class _Job:
             expected_frames(self.cfg.total_epochs, self.cfg.save_every),
         )
         self.progress = Progress(self.cfg.progress, self.cfg.total_epochs, self.cfg.log_every, labels)
+        for line in memory_notes(memory, self.cfg, self.final_hw, device):
+            self.progress.note(line)
         self.targets: Targets | None = None
         self.last_x: torch.Tensor | None = None
         self.level = 0
@@ -279,7 +283,7 @@ class _Job:
         cfg = self.cfg
         content, styles = self._inputs(size)
         hw = (content.shape[-2], content.shape[-1])
-        self.targets = level_targets(self.extractor, self.configs, self.loaded, content, styles)
+        self.targets = level_targets(self.extractor, self.configs, self.loaded, content, styles, self.memory.tile)
         x = self._initial(content, styles) if previous is None else im.resize(previous, hw)
         self.last_x = x
         self.level, self.offset, self.level_steps = level, offset, steps
@@ -290,9 +294,12 @@ class _Job:
         def objective(images: torch.Tensor, k: int) -> LossTerms:
             # L-BFGS's first curvature pair must not be bf16 noise: first step in fp32 (FACTS.md).
             extractor = self.extractor if (lbfgs and k == 0) else self.fast
-            return total_loss(extractor(images), images, targets, self.weights)
+            return tiles.total_loss(extractor, images, targets, self.weights, self.memory.tile)  # 0: whole image
 
-        optimizer = make_optimizer(cfg.optimizer, self._per_sample(lambda c: c.learning_rate), cfg.history, steps)
+        # the history the memory model allows (config.history unless it had to be capped)
+        optimizer = make_optimizer(
+            cfg.optimizer, self._per_sample(lambda c: c.learning_rate), self.memory.history, steps
+        )
         return optimize(x, objective, optimizer, steps, self._on_step, self.active)
 
     # ---- per step: the NaN guard, logging, snapshots ------------------------------------------
@@ -348,8 +355,8 @@ class _Job:
             x = self._check(x)
             final = im.quantize(x)
             with torch.no_grad():  # both in fp32: the saved 8-bit image and the iterate it was rounded from
-                saved = total_loss(self.extractor(final), final, self.targets, self.weights)
-                iterate = total_loss(self.extractor(x), x, self.targets, self.weights)
+                saved = tiles.total_loss(self.extractor, final, self.targets, self.weights, self.memory.tile)
+                iterate = tiles.total_loss(self.extractor, x, self.targets, self.weights, self.memory.tile)
             shown = im.quantize(self._displayed(final))
             for b in range(self.batch):
                 done = status == "done" and not self.failed[b]
@@ -368,6 +375,7 @@ class _Job:
             run.finish(
                 state,
                 why,
+                memory=peak_record(run.info.get("memory", {}), self.device),
                 final_losses=saved_losses,
                 iterate_losses=iterate_losses,
                 epochs_done=history[-1]["epoch"] if history else 0,

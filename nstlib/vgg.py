@@ -241,8 +241,25 @@ class VGGFeatures:
         height, width = x.shape[-2:]
         if self.padding == "mirror":
             x = _mirror(x, MIRROR)
+        raw = self.stack(x, wanted)
+        out: dict[str, torch.Tensor] = {}
+        for name, f in raw.items():
+            if self.padding == "mirror":
+                level = self.level(name)
+                h, w = -(-height // 2**level), -(-width // 2**level)
+                p = MIRROR >> level
+                f = f[..., p : p + h, p : p + w]
+            out[name] = f
+        return out
+
+    def level(self, layer: str) -> int:
+        """Poolings up to and including `layer`: its features have stride 2**level."""
+        order = layer_names(self.model)
+        return sum(name.startswith("pool") for name in order[: order.index(layer) + 1])
+
+    def stack(self, x: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
+        """The conv stack on preprocessed (and padded) input, uncropped: tiles.py runs it on crops."""
         x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
-        level = 0
         out: dict[str, torch.Tensor] = {}
         conv = iter(self.weights)
         for name in self.names:
@@ -256,12 +273,8 @@ class VGGFeatures:
             else:
                 # a partial window at the edge averages only the pixels it covers
                 x = F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)
-            if name.startswith("pool"):
-                level += 1
-                height, width = -(-height // 2), -(-width // 2)
             if name in wanted:
-                p = MIRROR >> level
-                out[name] = x[..., p : p + height, p : p + width] if self.padding == "mirror" else x
+                out[name] = x
                 if len(out) == len(wanted):
                     break
         return out

@@ -13,9 +13,10 @@ PACKAGE = ROOT / "nstlib"
 MAX_LINES = 450
 # Lower layers first; a module may import its own layer or lower ones (README, "The code").
 LAYERS = [
-    {"_version", "errors", "paths", "files", "interrupts", "layers", "controls"},
+    {"_version", "errors", "paths", "files", "interrupts", "layers", "controls", "values"},
     {"config"},
     {"images", "device", "losses", "optimize", "vgg", "style_losses", "masks"},
+    {"tiles"},
     {"targets", "runs", "video", "figures", "progress", "memory", "inputs"},
     {"tblog"},
     {"recorder"},
