@@ -33,7 +33,7 @@ from .recorder import Recorder
 from .runs import RunFolder
 from .style_losses import STYLE_LOSS_SCALE
 from .targets import level_targets
-from .vgg import build_extractor
+from .vgg import build_extractor, load_weights
 from .video import expected_frames
 
 BATCH_KEYS = (
@@ -134,6 +134,7 @@ def transfer_batch(
     loaded = [load_inputs(c) for c in configs]  # every image error before any model work
     device = resolve_device(first.device)
     memory = check_sizes(configs, loaded, device)
+    load_weights(first.model, first.weights)  # a bad weights file is refused before any folder exists (cached)
     precision = resolve_precision(first.precision, device)
     extra = {"device": str(device), "precision": precision, "memory": memory_record(memory, device)}
     if run_dirs is not None:

@@ -128,7 +128,12 @@ def load_state_dict_file(path: str | os.PathLike[str], model: str) -> ConvStack:
     )
     weights = []
     for i in indices:
-        weights.append((state[f"{prefix}{i}.weight"].float(), state[f"{prefix}{i}.bias"].float()))
+        try:
+            weights.append((state[f"{prefix}{i}.weight"].float(), state[f"{prefix}{i}.bias"].float()))
+        except KeyError as e:
+            raise WeightsError(f"weights file {path}: no {e.args[0]!r} in the state dict") from None
+        except AttributeError:  # a value that is not a tensor
+            raise WeightsError(f"weights file {path}: {prefix}{i}.* are not tensors") from None
     return _checked(ConvStack(model, weights, "imagenet"), str(path))
 
 

@@ -355,3 +355,17 @@ def test_runs_dir_that_is_a_file_or_under_one(tmp_path, capsys, original_weights
     for runs_dir in (afile, afile / "sub"):
         assert main(["run", *TINY, "--runs-dir", str(runs_dir)]) == 2
         assert "runs_dir: cannot make a folder" in one_line_error(capsys)
+
+
+def test_a_state_dict_missing_a_key_is_one_line(tmp_path, capsys):
+    import torch
+
+    from nstlib.vgg import random_weights
+
+    stack = random_weights("vgg19")
+    state = {f"features.{i}.weight": w for i, (w, _) in enumerate(stack.weights)}  # biases missing
+    path = tmp_path / "nobias.pth"
+    torch.save(state, path)
+    assert main(["run", *TINY, "--weights", str(path), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "nobias.pth: no 'features.0.bias' in the state dict" in one_line_error(capsys)
+    assert not (tmp_path / "runs").exists()
