@@ -28,6 +28,7 @@ from .config import (
     from_dict,
     parse_value,
 )
+from .runs import is_run_folder as is_run_folder  # re-exported: notebooks ask which folder is a run
 
 CONTENT_RECONSTRUCTION_LAYERS = ["relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"]  # Fig. 1, top row
 FIGURE_FORMATS = ("png", "pdf")
@@ -188,19 +189,22 @@ def show_table(rows: Sequence[Mapping[str, Any]] | str | os.PathLike, max_rows: 
 
 
 def _loss_rows(rows: Sequence[Mapping[str, Any]] | str | os.PathLike) -> list[Mapping[str, Any]]:
+    """Loss rows as given, or those of a run folder (through its record) or of a losses.csv file."""
     from .files import read_csv
+    from .runs import RunRecord
 
     if isinstance(rows, (str, os.PathLike)):
         path = Path(rows)
-        return list(read_csv(path / "losses.csv" if path.is_dir() else path))
+        if not path.is_dir():
+            return list(read_csv(path))
+        record = RunRecord.read(path)
+        if record is None:
+            raise FileNotFoundError(f"{path}: no run record (config.json) here")
+        return list(record.losses())
     return list(rows)
 
 
 # ---- run folders ------------------------------------------------------------------------------------
-def is_run_folder(path: Path) -> bool:
-    return (path / "config.json").is_file() and (path / "losses.csv").is_file()
-
-
 def is_sweep_folder(path: Path) -> bool:
     return (path / "index.csv").is_file()
 
