@@ -22,13 +22,13 @@ from .config import Config, ConfigError
 from .images import scaled_size
 from .layers import layer_channels, layer_names
 from .tiles import halo
+from .vgg import MIRROR
 
 BASE_BYTES = 900_000_000  # the process before any image: torch, the VGG weights (fp32 and quantised), buffers
 VGG_BYTES_PER_PIXEL = 2_200  # autograd pass to relu5_1, per pixel of the (mirror-padded) input, fp32
 TARGET_BYTES_PER_PIXEL = 1_000  # a no-grad pass keeps ~2 activations of the widest early layer (+ padding)
 IMAGE_VECTORS = 14  # full-image 3-channel fp32 tensors alive in a step: x, grad, optimizer copies, good/last x, …
 PIXEL_VECTOR_BYTES = 3 * 4
-MIRROR = 16  # vgg.MIRROR: pixels mirrored on each side before the network
 MIN_HISTORY = 5  # the smallest L-BFGS history the model offers before it tiles or refuses
 TILE_CHOICES = (2048, 1536, 1024, 768, 512, 384, 256, 128)  # automatic tile sides, largest first
 RUN_MEMORY_FRACTION = 0.85  # of the available RAM (or free GPU memory) a single run may plan to use

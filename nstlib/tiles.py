@@ -24,7 +24,7 @@ import torch
 from . import losses
 from .layers import feature_size, layer_channels, layer_names
 from .losses import LossTerms, LossWeights, Targets, tv_loss
-from .vgg import MIRROR, VGGFeatures, _mirror
+from .vgg import MIRROR, VGGFeatures, mirror_pad
 
 ALIGN = 16  # the deepest pooling stride: tile edges on this grid keep VGG's pooling windows
 
@@ -77,7 +77,7 @@ def padded(extractor: VGGFeatures, images: torch.Tensor) -> torch.Tensor:
     """The preprocessed, mirror-padded images, as the untiled pass feeds its conv stack (differentiable)."""
     if extractor.padding != "mirror":
         raise ValueError("tiles need the extractor's mirror padding")
-    return _mirror(extractor.preprocess(images), MIRROR)
+    return mirror_pad(extractor.preprocess(images), MIRROR)
 
 
 def _positions_major(f: torch.Tensor) -> torch.Tensor:

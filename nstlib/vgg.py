@@ -245,7 +245,7 @@ class VGGFeatures:
         x = self.preprocess(images)
         height, width = x.shape[-2:]
         if self.padding == "mirror":
-            x = _mirror(x, MIRROR)
+            x = mirror_pad(x, MIRROR)
         raw = self.stack(x, wanted)
         out: dict[str, torch.Tensor] = {}
         for name, f in raw.items():
@@ -285,7 +285,7 @@ class VGGFeatures:
         return out
 
 
-def _mirror(x: torch.Tensor, pad: int) -> torch.Tensor:
+def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     """Reflect-pad `pad` pixels on each side; in rounds, as a reflection cannot exceed the side − 1."""
     while pad > 0:
         step = min(pad, x.shape[-2] - 1, x.shape[-1] - 1)

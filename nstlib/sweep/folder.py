@@ -98,9 +98,10 @@ class SweepFolder:
         """Points still running or queued when the sweep itself failed."""
         for p in self.spec.points:
             if self.states[p.number].status in ("running", "queued"):
-                self.states[p.number] = read_point(self.path(p)) or PointState("failed", error)
-                if self.states[p.number].status == "running":
-                    self.states[p.number] = PointState("failed", error)
+                state = read_point(self.path(p))  # a record the run finished itself knows more
+                if state is None or state.status == "running":
+                    state = PointState("failed", error)
+                self.states[p.number] = state
         self.write_index()
 
     def rows(self) -> list[dict[str, Any]]:
