@@ -26,6 +26,24 @@ def make_image(path: Path, size=(48, 40), seed: int = 0, mode: str = "RGB") -> P
     return path
 
 
+def tiny_config(tmp_path: Path, **kw):
+    """A fast, deterministic experiment on the bundled chelsea × starry_swirls; `kw` overrides any field."""
+    from nstlib import Config
+
+    base = dict(
+        content=str(ROOT / "collections/content/chelsea.jpg"),
+        style=[str(ROOT / "collections/style/starry_swirls.jpg")],
+        image_size=64,
+        epochs=3,
+        save_every=0,
+        progress="none",
+        runs_dir=str(tmp_path / "runs"),
+        precision="fp32",
+        device="cpu",
+    )
+    return Config(**{**base, **kw})
+
+
 @pytest.fixture(scope="session")
 def original_weights():
     return load_weights("vgg19", "original")

@@ -11,7 +11,7 @@ from nstlib import Config, transfer
 from nstlib.cli import main
 from nstlib.memory import GB, MIN_HISTORY, RUN_MEMORY_FRACTION, estimate, plan, sample_bytes
 
-from conftest import ROOT
+from conftest import ROOT, tiny_config
 
 CONTENT = str(ROOT / "collections/content/chelsea.jpg")
 STYLE = str(ROOT / "collections/style/starry_swirls.jpg")
@@ -19,18 +19,7 @@ CPU = torch.device("cpu")
 
 
 def tiny(tmp_path, **kw) -> Config:
-    base = dict(
-        content=CONTENT,
-        style=[STYLE],
-        image_size=64,
-        epochs=3,
-        save_every=0,
-        progress="text",
-        runs_dir=str(tmp_path / "runs"),
-        precision="fp32",
-        device="cpu",
-    )
-    return Config(**{**base, **kw})
+    return tiny_config(tmp_path, **{"progress": "text", **kw})
 
 
 def test_estimate_grows_with_size_history_and_batch():

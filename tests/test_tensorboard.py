@@ -9,30 +9,15 @@ import pytest
 from nstlib import Config, transfer
 from nstlib.runs import read_csv
 
-from conftest import ROOT
+from conftest import tiny_config
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
 
-CONTENT = str(ROOT / "collections/content/chelsea.jpg")
-STYLE = str(ROOT / "collections/style/starry_swirls.jpg")
-
 
 def tiny(tmp_path: Path, **kw) -> Config:
-    base = dict(
-        content=CONTENT,
-        style=[STYLE],
-        image_size=32,
-        epochs=6,
-        save_every=3,
-        progress="none",
-        runs_dir=str(tmp_path / "runs"),
-        precision="fp32",
-        device="cpu",
-        video=False,
-    )
-    return Config(**{**base, **kw})
+    return tiny_config(tmp_path, **{"image_size": 32, "epochs": 6, "save_every": 3, "video": False, **kw})
 
 
 def events(folder: Path, suffix: str = "") -> EventAccumulator:

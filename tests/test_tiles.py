@@ -81,22 +81,12 @@ def test_tiled_features_and_grams_match(original_weights):
 def test_a_tiled_run_logs_the_untiled_losses(tmp_path, capsys):
     import json
 
-    from nstlib import Config, transfer
+    from nstlib import transfer
     from nstlib.errors import ConfigError
 
-    from conftest import ROOT
+    from conftest import tiny_config
 
-    base = Config(
-        content=str(ROOT / "collections/content/chelsea.jpg"),
-        style=[str(ROOT / "collections/style/starry_swirls.jpg")],
-        image_size=64,
-        epochs=2,
-        save_every=0,
-        progress="text",
-        runs_dir=str(tmp_path / "runs"),
-        precision="fp32",
-        device="cpu",
-    )
+    base = tiny_config(tmp_path, epochs=2, progress="text")
     whole = transfer(base)
     tiled = transfer(base.replace(tile_size=48))
     assert "memory: VGG runs on tiles of 48 px with a 96 px halo" in capsys.readouterr().out

@@ -16,25 +16,14 @@ from nstlib.runs import new_folder, read_csv
 from nstlib.transfer import transfer_batch
 from nstlib.video import HOLD_SECONDS, auto_fps, expected_frames, video_stride
 
-from conftest import ROOT
+from conftest import ROOT, tiny_config
 
 CONTENT = str(ROOT / "collections/content/chelsea.jpg")
 STYLE = str(ROOT / "collections/style/starry_swirls.jpg")
 
 
 def tiny(tmp_path, **kw) -> Config:
-    base = dict(
-        content=CONTENT,
-        style=[STYLE],
-        image_size=64,
-        epochs=20,
-        save_every=5,
-        progress="none",
-        runs_dir=str(tmp_path / "runs"),
-        precision="fp32",
-        device="cpu",
-    )
-    return Config(**{**base, **kw})
+    return tiny_config(tmp_path, **{"epochs": 20, "save_every": 5, **kw})
 
 
 @pytest.fixture(scope="module")
