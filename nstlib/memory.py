@@ -156,7 +156,7 @@ def plan(
     margin = halo(first.model, deepest_layer(first))
     wanted = first.history
     low = min(MIN_HISTORY, wanted)
-    user_tile = int(getattr(first, "tile_size", 0) or 0)
+    user_tile = first.tile_size
     tiles = [user_tile] if user_tile > 0 else [0, *TILE_CHOICES]
     for tile in tiles:
         if estimate(configs, content_hw, style_hws, device, low, tile) > budget:
@@ -189,7 +189,7 @@ def largest_size(config: Config, content_hw: tuple[int, int], device: torch.devi
 
 def bytes_per_sample(config: Config, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]] = ()) -> int:
     """Peak bytes one sample of a batch adds, for sweep batching: the run's model without the process base."""
-    return sample_bytes(config, content_hw, style_hws, None, int(getattr(config, "tile_size", 0) or 0))
+    return sample_bytes(config, content_hw, style_hws, None, config.tile_size)
 
 
 def available_bytes(device: torch.device) -> int:
