@@ -133,6 +133,13 @@ class Config:
         "",
         minimum=0,
     )
+    memory_limit: float = _f(
+        0.0,
+        "GB a run may use, the process included: the memory model caps the L-BFGS history and tiles to fit; "
+        '0: 85% of the available memory (README, "Large images")',
+        "",
+        minimum=0.0,
+    )
     epochs: int = _f(300, "optimizer steps; one L-BFGS step is one iteration (one forward + backward)", "", minimum=0)
     init: str = _f(
         "content", "initial image: 'content', 'style', 'noise' (seeded) or a path to an image", "white noise (Sec. 2)"

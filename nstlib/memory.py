@@ -2,9 +2,11 @@
 
 One model for runs and sweep batches. A run's peak is the process itself (torch, VGG weights) plus,
 per sample, the largest of its phases: optimisation at the largest level (VGG activations kept for
-the backward pass — of the whole mirror-padded image, or of one tile with its halo — the full-image
-vectors the step keeps, the L-BFGS history of 2·m vectors s, y of 3 fp32 values per pixel, content
-targets, snapshot buffers) and the no-grad pass that makes the style Grams. Calibrated on `nst run`
+the backward pass — of the whole mirror-padded image, or, tiled (tiles.py), of one tile with its
+halo through the cut plus the whole image's layers after it — the full-image vectors the step keeps,
+the L-BFGS history of 2·m vectors s, y of 3 fp32 values per pixel, content targets, snapshot
+buffers) and the no-grad pass that makes the style Grams. Activations are split between layers in
+proportion to their sizes (channels / stride²). Calibrated on `nst run`
 peak RSS (fp32, CPU, 256–1024 px; bench/memory.py checks it at 512–4096 px). bf16 runs take their
 first L-BFGS step in fp32 (FACTS.md), so the fp32 figures bound them too.
 """
@@ -21,16 +23,18 @@ import torch
 from .config import Config, ConfigError
 from .images import scaled_size
 from .layers import layer_channels, layer_names
-from .tiles import halo
+from .tiles import CUT_LEVELS, Tiling, tiling
 from .vgg import MIRROR
 
 BASE_BYTES = 900_000_000  # the process before any image: torch, the VGG weights (fp32 and quantised), buffers
 VGG_BYTES_PER_PIXEL = 2_200  # autograd pass to relu5_1, per pixel of the (mirror-padded) input, fp32
+CALIBRATED_THROUGH = "relu5_1"  # the deepest layer of the runs VGG_BYTES_PER_PIXEL was measured on
 TARGET_BYTES_PER_PIXEL = 1_000  # a no-grad pass keeps ~2 activations of the widest early layer (+ padding)
 IMAGE_VECTORS = 14  # full-image 3-channel fp32 tensors alive in a step: x, grad, optimizer copies, good/last x, …
 PIXEL_VECTOR_BYTES = 3 * 4
 MIN_HISTORY = 5  # the smallest L-BFGS history the model offers before it tiles or refuses
 TILE_CHOICES = (2048, 1536, 1024, 768, 512, 384, 256, 128)  # automatic tile sides, largest first
+TILED_VECTORS = 2  # a tiled step adds the padded, preprocessed image and its gradient
 RUN_MEMORY_FRACTION = 0.85  # of the available RAM (or free GPU memory) a single run may plan to use
 CPU_MEMORY_FRACTION = 0.5  # of the available RAM, for a batch of sweep points
 CUDA_MEMORY_FRACTION = 0.8  # of the free GPU memory (torch.cuda.mem_get_info)
@@ -69,11 +73,73 @@ def deepest_layer(config: Config) -> str:
     return max(config.content_layers + config.style_layers, key=order.index)
 
 
-def _padded(h: int, w: int, tile: int, margin: int) -> int:
-    """Input pixels one VGG pass sees: the whole mirror-padded image, or one tile with its halo."""
-    if tile <= 0 or (h <= tile and w <= tile):
-        return (h + 2 * MIRROR) * (w + 2 * MIRROR)
-    return (min(tile, h) + 2 * margin) * (min(tile, w) + 2 * margin)
+def config_tiling(config: Config, tile: int, level: int) -> Tiling:
+    return tiling(config.model, config.content_layers + config.style_layers, tile, level)
+
+
+def _sizes(model: str) -> dict[str, float]:
+    """Each layer's output values per input pixel (channels / stride²): its share of activations."""
+    out, level, channels = {}, 0, 3
+    for name in layer_names(model):
+        if name.startswith("pool"):
+            level += 1
+        else:
+            channels = layer_channels(model, name)
+        out[name] = channels / 4**level
+    return out
+
+
+def activation_bytes(model: str, first: str | None, last: str) -> float:
+    """Autograd bytes per input pixel of the layers after `first` (None: from the input) through `last`."""
+    sizes, order = _sizes(model), layer_names(model)
+    start = order.index(first) + 1 if first else 0
+    share = sum(sizes[n] for n in order[start : order.index(last) + 1])
+    return VGG_BYTES_PER_PIXEL * share / sum(sizes[n] for n in order[: order.index(CALIBRATED_THROUGH) + 1])
+
+
+def _padded_px(h: int, w: int) -> int:
+    return (h + 2 * MIRROR) * (w + 2 * MIRROR)
+
+
+def _crop_px(h: int, w: int, t: Tiling) -> int:
+    """Input pixels of the largest crop: a tile with its halo, within the padded image."""
+    side = lambda n: min(n + 2 * MIRROR, t.tile + 2 * t.halo)  # noqa: E731
+    return side(h) * side(w)
+
+
+def vgg_bytes(config: Config, h: int, w: int, t: Tiling | None) -> float:
+    """VGG activations kept for one step's backward pass: whole, or a tile's through the cut plus the rest whole."""
+    last = deepest_layer(config)
+    if t is None or not t.applies(h, w):
+        return _padded_px(h, w) * activation_bytes(config.model, None, last)
+    whole = _padded_px(h, w)
+    late = whole * activation_bytes(config.model, t.cut, last) if t.cut != last else 0.0
+    return _crop_px(h, w, t) * activation_bytes(config.model, None, t.cut) + late + whole * TILED_VECTORS * 4
+
+
+def step_cost(config: Config, h: int, w: int, t: Tiling | None) -> float:
+    """A step's multiply-adds per unit (for choosing among tilings): forward + backward ≈ 3 forwards;
+    tiled, the early layers run twice forward and once backward on crops, the late ones once whole."""
+    sizes, order = _sizes(config.model), layer_names(config.model)
+    last = order.index(deepest_layer(config))
+    flops = {
+        n: (sizes[n] * layer_channels(config.model, order[i - 1] if i else n) if n.startswith("conv") else 0.0)
+        for i, n in enumerate(order[: last + 1])
+    }
+    whole = _padded_px(h, w)
+    if t is None or not t.applies(h, w):
+        return 3 * whole * sum(flops.values())
+    cut = order.index(t.cut)
+    tiles_y = -(-(h + 2 * MIRROR) // t.tile)
+    tiles_x = -(-(w + 2 * MIRROR) // t.tile)
+    crops = sum(
+        (min(h + 2 * MIRROR, (i + 1) * t.tile + t.halo) - max(0, i * t.tile - t.halo))
+        * (min(w + 2 * MIRROR, (j + 1) * t.tile + t.halo) - max(0, j * t.tile - t.halo))
+        for i in range(tiles_y)
+        for j in range(tiles_x)
+    )
+    early = sum(flops[n] for n in order[: cut + 1])
+    return 4 * crops * early + 3 * whole * (sum(flops.values()) - early)
 
 
 def content_target_bytes_per_pixel(config: Config) -> float:
@@ -91,8 +157,12 @@ class Estimate:
 
     bytes: int
     history: int  # L-BFGS pairs held (config.history unless it was capped)
-    tile: int  # tile side in pixels; 0: the whole image in one pass
-    halo: int  # pixels of context around each tile
+    tiling: Tiling | None  # None: the whole image in one pass
+
+    @property
+    def tile(self) -> int:
+        """The tile side in pixels; 0: the whole image in one pass."""
+        return self.tiling.tile if self.tiling else 0
 
 
 def sample_bytes(
@@ -100,10 +170,9 @@ def sample_bytes(
     content_hw: tuple[int, int],
     style_hws: Sequence[tuple[int, int]] = (),
     history: int | None = None,
-    tile: int = 0,
+    t: Tiling | None = None,
 ) -> int:
     """Peak bytes one sample adds (the process's BASE_BYTES not included)."""
-    margin = halo(config.model, deepest_layer(config))
     (h, w) = max(level_shapes(config, content_hw), key=lambda s: s[0] * s[1])
     pixels = h * w
     vectors = pixels * (
@@ -112,11 +181,12 @@ def sample_bytes(
         + content_target_bytes_per_pixel(config)
         + (2 * PIXEL_VECTOR_BYTES if config.save_every else 0)  # the snapshot and the video frame being encoded
     )
-    optimise = vectors + _padded(h, w, tile, margin) * VGG_BYTES_PER_PIXEL
+    optimise = vectors + vgg_bytes(config, h, w, t)
     styles = 0
     for sh, sw in style_shapes(config, style_hws):
         # the style image, resized and preprocessed copies, and one no-grad pass (whole or tiled)
-        styles = max(styles, 4 * sh * sw * PIXEL_VECTOR_BYTES + _padded(sh, sw, tile, margin) * TARGET_BYTES_PER_PIXEL)
+        seen = _crop_px(sh, sw, t) if t is not None and t.applies(sh, sw) else _padded_px(sh, sw)
+        styles = max(styles, 4 * sh * sw * PIXEL_VECTOR_BYTES + seen * TARGET_BYTES_PER_PIXEL)
     return int(max(optimise, pixels * (optimizer_bytes_per_pixel(config, history) + 4 * PIXEL_VECTOR_BYTES) + styles))
 
 
@@ -131,12 +201,20 @@ def estimate(
     style_hws: Sequence[Sequence[tuple[int, int]]],
     device: torch.device,
     history: int | None = None,
-    tile: int = 0,
+    t: Tiling | None = None,
 ) -> int:
-    """Planned peak bytes of a batch with the given L-BFGS history and tile side."""
-    return base_bytes(device) + sum(
-        sample_bytes(c, content_hw, hws, history, tile) for c, hws in zip(configs, style_hws)
-    )
+    """Planned peak bytes of a batch with the given L-BFGS history and tiling."""
+    return base_bytes(device) + sum(sample_bytes(c, content_hw, hws, history, t) for c, hws in zip(configs, style_hws))
+
+
+def tilings(config: Config, content_hw: tuple[int, int]) -> list[Tiling | None]:
+    """The ways to run VGG, cheapest step first: the whole image (unless `tile_size` is set), then
+    tiles of `tile_size` (else every automatic side) with every cut."""
+    (h, w) = max(level_shapes(config, content_hw), key=lambda s: s[0] * s[1])
+    sides = [config.tile_size] if config.tile_size > 0 else list(TILE_CHOICES)
+    tiled = {config_tiling(config, side, level) for side in sides for level in CUT_LEVELS}
+    ordered = sorted(tiled, key=lambda t: (step_cost(config, h, w, t), -t.tile))
+    return [*ordered] if config.tile_size > 0 else [None, *ordered]
 
 
 def plan(
@@ -149,47 +227,51 @@ def plan(
     """The memory-saving choices that fit `budget`, or None if none do.
 
     In order: the whole image with the user's history; the whole image with the largest history that
-    fits (≥ MIN_HISTORY); tiles (the user's `tile_size`, else the largest that fits) with the largest
-    history. A user's `tile_size` > 0 always tiles.
+    fits (≥ MIN_HISTORY); the cheapest tiling (tiles.py; the user's `tile_size`, else any side) that
+    fits, with the largest history. A user's `tile_size` > 0 always tiles.
     """
     first = configs[0]
-    margin = halo(first.model, deepest_layer(first))
     wanted = first.history
     low = min(MIN_HISTORY, wanted)
-    user_tile = first.tile_size
-    tiles = [user_tile] if user_tile > 0 else [0, *TILE_CHOICES]
-    for tile in tiles:
-        if estimate(configs, content_hw, style_hws, device, low, tile) > budget:
+
+    def need(m: int, t: Tiling | None) -> int:
+        return estimate(configs, content_hw, style_hws, device, m, t)
+
+    for t in tilings(first, content_hw):
+        if need(low, t) > budget:
             continue
         m = wanted
-        if first.optimizer == "lbfgs" and estimate(configs, content_hw, style_hws, device, m, tile) > budget:
+        if first.optimizer == "lbfgs" and need(m, t) > budget:
             lo, hi = low, wanted  # largest history that fits: the estimate grows with it
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                lo, hi = (
-                    (mid, hi)
-                    if estimate(configs, content_hw, style_hws, device, mid, tile) <= budget
-                    else (lo, mid - 1)
-                )
+                lo, hi = (mid, hi) if need(mid, t) <= budget else (lo, mid - 1)
             m = lo
-        return Estimate(estimate(configs, content_hw, style_hws, device, m, tile), m, tile, margin if tile else 0)
+        return Estimate(need(m, t), m, t)
     return None
 
 
-def largest_size(config: Config, content_hw: tuple[int, int], device: torch.device, budget: int, tile: int) -> int:
-    """The largest longest side (px) that fits `budget` with the smallest history and `tile` (for the refusal)."""
+def leanest(config: Config) -> Tiling:
+    """The tiling that needs least memory: the smallest automatic tiles, cut after pool4."""
+    return config_tiling(config, config.tile_size or min(TILE_CHOICES), max(CUT_LEVELS))
+
+
+def largest_size(config: Config, content_hw: tuple[int, int], device: torch.device, budget: int) -> int:
+    """The largest longest side (px) that fits `budget` with the smallest history and tiles (for the refusal)."""
     small = config.replace(history=min(MIN_HISTORY, config.history), sizes=[], level_epochs=[])
+    t = leanest(config)
     lo, hi = 0, 1 << 20
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        need = base_bytes(device) + sample_bytes(small.replace(image_size=max(16, mid)), content_hw, (), None, tile)
+        need = base_bytes(device) + sample_bytes(small.replace(image_size=max(16, mid)), content_hw, (), None, t)
         lo, hi = (mid, hi) if need <= budget else (lo, mid - 1)
     return lo
 
 
 def bytes_per_sample(config: Config, content_hw: tuple[int, int], style_hws: Sequence[tuple[int, int]] = ()) -> int:
     """Peak bytes one sample of a batch adds, for sweep batching: the run's model without the process base."""
-    return sample_bytes(config, content_hw, style_hws, None, config.tile_size)
+    t = config_tiling(config, config.tile_size, max(CUT_LEVELS)) if config.tile_size else None
+    return sample_bytes(config, content_hw, style_hws, None, t)
 
 
 def available_bytes(device: torch.device) -> int:
@@ -215,13 +297,19 @@ def peak_bytes(device: torch.device) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # kB on Linux
 
 
+def limited(config: Config, budget: int) -> int:
+    """`budget`, at most the user's memory_limit."""
+    return min(budget, int(config.memory_limit * GB)) if config.memory_limit > 0 else budget
+
+
 def batch_budget(config: Config) -> int:
-    """Bytes a batch of sweep points may use: 80% of the free GPU memory on CUDA, else half the available RAM."""
+    """Bytes a batch of sweep points may use: 80% of the free GPU memory on CUDA, else half the available RAM
+    (at most memory_limit)."""
     from .device import resolve_device
 
     device = resolve_device(config.device)
     fraction = CUDA_MEMORY_FRACTION if device.type == "cuda" else CPU_MEMORY_FRACTION
-    return int(available_bytes(device) * fraction)
+    return limited(config, int(available_bytes(device) * fraction))
 
 
 def plan_or_refuse(
@@ -236,18 +324,23 @@ def plan_or_refuse(
     which = "sizes" if first.sizes else "image_size"
     size = max(first.level_sizes)
     have = available_bytes(device)
-    budget = int(have * RUN_MEMORY_FRACTION)
+    budget = limited(first, int(have * RUN_MEMORY_FRACTION))
     chosen = plan(configs, content_hw, style_hws, device, budget)
     if chosen is not None:
         return chosen
-    tile = min(TILE_CHOICES)
-    need = estimate(configs, content_hw, style_hws, device, MIN_HISTORY, tile)
-    fits = largest_size(first, content_hw, device, budget // len(configs), tile)
-    saving = f"history {MIN_HISTORY} and tile_size {tile}"
+    t = leanest(first)
+    need = estimate(configs, content_hw, style_hws, device, MIN_HISTORY, t)
+    fits = largest_size(first, content_hw, device, budget // len(configs))
+    saving = f"history {MIN_HISTORY} and tile_size {t.tile}"
     other = "a smaller style_scale or " if any(style_hws) else ""
+    room = (
+        f"memory_limit {first.memory_limit:g} GB ({have / GB:.1f} GB available on {device.type})"
+        if budget < int(have * RUN_MEMORY_FRACTION)
+        else f"{have / GB:.1f} GB available on {device.type}"
+    )
     raise ConfigError(
         f"{which}: {size} px ({content_hw[1]}×{content_hw[0]}) needs ~{need / GB:.1f} GB even with {saving}, "
-        f"{have / GB:.1f} GB available on {device.type}; use {other}{which} ≤ {fits} px with {saving}"
+        f"{room}; use {other}{which} ≤ {fits} px with {saving}"
         + (" (or fewer configs per batch)" if len(configs) > 1 else "")
     )
 
@@ -259,7 +352,8 @@ def memory_record(memory: Estimate, device: torch.device) -> dict[str, object]:
         "available_gb": round(available_bytes(device) / GB, 3),
         "history": memory.history,
         "tile_size": memory.tile,
-        "halo": memory.halo,
+        "halo": memory.tiling.halo if memory.tiling else 0,
+        "tiles_through": memory.tiling.cut if memory.tiling else None,
     }
 
 
@@ -273,8 +367,12 @@ def memory_notes(memory: Estimate, config: Config, hw: tuple[int, int], device: 
         f"memory: {hw[1]}×{hw[0]} px needs ~{memory.bytes / GB:.1f} GB of {available_bytes(device) / GB:.1f} GB "
         f"available ({device.type})"
     ]
-    if memory.tile:
-        lines.append(f"memory: VGG runs on tiles of {memory.tile} px with a {memory.halo} px halo")
+    if memory.tiling:
+        t = memory.tiling
+        lines.append(
+            f"memory: VGG runs through {t.cut} on tiles of {t.tile} px with a {t.halo} px halo, "
+            "the later layers on the whole image"
+        )
     if config.optimizer == "lbfgs" and memory.history < history_used(config):
         lines.append(f"memory: L-BFGS history {memory.history} instead of {config.history}, the largest that fits")
     return lines

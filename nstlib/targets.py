@@ -22,6 +22,7 @@ from .layers import feature_size
 from .losses import StyleControl, StyleGroup, Targets, gram_matrix
 from .masks import propagate, resize_mask
 from .style_losses import mean_std_target, moments, mrf_applies, mrf_target, position_weights, w2_target
+from .tiles import Tiling
 from .vgg import VGGFeatures
 
 
@@ -61,14 +62,16 @@ TARGET_CACHE = TargetCache()
 
 @torch.no_grad()
 def content_targets(
-    extractor: VGGFeatures, contents: torch.Tensor, layers: list[str], tile: int = 0
+    extractor: VGGFeatures, contents: torch.Tensor, layers: list[str], t: Tiling | None = None
 ) -> dict[str, torch.Tensor]:
-    """P_l for each content layer, B×N×H×W in fp32 (one cache entry per sample); `tile` > 0: VGG on tiles."""
+    """P_l for each content layer, B×N×H×W in fp32 (one cache entry per sample); with `t`: VGG on its tiles."""
     if not layers:
         return {}
 
     def compute(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return tiles.features(extractor, x, layers, tile) if tile else extractor(x, layers)
+        if t is not None and t.applies(x.shape[-2], x.shape[-1]):
+            return tiles.features(extractor, x, layers, t)
+        return extractor(x, layers)
 
     per_sample = [
         TARGET_CACHE.get(extractor, "content", contents[b : b + 1], layers, compute) for b in range(contents.shape[0])
@@ -83,7 +86,7 @@ def style_targets(
     blend_weights: Sequence[Sequence[float]],
     layers: list[str],
     generated_hw: tuple[int, int],
-    tile: int = 0,
+    t: Tiling | None = None,
 ) -> dict[str, torch.Tensor]:
     """A_l per style layer, B×N×N in fp32: sample b's style Grams blended with its weights.
 
@@ -92,9 +95,9 @@ def style_targets(
     """
 
     def grams(style: torch.Tensor) -> dict[str, tuple[torch.Tensor, int]]:
-        if tile:  # the Gram sums over positions: tile by tile (tiles.py), for style images too large for one pass
+        if t is not None and t.applies(style.shape[-2], style.shape[-1]):  # style images too large for one pass
             sizes = {layer: math.prod(feature_size(extractor.model, layer, *style.shape[-2:])) for layer in layers}
-            return {layer: (g, sizes[layer]) for layer, g in tiles.grams(extractor, style, layers, tile).items()}
+            return {layer: (g, sizes[layer]) for layer, g in tiles.grams(extractor, style, layers, t).items()}
         feats = extractor(style, layers)
         return {layer: (gram_matrix(f), f.shape[2] * f.shape[3]) for layer, f in feats.items()}
 
@@ -130,18 +133,18 @@ def level_targets(
     loaded: Sequence[Any],
     content: torch.Tensor,
     styles: list[list[torch.Tensor]],
-    tile: int = 0,
+    t: Tiling | None = None,
 ) -> Targets:
     """A batch's targets at one level: the paper's Grams, or (other style losses, masks, layer sets) controlled.
 
-    `tile` > 0 computes them on tiles (the Gram path only: a tiled run is refused with control, inputs.py)."""
+    With `t` they are computed on tiles (the Gram path only: a tiled run is refused with control, inputs.py)."""
     cfg, hw = configs[0], (content.shape[-2], content.shape[-1])
-    contents = content_targets(extractor, content, cfg.content_layers, tile)
+    contents = content_targets(extractor, content, cfg.content_layers, t)
     if any(c.uses_control for c in configs):  # Gatys et al. 2017 control, other style losses
         control = control_targets(extractor, sample_styles(configs, loaded, styles, hw), cfg.style_layers, hw)
         return Targets(contents, {}, control)
     blend = [c.resolved_blend_weights() for c in configs]
-    return Targets(contents, style_targets(extractor, styles, blend, cfg.style_layers, hw, tile))
+    return Targets(contents, style_targets(extractor, styles, blend, cfg.style_layers, hw, t))
 
 
 def sample_styles(

@@ -1,37 +1,45 @@
-"""Exact losses and gradients of Gatys et al. (CVPR 2016) with VGG run tile by tile, so memory is bounded.
+"""Exact losses and gradients of Gatys et al. (CVPR 2016) with VGG's early layers run tile by tile.
 
-The Gram matrix G = F Fᵀ (Eq. 3) is a sum over positions, so it accumulates tile by tile; given the
-whole image's G, the style gradient at a position, 4·scale·(G − A) f (Eq. 6), depends only on that
-position's features, and the content gradient f − p (Eq. 2) is local too. One step therefore runs as
-(a) a no-grad pass over tiles that accumulates every style layer's G, then (b) per tile a forward and
-a backward that injects the exact upstream gradient at the tile's own feature positions; the input
-gradients of all tiles add up to the whole image's.
+Memory goes to the early layers: at full resolution they hold ~90% of VGG's activations, the layers
+after pool3 ~10%. So a pass is split at a pooling layer, the cut: the layers through the cut run on
+tiles of the (mirror-padded) image, each with a halo covering their receptive field; the layers after
+it run on the whole image's cut features, assembled from the tiles — small (1/64 of the pixels after
+pool3) and with a short reach, so they need no halo.
 
-Exactness: tiles are cut from the mirror-padded image (as VGGFeatures pads the whole image) at
-multiples of 16 px, so every pooling window is the one of the untiled pass; each tile carries a halo
-of `memory.halo(model, deepest layer)` pixels, at least half VGG's receptive field there, so the
-features at the tile's own positions do not see the crop's border, and the backward from those
-positions reaches only pixels inside the crop.
+A step then runs as (a) a no-grad pass over the tiles that accumulates every early style layer's Gram
+G = F Fᵀ (Eq. 3, a sum over positions) and assembles the cut features; (b) the layers after the cut on
+the whole map, forward and backward, which gives the deep losses and their exact gradient w.r.t. the
+cut features; (c) per tile a forward and a backward that injects the exact upstream gradient at the
+tile's own positions: the cut's from (b), the style gradient 4·scale·(G − A) f (Eq. 6) — local once
+the whole image's G is known — and the content gradient f − p (Eq. 2). The tiles' input gradients add
+up to the whole image's. Passes (a) and (c) cost two forwards and a backward of the early layers; with
+halos of 32 px (pool3) a 1024 px tile adds ~13% of them.
+
+Exactness: tiles partition the padded image at multiples of 16 px, so every pooling window is the one
+of the untiled pass, and each crop carries `halo(model, cut)` pixels of context, at least VGG's reach
+at the cut, so the features at a tile's own positions do not see the crop's border.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 
 from . import losses
-from .layers import feature_size, layer_channels, layer_names
-from .losses import LossTerms, LossWeights, Targets, tv_loss
+from .layers import layer_channels, layer_names
+from .losses import LossTerms, LossWeights, Targets, content_loss, gram_matrix, style_loss, tv_loss
 from .vgg import MIRROR, VGGFeatures, mirror_pad
 
 ALIGN = 16  # the deepest pooling stride: tile edges on this grid keep VGG's pooling windows
+CUT_LEVELS = (2, 3, 4)  # pool2, pool3, pool4: deeper cuts leave less on the whole image but need wider halos
 
 
 def halo(model: str, layer: str) -> int:
-    """Pixels of context a tile needs for exact features at `layer`: half VGG's receptive field there
-    (each 3×3 conv adds one position of its level's stride, each 2×2 pooling one), rounded up to ALIGN."""
+    """Pixels of context a tile needs for exact features at `layer`: VGG's reach there (each 3×3 conv
+    adds one position of its level's stride, each 2×2 pooling one), rounded up to ALIGN."""
     reach, stride = 0, 1
     for name in layer_names(model):
         if name.startswith(("conv", "pool")):
@@ -48,29 +56,77 @@ def deepest(model: str, layers: Sequence[str]) -> str:
     return max(layers, key=order.index)
 
 
-def _spans(n: int, tile: int) -> list[tuple[int, int]]:
-    return [(a, min(a + tile, n)) for a in range(0, n, tile)]
+@dataclass(frozen=True)
+class Tiling:
+    """Layers through `cut` run on tiles of `tile` px of the padded image, with `halo` px of context."""
+
+    tile: int
+    cut: str
+    halo: int
+
+    def applies(self, height: int, width: int) -> bool:
+        """Whether an image of this size is larger than one tile (else it runs whole)."""
+        return max(height, width) + 2 * MIRROR > self.tile
 
 
-Crop = tuple[int, int, int, int, int, int]  # interior y0, y1, x0, x1 (image px); crop origin cy0, cx0 (padded px)
+def tiling(model: str, layers: Sequence[str], tile: int, level: int) -> Tiling:
+    """Tiles of `tile` px cut after pool`level`, or after the deepest of `layers` when that comes first."""
+    order = layer_names(model)
+    pool = [name for name in order if name.startswith("pool")][level - 1]
+    last = deepest(model, layers)
+    cut = last if order.index(last) <= order.index(pool) else pool
+    return Tiling(tile, cut, halo(model, cut))
 
 
-def _crops(height: int, width: int, tile: int, margin: int) -> Iterator[tuple[Crop, tuple[slice, slice]]]:
-    """Each tile's interior and its crop (interior ± margin, clipped) of the mirror-padded image."""
-    for y0, y1 in _spans(height, tile):
-        for x0, x1 in _spans(width, tile):
-            cy0, cx0 = max(0, y0 + MIRROR - margin), max(0, x0 + MIRROR - margin)
-            cy1, cx1 = min(height + 2 * MIRROR, y1 + MIRROR + margin), min(width + 2 * MIRROR, x1 + MIRROR + margin)
-            yield (y0, y1, x0, x1, cy0, cx0), (slice(cy0, cy1), slice(cx0, cx1))
+def split(model: str, layers: Sequence[str], cut: str) -> tuple[list[str], list[str]]:
+    """`layers` (deduplicated) computed on tiles (through the cut) and on the whole image (after it)."""
+    order = layer_names(model)
+    unique = list(dict.fromkeys(layers))
+    return [x for x in unique if order.index(x) <= order.index(cut)], [
+        x for x in unique if order.index(x) > order.index(cut)
+    ]
 
 
-def _own(f: torch.Tensor, level: int, crop: Crop) -> tuple[torch.Tensor, tuple[slice, slice]]:
-    """The features of `f` (a crop's, uncropped) at the tile's own positions, and where they sit in the image's map."""
-    y0, y1, x0, x1, cy0, cx0 = crop
-    s = 2**level
-    fy0, fy1, fx0, fx1 = y0 // s, -(-y1 // s), x0 // s, -(-x1 // s)
-    oy, ox = (y0 + MIRROR - cy0) // s, (x0 + MIRROR - cx0) // s
-    return f[..., oy : oy + fy1 - fy0, ox : ox + fx1 - fx0], (slice(fy0, fy1), slice(fx0, fx1))
+@dataclass(frozen=True)
+class _Tile:
+    y0: int  # own pixels [y0, y1) × [x0, x1) of the padded image
+    y1: int
+    x0: int
+    x1: int
+    cy0: int  # the crop's origin
+    cx0: int
+    crop: tuple[slice, slice]
+
+    def own(self, f: torch.Tensor, level: int) -> tuple[torch.Tensor, tuple[slice, slice]]:
+        """The crop's features at `level`, at the tile's own positions, and where they sit in the padded map."""
+        s = 2**level
+        fy0, fy1, fx0, fx1 = self.y0 // s, -(-self.y1 // s), self.x0 // s, -(-self.x1 // s)
+        oy, ox = (self.y0 - self.cy0) // s, (self.x0 - self.cx0) // s
+        return f[..., oy : oy + fy1 - fy0, ox : ox + fx1 - fx0], (slice(fy0, fy1), slice(fx0, fx1))
+
+    def inside(
+        self, f: torch.Tensor, level: int, height: int, width: int
+    ) -> tuple[torch.Tensor, tuple[slice, slice]] | None:
+        """Like `own`, limited to the image (the mirrored border's features are not the image's), with
+        the positions in the image's feature map; None if the tile has none there."""
+        s, p = 2**level, MIRROR >> level
+        own, (fy, fx) = self.own(f, level)
+        ay, by = max(fy.start, p), min(fy.stop, p - (-height // s))
+        ax, bx = max(fx.start, p), min(fx.stop, p - (-width // s))
+        if ay >= by or ax >= bx:
+            return None
+        part = own[..., ay - fy.start : by - fy.start, ax - fx.start : bx - fx.start]
+        return part, (slice(ay - p, by - p), slice(ax - p, bx - p))
+
+
+def _tiles(height: int, width: int, t: Tiling) -> Iterator[_Tile]:
+    """The tiles of a padded image height × width, each with its crop (own pixels ± halo, clipped)."""
+    for y0 in range(0, height, t.tile):
+        for x0 in range(0, width, t.tile):
+            y1, x1 = min(y0 + t.tile, height), min(x0 + t.tile, width)
+            cy0, cx0 = max(0, y0 - t.halo), max(0, x0 - t.halo)
+            crop = (slice(cy0, min(height, y1 + t.halo)), slice(cx0, min(width, x1 + t.halo)))
+            yield _Tile(y0, y1, x0, x1, cy0, cx0, crop)
 
 
 def padded(extractor: VGGFeatures, images: torch.Tensor) -> torch.Tensor:
@@ -80,123 +136,223 @@ def padded(extractor: VGGFeatures, images: torch.Tensor) -> torch.Tensor:
     return mirror_pad(extractor.preprocess(images), MIRROR)
 
 
+Visit = Callable[[str, torch.Tensor, tuple[slice, slice]], None]
+
+
+@torch.no_grad()
+def _early(
+    extractor: VGGFeatures,
+    xp: torch.Tensor,
+    hw: tuple[int, int],
+    t: Tiling,
+    early: list[str],
+    whole: bool,
+    visit: Visit,
+) -> torch.Tensor | None:
+    """Pass (a): each tile through the cut; `visit(layer, features, where)` for each early layer's features
+    inside the image; returns the cut features of the whole padded map if `whole`."""
+    level = extractor.level(t.cut)
+    cut_map = None
+    if whole:
+        s = 2**level
+        cut_map = xp.new_zeros(
+            xp.shape[0],
+            layer_channels(extractor.model, t.cut),
+            -(-xp.shape[-2] // s),
+            -(-xp.shape[-1] // s),
+            dtype=extractor.dtype,
+        )
+    for tile in _tiles(xp.shape[-2], xp.shape[-1], t):
+        feats = extractor.stack(xp[..., tile.crop[0], tile.crop[1]], set(early) | ({t.cut} if whole else set()))
+        for layer in early:
+            part = tile.inside(feats[layer], extractor.level(layer), *hw)
+            if part is not None:
+                visit(layer, *part)
+        if cut_map is not None:
+            f, (fy, fx) = tile.own(feats[t.cut], level)
+            cut_map[..., fy, fx] = f
+    return cut_map
+
+
+def _late(
+    extractor: VGGFeatures, cut_map: torch.Tensor, hw: tuple[int, int], t: Tiling, late: list[str]
+) -> dict[str, torch.Tensor]:
+    """The layers after the cut on the whole cut map, cropped to the image (as extractor(images) gives them)."""
+    feats = extractor.stack(cut_map, set(late), after=t.cut)
+    return {layer: extractor.to_image(layer, feats[layer], *hw) for layer in late}
+
+
 def _positions_major(f: torch.Tensor) -> torch.Tensor:
     b, n = f.shape[:2]
     return f.float().permute(0, 2, 3, 1).reshape(b, -1, n)
 
 
 @torch.no_grad()
-def features(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str], tile: int) -> dict[str, torch.Tensor]:
-    """extractor(images, layers), assembled tile by tile (fp32); for content targets, whose layers are deep."""
-    height, width = images.shape[-2:]
-    xp = padded(extractor, images)
-    margin = halo(extractor.model, deepest(extractor.model, layers))
+def features(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str], t: Tiling) -> dict[str, torch.Tensor]:
+    """extractor(images, layers), assembled tile by tile (fp32): content targets of large images."""
+    hw = (images.shape[-2], images.shape[-1])
+    early, late = split(extractor.model, layers, t.cut)
     out = {
         layer: images.new_zeros(
-            images.shape[0],
-            layer_channels(extractor.model, layer),
-            *feature_size(extractor.model, layer, height, width),
+            images.shape[0], layer_channels(extractor.model, layer), *_image_map(extractor, layer, hw)
         )
-        for layer in layers
+        for layer in early
     }
-    for crop, (sy, sx) in _crops(height, width, tile, margin):
-        feats = extractor.stack(xp[..., sy, sx], set(layers))
-        for layer in layers:
-            f, (fy, fx) = _own(feats[layer], extractor.level(layer), crop)
-            out[layer][..., fy, fx] = f.float()
-    return {layer: f.contiguous(memory_format=torch.channels_last) for layer, f in out.items()}
+
+    def keep(layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
+        out[layer][..., where[0], where[1]] = f.float()
+
+    cut_map = _early(extractor, padded(extractor, images), hw, t, early, bool(late), keep)
+    if cut_map is not None:
+        out.update({layer: f.float() for layer, f in _late(extractor, cut_map, hw, t, late).items()})
+    return {layer: out[layer].contiguous(memory_format=torch.channels_last) for layer in layers}
+
+
+def _image_map(extractor: VGGFeatures, layer: str, hw: tuple[int, int]) -> tuple[int, int]:
+    s = 2 ** extractor.level(layer)
+    return -(-hw[0] // s), -(-hw[1] // s)
 
 
 @torch.no_grad()
-def grams(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str], tile: int) -> dict[str, torch.Tensor]:
-    """G_l = F_l F_lᵀ (Eq. 3) per layer, B×N×N fp32, summed over tiles (pass (a))."""
-    height, width = images.shape[-2:]
-    xp = padded(extractor, images)
-    margin = halo(extractor.model, deepest(extractor.model, layers))
+def grams(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str], t: Tiling) -> dict[str, torch.Tensor]:
+    """G_l = F_l F_lᵀ (Eq. 3) per layer, B×N×N fp32: sums over the tiles for early layers."""
+    hw = (images.shape[-2], images.shape[-1])
+    early, late = split(extractor.model, layers, t.cut)
     out: dict[str, torch.Tensor] = {}
-    for crop, (sy, sx) in _crops(height, width, tile, margin):
-        feats = extractor.stack(xp[..., sy, sx], set(layers))
-        for layer in layers:
-            ft = _positions_major(_own(feats[layer], extractor.level(layer), crop)[0])
-            g = torch.bmm(ft.transpose(1, 2), ft)
-            out[layer] = out[layer] + g if layer in out else g
-    return out
+
+    def add(layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
+        g = gram_matrix(f)
+        out[layer] = out[layer] + g if layer in out else g
+
+    cut_map = _early(extractor, padded(extractor, images), hw, t, early, bool(late), add)
+    if cut_map is not None:
+        out.update({layer: gram_matrix(f) for layer, f in _late(extractor, cut_map, hw, t, late).items()})
+    return {layer: out[layer] for layer in layers}
 
 
 def loss_terms(
-    extractor: VGGFeatures, images: torch.Tensor, targets: Targets, weights: LossWeights, tile: int
+    extractor: VGGFeatures, images: torch.Tensor, targets: Targets, weights: LossWeights, t: Tiling
 ) -> LossTerms:
-    """losses.total_loss(extractor(images), images, targets, weights), with VGG run tile by tile.
+    """losses.total_loss(extractor(images), images, targets, weights), with the early layers on tiles.
 
     The values are the paper's exact losses; `total` is differentiable w.r.t. `images` when they
-    require grad (a step runs passes (a) and (b)), and has the gradient of the untiled loss.
+    require grad (a step runs passes (a), (b) and (c)), and has the gradient of the untiled loss.
     """
-    batch, height, width = images.shape[0], images.shape[-2], images.shape[-1]
+    batch, hw = images.shape[0], (images.shape[-2], images.shape[-1])
     model = extractor.model
     style_layers, content_layers = list(targets.style), list(targets.content)
+    early, late = split(model, style_layers + content_layers, t.cut)
     zero = images.new_zeros(batch, dtype=torch.float32)
-    terms: dict[str, torch.Tensor] = {}
-    diffs: dict[str, torch.Tensor] = {}
-    coef: dict[str, torch.Tensor] = {}
-    style = zero
-    if style_layers:
-        for i, (layer, g) in enumerate(grams(extractor, images.detach(), style_layers, tile).items()):
-            n, m = g.shape[-1], math.prod(feature_size(model, layer, height, width))
-            scale = 1.0 / (4.0 * n * n * m * m)
-            diffs[layer] = diff = g - targets.style[layer].float()
-            terms[f"style_{layer}"] = term = diff.pow(2).flatten(1).sum(1) * scale
-            style = style + weights.style_layers[:, i] * term
-            # dE/dF at a position: 4·scale·(G − A) f (Eq. 6), times the sample's weights β·w_l
-            coef[layer] = (4.0 * scale * weights.style * weights.style_layers[:, i]).view(-1, 1, 1)
     needs_grad = images.requires_grad and torch.is_grad_enabled()
     xp = padded(extractor, images)
     source = xp.detach()
-    grad = torch.zeros_like(source) if needs_grad else None
-    content_terms = {layer: zero for layer in content_layers}
-    wanted = set(style_layers) | set(content_layers)
-    margin = halo(model, deepest(model, list(wanted)))
-    for crop, (sy, sx) in _crops(height, width, tile, margin):
-        piece = source[..., sy, sx]
+    terms: dict[str, torch.Tensor] = {}
+    gram_sums: dict[str, torch.Tensor] = {}
+
+    def collect(layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
+        if layer in targets.content:
+            term = content_loss(f, targets.content[layer][..., where[0], where[1]])
+            terms[f"content_{layer}"] = terms.get(f"content_{layer}", zero) + term
+        if layer in targets.style:
+            g = gram_matrix(f)
+            gram_sums[layer] = gram_sums[layer] + g if layer in gram_sums else g
+
+    cut_map = _early(extractor, source, hw, t, early, bool(late), collect)
+
+    # (b) the layers after the cut, whole, and the gradient of their weighted losses at the cut
+    cut_grad = None
+    if cut_map is not None:
         with torch.set_grad_enabled(needs_grad):
-            if needs_grad:
-                piece.requires_grad_(True)
-            feats = extractor.stack(piece, wanted)
-            surrogate = images.new_zeros(())
+            cut_map.requires_grad_(needs_grad)
+            feats = _late(extractor, cut_map, hw, t, late)
+            weighted = zero
             for i, layer in enumerate(content_layers):
-                f, (fy, fx) = _own(feats[layer], extractor.level(layer), crop)
-                d = f.float() - targets.content[layer][..., fy, fx].float()
-                content_terms[layer] = content_terms[layer] + 0.5 * d.detach().pow(2).flatten(1).sum(1)
-                w = (weights.content * weights.content_layers[:, i]).view(-1, 1, 1, 1)
-                surrogate = surrogate + (f.float() * (w * d.detach())).sum()
+                if layer in feats:
+                    term = content_loss(feats[layer], targets.content[layer])
+                    terms[f"content_{layer}"] = term.detach()
+                    weighted = weighted + weights.content * weights.content_layers[:, i] * term
+            for i, layer in enumerate(style_layers):
+                if layer in feats:
+                    term = style_loss(feats[layer], targets.style[layer])
+                    terms[f"style_{layer}"] = term.detach()
+                    weighted = weighted + weights.style * weights.style_layers[:, i] * term
             if needs_grad:
-                for layer in style_layers:
-                    ft = _positions_major(_own(feats[layer], extractor.level(layer), crop)[0])
-                    upstream = torch.bmm(ft.detach(), diffs[layer]) * coef[layer]
-                    surrogate = surrogate + (ft * upstream).sum()
-                (g_piece,) = torch.autograd.grad(surrogate, piece)
-                assert grad is not None
-                grad[..., sy, sx] += g_piece.float()
-    content = zero
-    for i, layer in enumerate(content_layers):
-        terms[f"content_{layer}"] = content_terms[layer]
-        content = content + weights.content_layers[:, i] * content_terms[layer]
+                (cut_grad,) = torch.autograd.grad(weighted.sum(), cut_map)
+        del cut_map, feats
+
+    # the early style terms from the whole image's Grams, and their gradient coefficients (Eq. 6)
+    diffs: dict[str, torch.Tensor] = {}
+    coef: dict[str, torch.Tensor] = {}
+    for i, layer in enumerate(style_layers):
+        if layer in gram_sums:
+            n, m = gram_sums[layer].shape[-1], math.prod(_image_map(extractor, layer, hw))
+            scale = 1.0 / (4.0 * n * n * m * m)
+            diffs[layer] = diff = gram_sums[layer] - targets.style[layer].float()
+            terms[f"style_{layer}"] = diff.pow(2).flatten(1).sum(1) * scale
+            coef[layer] = (4.0 * scale * weights.style * weights.style_layers[:, i]).view(-1, 1, 1)
+
+    grad = _inject(extractor, source, hw, t, early, targets, weights, diffs, coef, cut_grad) if needs_grad else None
+
+    content = sum((weights.content_layers[:, i] * terms[f"content_{x}"] for i, x in enumerate(content_layers)), zero)
+    style = sum((weights.style_layers[:, i] * terms[f"style_{x}"] for i, x in enumerate(style_layers)), zero)
     tv = tv_loss(images) if weights.use_tv else zero
     total = weights.content * content + weights.style * style + weights.tv * tv
     if grad is not None:
         # value unchanged (link − link is exactly 0); gradient: the untiled one, through padding and preprocessing
         link = (xp * grad).flatten(1).sum(1) + weights.tv * tv
         total = total.detach() + (link - link.detach())
-    layers = {
-        **{k: v for k, v in terms.items() if k.startswith("content_")},
-        **{k: v for k, v in terms.items() if k.startswith("style_")},
-    }
+    layers = {f"content_{x}": terms[f"content_{x}"] for x in content_layers}
+    layers.update({f"style_{x}": terms[f"style_{x}"] for x in style_layers})
     return LossTerms(total, content, style, tv, layers)
 
 
+def _inject(
+    extractor: VGGFeatures,
+    source: torch.Tensor,
+    hw: tuple[int, int],
+    t: Tiling,
+    early: list[str],
+    targets: Targets,
+    weights: LossWeights,
+    diffs: dict[str, torch.Tensor],
+    coef: dict[str, torch.Tensor],
+    cut_grad: torch.Tensor | None,
+) -> torch.Tensor:
+    """Pass (c): the gradient w.r.t. the padded input, tile by tile, from the exact upstream gradients."""
+    grad = torch.zeros_like(source)
+    content_layers = list(targets.content)
+    level = extractor.level(t.cut)
+    for tile in _tiles(source.shape[-2], source.shape[-1], t):
+        piece = source[..., tile.crop[0], tile.crop[1]].requires_grad_(True)
+        with torch.enable_grad():
+            feats = extractor.stack(piece, set(early) | ({t.cut} if cut_grad is not None else set()))
+            surrogate = piece.new_zeros((), dtype=torch.float32)
+            for layer in early:
+                part = tile.inside(feats[layer], extractor.level(layer), *hw)
+                if part is None:
+                    continue
+                f, (fy, fx) = part
+                if layer in targets.content:
+                    i = content_layers.index(layer)
+                    d = f.detach().float() - targets.content[layer][..., fy, fx].float()
+                    w = (weights.content * weights.content_layers[:, i]).view(-1, 1, 1, 1)
+                    surrogate = surrogate + (f.float() * (w * d)).sum()
+                if layer in diffs:
+                    ft = _positions_major(f)
+                    surrogate = surrogate + (ft * (torch.bmm(ft.detach(), diffs[layer]) * coef[layer])).sum()
+            if cut_grad is not None:
+                f, (fy, fx) = tile.own(feats[t.cut], level)
+                surrogate = surrogate + (f.float() * cut_grad[..., fy, fx].float()).sum()
+            if surrogate.requires_grad:
+                (g_piece,) = torch.autograd.grad(surrogate, piece)
+                grad[..., tile.crop[0], tile.crop[1]] += g_piece.float()
+    return grad
+
+
 def total_loss(
-    extractor: VGGFeatures, images: torch.Tensor, targets: Targets, weights: LossWeights, tile: int
+    extractor: VGGFeatures, images: torch.Tensor, targets: Targets, weights: LossWeights, t: Tiling | None
 ) -> LossTerms:
-    """The run's losses: on tiles of `tile` px when the image is larger, else losses.total_loss on the whole image."""
-    if tile and max(images.shape[-2:]) > tile:
-        return loss_terms(extractor, images, targets, weights, tile)
+    """The run's losses: with `t`'s tiles when the image is larger than one, else losses.total_loss on the whole."""
+    if t is not None and t.applies(images.shape[-2], images.shape[-1]):
+        return loss_terms(extractor, images, targets, weights, t)
     return losses.total_loss(extractor(images), images, targets, weights)

@@ -284,7 +284,7 @@ class _Job:
         cfg = self.cfg
         content, styles = self._inputs(size)
         hw = (content.shape[-2], content.shape[-1])
-        self.targets = level_targets(self.extractor, self.configs, self.loaded, content, styles, self.memory.tile)
+        self.targets = level_targets(self.extractor, self.configs, self.loaded, content, styles, self.memory.tiling)
         x = self._initial(content, styles) if previous is None else im.resize(previous, hw)
         self.last_x = x
         self.level, self.offset, self.level_steps = level, offset, steps
@@ -295,7 +295,7 @@ class _Job:
         def objective(images: torch.Tensor, k: int) -> LossTerms:
             # L-BFGS's first curvature pair must not be bf16 noise: first step in fp32 (FACTS.md).
             extractor = self.extractor if (lbfgs and k == 0) else self.fast
-            return tiles.total_loss(extractor, images, targets, self.weights, self.memory.tile)  # 0: whole image
+            return tiles.total_loss(extractor, images, targets, self.weights, self.memory.tiling)  # None: whole image
 
         # the history the memory model allows (config.history unless it had to be capped)
         optimizer = make_optimizer(
@@ -356,8 +356,8 @@ class _Job:
             x = self._check(x)
             final = im.quantize(x)
             with torch.no_grad():  # both in fp32: the saved 8-bit image and the iterate it was rounded from
-                saved = tiles.total_loss(self.extractor, final, self.targets, self.weights, self.memory.tile)
-                iterate = tiles.total_loss(self.extractor, x, self.targets, self.weights, self.memory.tile)
+                saved = tiles.total_loss(self.extractor, final, self.targets, self.weights, self.memory.tiling)
+                iterate = tiles.total_loss(self.extractor, x, self.targets, self.weights, self.memory.tiling)
             shown = im.quantize(self._displayed(final))
             for b in range(self.batch):
                 done = status == "done" and not self.failed[b]

@@ -246,28 +246,30 @@ class VGGFeatures:
         height, width = x.shape[-2:]
         if self.padding == "mirror":
             x = mirror_pad(x, MIRROR)
-        raw = self.stack(x, wanted)
-        out: dict[str, torch.Tensor] = {}
-        for name, f in raw.items():
-            if self.padding == "mirror":
-                level = self.level(name)
-                h, w = -(-height // 2**level), -(-width // 2**level)
-                p = MIRROR >> level
-                f = f[..., p : p + h, p : p + w]
-            out[name] = f
-        return out
+        return {name: self.to_image(name, f, height, width) for name, f in self.stack(x, wanted).items()}
+
+    def to_image(self, name: str, f: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Features of the padded input cropped to the image's positions (a height × width image's)."""
+        if self.padding != "mirror":
+            return f
+        level = self.level(name)
+        p = MIRROR >> level
+        return f[..., p : p - (-height // 2**level), p : p - (-width // 2**level)]
 
     def level(self, layer: str) -> int:
         """Poolings up to and including `layer`: its features have stride 2**level."""
         order = layer_names(self.model)
         return sum(name.startswith("pool") for name in order[: order.index(layer) + 1])
 
-    def stack(self, x: torch.Tensor, wanted: set[str]) -> dict[str, torch.Tensor]:
-        """The conv stack on preprocessed (and padded) input, uncropped: tiles.py runs it on crops."""
+    def stack(self, x: torch.Tensor, wanted: set[str], after: str | None = None) -> dict[str, torch.Tensor]:
+        """The conv stack on preprocessed (and padded) input, uncropped: tiles.py runs it on crops.
+
+        `after`: x is that layer's output (of the whole image, tiles.py), and only the layers after it run."""
         x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
-        conv = iter(self.weights)
-        for name in self.names:
+        start = self.names.index(after) + 1 if after else 0
+        conv = iter(self.weights[sum(name.startswith("conv") for name in self.names[:start]) :])
+        for name in self.names[start:]:
             if name.startswith("conv"):
                 w, b = next(conv)
                 x = F.conv2d(x, w, b, padding=1)

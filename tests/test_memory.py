@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import torch
@@ -10,6 +11,7 @@ import torch
 from nstlib import Config, transfer
 from nstlib.cli import main
 from nstlib.memory import GB, MIN_HISTORY, RUN_MEMORY_FRACTION, estimate, plan, sample_bytes
+from nstlib.tiles import halo
 
 from conftest import ROOT, tiny_config
 
@@ -42,8 +44,8 @@ def test_plan_prefers_the_whole_image_then_caps_history():
     config = Config(epochs=300, image_size=1024)
     hw = (683, 1024)
     roomy = plan([config], hw, [[]], CPU, 100 * 10**9)
-    assert roomy is not None and (roomy.history, roomy.tile) == (100, 0)
-    need_full = estimate([config], hw, [[]], CPU, 100, 0)
+    assert roomy is not None and (roomy.history, roomy.tiling) == (100, None)
+    need_full = estimate([config], hw, [[]], CPU, 100, None)
     tight = plan([config], hw, [[]], CPU, need_full - 40 * 2 * 12 * 1024 * 683)
     assert tight is not None and tight.tile == 0 and MIN_HISTORY <= tight.history < 100
     assert tight.bytes <= need_full - 40 * 2 * 12 * 1024 * 683
@@ -83,7 +85,7 @@ def test_history_cap_engages_and_is_recorded(tmp_path, capsys, monkeypatch):
     content = load_image(CONTENT)
     hw = tr.content_hw([tr.Inputs(content, [], None)], 48)
     styles = [[(load_image(STYLE).shape[-2], load_image(STYLE).shape[-1])]]
-    low, full = (estimate([config], hw, styles, CPU, m, 0) for m in (MIN_HISTORY, 9))
+    low, full = (estimate([config], hw, styles, CPU, m, None) for m in (MIN_HISTORY, 9))
     assert full > low
     monkeypatch.setattr(
         sys.modules["nstlib.memory"], "available_bytes", lambda device: int((low + full) / 2 / RUN_MEMORY_FRACTION)
@@ -104,10 +106,30 @@ def test_history_cap_engages_and_is_recorded(tmp_path, capsys, monkeypatch):
 def test_plan_tiles_only_when_the_whole_image_does_not_fit():
     config = Config(epochs=1, image_size=4096)
     hw = (3072, 4096)
-    whole = estimate([config], hw, [[]], CPU, None, 0)
+    whole = estimate([config], hw, [[]], CPU, None, None)
     assert plan([config], hw, [[]], CPU, whole).tile == 0
     tiled = plan([config], hw, [[]], CPU, 8 * 10**9)
-    assert tiled is not None and tiled.tile > 0 and tiled.halo == 96 and tiled.bytes <= 8 * 10**9 < whole
+    assert tiled is not None and tiled.tiling is not None and tiled.bytes <= 8 * 10**9 < whole
+    assert tiled.tiling.cut in ("pool2", "pool3", "pool4") and tiled.tiling.halo == halo("vgg19", tiled.tiling.cut)
     forced = plan([config.replace(tile_size=512)], hw, [[]], CPU, 10**12)
     assert forced is not None and forced.tile == 512
     assert plan([config.replace(image_size=16384)], (12288, 16384), [[]], CPU, 8 * 10**9) is None
+
+
+def test_memory_limit_tiles_a_run_that_would_fit_whole(monkeypatch):
+    """memory_limit bounds the plan below what the machine has: 2048 px fits 4 GB only on tiles."""
+    from nstlib.memory import plan_or_refuse
+
+    monkeypatch.setattr(sys.modules["nstlib.memory"], "available_bytes", lambda device: 20 * 10**9)
+    config = Config(epochs=2, image_size=2048)
+    hw = (1365, 2048)
+    assert plan_or_refuse([config], hw, [[(1024, 1024)]], CPU).tiling is None
+    limited = plan_or_refuse([config.replace(memory_limit=4)], hw, [[(1024, 1024)]], CPU)
+    assert limited.tiling is not None and limited.bytes <= 4 * 10**9
+
+
+def test_memory_limit_too_small_is_refused_naming_it(tmp_path, capsys):
+    assert main(["run", "--image-size", "2048", "--memory-limit", "0.5", "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "memory_limit 0.5 GB" in err and "image_size ≤" in err, err
+    assert not (tmp_path / "runs").exists()

@@ -7,21 +7,21 @@ import torch
 
 from nstlib.layers import layer_names
 from nstlib.losses import LossWeights, Targets, gram_matrix, total_loss
-from nstlib.tiles import features, grams, halo, loss_terms
+from nstlib.tiles import Tiling, features, grams, halo, loss_terms, tiling
 from nstlib.vgg import VGGFeatures
 
 STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 CONTENT = ["relu4_2"]
 
 
-def setup(original_weights, batch: int = 2, hw=(64, 96)):
-    extractor = VGGFeatures(original_weights, STYLE + CONTENT)
+def setup(original_weights, batch: int = 2, hw=(64, 96), content_layers=CONTENT):
+    extractor = VGGFeatures(original_weights, STYLE + content_layers)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(batch, 3, *hw, generator=gen)
     content = torch.rand(batch, 3, *hw, generator=gen)
     style = torch.rand(batch, 3, 64, 72, generator=gen)
     with torch.no_grad():
-        cf = extractor(content, CONTENT)
+        cf = extractor(content, content_layers)
         sf = extractor(style, STYLE)
     targets = Targets({k: v.float() for k, v in cf.items()}, {k: gram_matrix(v) for k, v in sf.items()})
     weights = LossWeights(
@@ -39,15 +39,23 @@ def test_halo_covers_the_receptive_field():
     assert [halo("vgg19", n) for n in layer_names("vgg19")] == sorted(halo("vgg19", n) for n in layer_names("vgg19"))
 
 
-def test_tiled_step_has_the_untiled_gradient(original_weights):
-    """96 px with 48 px tiles (issue 10): relative gradient error ≤ 1e-4 in fp32 with full halos."""
-    tile = 48
-    extractor, x, targets, weights = setup(original_weights)
+@pytest.mark.parametrize(
+    "level, content_layers, style_layers",
+    [(2, CONTENT, 5), (3, CONTENT, 5), (4, CONTENT, 5), (3, ["relu2_2"], 5), (3, ["relu2_2"], 2)],
+)
+def test_tiled_step_has_the_untiled_gradient(original_weights, level, content_layers, style_layers):
+    """96 px with 48 px tiles (issue 10): relative gradient error ≤ 1e-4 in fp32, for every cut, with an early
+    content layer, and with every layer before the cut (then nothing runs on the whole image)."""
+    extractor, x, targets, weights = setup(original_weights, content_layers=content_layers)
+    targets.style = dict(list(targets.style.items())[:style_layers])
+    weights.style_layers = weights.style_layers[:, :style_layers]
+    t = tiling("vgg19", list(targets.style) + content_layers, 48, level)
+    assert t.cut == ("relu2_2" if style_layers == 2 else f"pool{level}")
     x1 = x.clone().requires_grad_(True)
     whole = total_loss(extractor(x1), x1, targets, weights)
     (g1,) = torch.autograd.grad(whole.total.sum(), x1)
     x2 = x.clone().requires_grad_(True)
-    tiled = loss_terms(extractor, x2, targets, weights, tile)
+    tiled = loss_terms(extractor, x2, targets, weights, t)
     (g2,) = torch.autograd.grad(tiled.total.sum(), x2)
     err = ((g2 - g1).norm() / g1.norm()).item()
     assert err <= 1e-4, err
@@ -56,22 +64,22 @@ def test_tiled_step_has_the_untiled_gradient(original_weights):
     assert list(tiled.layers) == list(whole.layers)
 
 
-def test_a_smaller_halo_is_wrong(original_weights, monkeypatch):
-    """The halo is needed: with 16 px instead of 96 the relu5_1 features near tile edges differ."""
-    import nstlib.tiles as tiles
-
+def test_a_smaller_halo_is_wrong(original_weights):
+    """The halo is needed: with 16 px instead of pool4's 80 the features after the cut differ near tile edges."""
     extractor, x, targets, weights = setup(original_weights, batch=1)
     exact = extractor(x, ["relu5_1"])["relu5_1"]
-    monkeypatch.setattr(tiles, "halo", lambda model, layer: 16)
-    short = features(extractor, x, ["relu5_1"], 48)["relu5_1"]
+    assert tiling("vgg19", ["relu5_1"], 48, 4) == Tiling(48, "pool4", 80)
+    short = features(extractor, x, ["relu5_1"], Tiling(48, "pool4", 16))["relu5_1"]
     assert ((short - exact).norm() / exact.norm()).item() > 1e-3
+    assert ((features(extractor, x, ["relu5_1"], Tiling(48, "pool4", 80))["relu5_1"] - exact).abs().max()) < 1e-4
 
 
 def test_tiled_features_and_grams_match(original_weights):
     extractor, x, _, _ = setup(original_weights, batch=1, hw=(40, 70))
     whole = extractor(x)
-    tiled = features(extractor, x, STYLE + CONTENT, 32)
-    g = grams(extractor, x, STYLE, 32)
+    t = tiling("vgg19", STYLE + CONTENT, 32, 3)
+    tiled = features(extractor, x, STYLE + CONTENT, t)
+    g = grams(extractor, x, STYLE, t)
     for layer in STYLE + CONTENT:
         torch.testing.assert_close(tiled[layer], whole[layer], rtol=1e-4, atol=1e-4)
     for layer in STYLE:
@@ -80,6 +88,7 @@ def test_tiled_features_and_grams_match(original_weights):
 
 def test_a_tiled_run_logs_the_untiled_losses(tmp_path, capsys):
     import json
+    import re
 
     from nstlib import transfer
     from nstlib.errors import ConfigError
@@ -89,8 +98,10 @@ def test_a_tiled_run_logs_the_untiled_losses(tmp_path, capsys):
     base = tiny_config(tmp_path, epochs=2, progress="text")
     whole = transfer(base)
     tiled = transfer(base.replace(tile_size=48))
-    assert "memory: VGG runs on tiles of 48 px with a 96 px halo" in capsys.readouterr().out
-    assert json.loads((tiled.run_dir / "config.json").read_text())["memory"]["tile_size"] == 48
+    out = capsys.readouterr().out
+    assert re.search(r"memory: VGG runs through pool\d on tiles of 48 px with a \d+ px halo", out), out
+    record = json.loads((tiled.run_dir / "config.json").read_text())["memory"]
+    assert record["tile_size"] == 48 and record["halo"] == halo("vgg19", record["tiles_through"])
     for a, b in zip(whole.history, tiled.history):
         assert abs(a["total"] - b["total"]) <= 1e-4 * abs(a["total"]), (a, b)
     assert abs(whole.final_losses["total"] - tiled.final_losses["total"]) <= 1e-3 * whole.final_losses["total"]
