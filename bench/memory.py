@@ -1,15 +1,18 @@
 """Large images (issue 10): estimated vs measured peak RSS, seconds per step, tile overhead.
 
-    python bench/memory.py                        # 512, 1024 (whole and tiled), 2048 and 4096 px (tiled)
-    python bench/memory.py --runs 512:3:0,512:3:256 --out -
+    python bench/memory.py          # 512 and 1024 px whole and tiled, 2048 px whole and in 4 GB, 4096 px in 8 GB
+    python bench/memory.py --runs 512:3:0:0,512:3:256:0 --pastiche "" --out -
 
 Each run is a fresh `nst run` process (fp32, CPU, default L-BFGS, save_every 0) measured by
-bench/_timed.py: its peak RSS (ru_maxrss of the child), the memory model's estimate (config.json),
-and the seconds per step from the timestamps of its progress lines (log_every 1): the mean gap
-between step lines; a 1-step run has no gap, so its "s/step" is the time from the start line to
-the first step line (targets included), marked "≤". A run is `size:steps:tile` (tile 0: the
-memory model decides). Prints a Markdown table and appends it, with the load average, to
-bench/RESULTS.md (`--out -`: print only).
+bench/_timed.py: its peak RSS (ru_maxrss of the child), the memory model's estimate and tiling
+(config.json), and the seconds per step from the timestamps of its progress lines (log_every 1):
+the mean gap between step lines; a 1-step run has no gap, so its "s/step" is the time from the
+start line to the first step line (targets included), marked "≤". A run is
+`size:steps:tile:memory_limit` (tile 0: the memory model decides; memory_limit in GB, 0: none).
+pastiche (the peer with the same weights) runs at the `--pastiche` sizes under an address-space
+limit (`--pastiche-limit`, GB) so that a size it cannot survive fails instead of swapping.
+Prints a Markdown table and appends it, with the load average, to bench/RESULTS.md (`--out -`:
+print only).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,17 +29,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_RUNS = "512:3:0,512:3:256,1024:3:0,1024:3:512,2048:2:768,4096:1:768"
+DEFAULT_RUNS = "512:4:0:0,512:4:256:0,1024:4:0:0,1024:4:512:0,2048:2:0:0,2048:2:0:4,4096:1:0:8"
+PASTICHE_STEP = re.compile(r"^\s*\d+\s+[\d.]+\s")
 
 
-def run_one(size: int, steps: int, tile: int, content: str, style: str, work: Path) -> dict[str, object]:
-    runs = work / f"runs-{size}-{tile}"
-    out = work / f"{size}-{tile}.json"
+def run_one(size: int, steps: int, tile: int, limit: float, content: str, style: str, work: Path) -> dict[str, object]:
+    runs = work / f"runs-{size}-{tile}-{limit}"
+    out = work / f"{size}-{tile}-{limit}.json"
     cmd = [
         sys.executable, "-m", "nstlib", "run", "--content", content, "--style", style,
         "--image-size", str(size), "--epochs", str(steps), "--precision", "fp32", "--device", "cpu",
         "--save-every", "0", "--no-video", "--progress", "text", "--log-every", "1",
-        "--tile-size", str(tile), "--runs-dir", str(runs),
+        "--tile-size", str(tile), "--memory-limit", str(limit), "--runs-dir", str(runs),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(
@@ -55,9 +60,12 @@ def run_one(size: int, steps: int, tile: int, content: str, style: str, work: Pa
     memory = record.get("memory", {}) if isinstance(record, dict) else {}
     assert isinstance(memory, dict)
     return {
+        "program": "nst run",
         "size": size,
         "steps": steps,
+        "limit": limit,
         "tile": memory.get("tile_size", tile),
+        "cut": memory.get("tiles_through"),
         "status": record.get("status", f"rc {timed['rc']}"),
         "estimate_gb": memory.get("estimate_gb"),
         # the run's own record (ru_maxrss, bytes / 1e9); _timed's figure is MiB
@@ -70,13 +78,50 @@ def run_one(size: int, steps: int, tile: int, content: str, style: str, work: Pa
     }
 
 
+def run_pastiche(size: int, steps: int, limit_gb: float, content: str, style: str, work: Path) -> dict[str, object]:
+    """pastiche's CLI (same weights, L-BFGS) under an address-space limit: peak RSS, s/step, or how it failed."""
+    out = work / f"pastiche-{size}.json"
+    cmd = [
+        "prlimit", f"--as={int(limit_gb * 1e9)}", "--", sys.executable, "-m", "pastiche", "--device", "cpu",
+        "--optimizer", "lbfgs", "--num-steps", str(steps), "--info-step", "1", "--size", str(size),
+        "--style-size", str(size), "--content", content, "--styles", style, "--output", str(work / f"p{size}.png"),
+    ]  # fmt: skip
+    subprocess.run([sys.executable, str(ROOT / "bench/_timed.py"), "--json", str(out), "--", *cmd], check=False)
+    timed = json.loads(out.read_text())
+    lines = timed["lines"]
+    header = next((t for t, text in lines if text.startswith("step elapsed")), 0.0)
+    steps_at = [t for t, text in lines if PASTICHE_STEP.match(text)]
+    if len(steps_at) >= 2:
+        per_step, exact = (steps_at[-1] - steps_at[0]) / (len(steps_at) - 1), True
+    else:
+        per_step, exact = (steps_at[0] - header if steps_at else float("nan")), False
+    size_line = next((text for _, text in lines if text.startswith("size: ")), "")
+    w, _, h = size_line.removeprefix("size: ").partition("x")
+    return {
+        "program": "pastiche",
+        "size": size,
+        "steps": steps,
+        "limit": limit_gb,
+        "tile": 0,
+        "cut": None,
+        "status": "done" if timed["rc"] == 0 else f"failed (rc {timed['rc']}, address space ≤ {limit_gb:g} GB)",
+        "estimate_gb": None,
+        "peak_gb": round(timed["peak_rss_mb"] * 1.048576 / 1000, 3),
+        "per_step_s": round(per_step, 2),
+        "exact_step": exact,
+        "wall_s": round(timed["wall_s"], 1),
+        "history": None,
+        "hw": [int(h), int(w)] if h.isdigit() and w.isdigit() else None,
+    }
+
+
 def table(rows: list[dict[str, object]]) -> str:
     out = [
-        "| longest side | image | tile (halo 96) | steps | estimate GB | peak RSS GB | peak ÷ estimate | s/step | "
-        "tiled ÷ whole | wall s | status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| program | longest side | image | memory_limit GB | VGG (tile px, through) | steps | estimate GB | "
+        "peak RSS GB | peak ÷ estimate | s/step | tiled ÷ whole | wall s | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    whole = {r["size"]: r["per_step_s"] for r in rows if r["tile"] == 0}
+    whole = {r["size"]: r["per_step_s"] for r in rows if r["tile"] == 0 and r["program"] == "nst run"}
     for r in rows:
         est, peak = r["estimate_gb"], r["peak_gb"]
         ratio = f"{peak / est:.2f}" if isinstance(est, float) and isinstance(peak, float) and est else "–"
@@ -89,16 +134,20 @@ def table(rows: list[dict[str, object]]) -> str:
         )
         hw = r["hw"]
         image = f"{hw[1]}×{hw[0]}" if isinstance(hw, list) else "–"
+        vgg = f"{r['tile']} px through {r['cut']}" if r["tile"] else "whole"
         out.append(
-            f"| {r['size']} | {image} | {r['tile'] or 'whole'} | {r['steps']} | {est} | {peak} | {ratio} | {step} | "
-            f"{over} | {r['wall_s']} | {r['status']} |"
+            f"| {r['program']} | {r['size']} | {image} | {r['limit'] or '–'} | {vgg} | {r['steps']} | {est or '–'} | "
+            f"{peak} | {ratio} | {step} | {over} | {r['wall_s']} | {r['status']} |"
         )
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default=DEFAULT_RUNS, help="comma-separated size:steps:tile")
+    parser.add_argument("--runs", default=DEFAULT_RUNS, help="comma-separated size:steps:tile:memory_limit")
+    parser.add_argument("--pastiche", default="512,1024,2048,4096", help="comma-separated sizes ('': none)")
+    parser.add_argument("--pastiche-steps", type=int, default=2)
+    parser.add_argument("--pastiche-limit", type=float, default=20.0, help="pastiche's address-space limit, GB")
     parser.add_argument("--content", default=str(ROOT / "collections/content/chelsea.jpg"))
     parser.add_argument("--style", default=str(ROOT / "collections/style/starry_swirls.jpg"))
     parser.add_argument("--out", default=str(ROOT / "bench/RESULTS.md"), help="'-': print only")
@@ -106,9 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for spec in args.runs.split(","):
-            size, steps, tile = (int(v) for v in spec.split(":"))
-            rows.append(run_one(size, steps, tile, args.content, args.style, Path(tmp)))
+        for spec in filter(None, args.runs.split(",")):
+            size, steps, tile, limit = spec.split(":")
+            rows.append(run_one(int(size), int(steps), int(tile), float(limit), args.content, args.style, Path(tmp)))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        for size in filter(None, args.pastiche.split(",")):
+            rows.append(
+                run_pastiche(int(size), args.pastiche_steps, args.pastiche_limit, args.content, args.style, Path(tmp))
+            )
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     load_end = os.getloadavg()
     head = (

@@ -126,6 +126,12 @@ class Config:
     optimizer: str = _f("lbfgs", "'lbfgs' or 'adam'", "L-BFGS (Sec. 2)", ("lbfgs", "adam"))
     lr: float = _f(0.0, "learning rate; 0: the optimizer's default (1.0 for L-BFGS, 0.02 for Adam)", minimum=0.0)
     history: int = _f(100, "L-BFGS history size", "neural-style's -lbfgs_num_correction", minimum=1)
+    history_precision: str = _f(
+        "fp32",
+        "how the L-BFGS history is stored: 'fp32', or 'bf16' in half the memory (README, \"Large images\")",
+        "",
+        ("fp32", "bf16"),
+    )
     tile_size: int = _f(
         0,
         "run VGG on tiles of this many pixels (a multiple of 16, with a halo) so large images fit in memory; "

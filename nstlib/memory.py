@@ -51,7 +51,8 @@ def history_used(config: Config, history: int | None = None) -> int:
 def optimizer_bytes_per_pixel(config: Config, history: int | None = None) -> int:
     if config.optimizer != "lbfgs":
         return 2 * PIXEL_VECTOR_BYTES  # Adam's two moments
-    return 2 * history_used(config, history) * PIXEL_VECTOR_BYTES
+    stored = PIXEL_VECTOR_BYTES // 2 if config.history_precision == "bf16" else PIXEL_VECTOR_BYTES
+    return 2 * history_used(config, history) * stored
 
 
 def level_shapes(config: Config, content_hw: tuple[int, int]) -> list[tuple[int, int]]:
@@ -118,8 +119,9 @@ def vgg_bytes(config: Config, h: int, w: int, t: Tiling | None) -> float:
 
 
 def step_cost(config: Config, h: int, w: int, t: Tiling | None) -> float:
-    """A step's multiply-adds per unit (for choosing among tilings): forward + backward ≈ 3 forwards;
-    tiled, the early layers run twice forward and once backward on crops, the late ones once whole."""
+    """A step's multiply-adds per unit (for choosing among tilings): the backward (input gradients only,
+    VGG's weights are frozen) costs about a forward; tiled, the early layers run twice forward and
+    once backward on crops, the late ones once each way on the whole image."""
     sizes, order = _sizes(config.model), layer_names(config.model)
     last = order.index(deepest_layer(config))
     flops = {
@@ -128,7 +130,7 @@ def step_cost(config: Config, h: int, w: int, t: Tiling | None) -> float:
     }
     whole = _padded_px(h, w)
     if t is None or not t.applies(h, w):
-        return 3 * whole * sum(flops.values())
+        return 2 * whole * sum(flops.values())
     cut = order.index(t.cut)
     tiles_y = -(-(h + 2 * MIRROR) // t.tile)
     tiles_x = -(-(w + 2 * MIRROR) // t.tile)
@@ -139,7 +141,7 @@ def step_cost(config: Config, h: int, w: int, t: Tiling | None) -> float:
         for j in range(tiles_x)
     )
     early = sum(flops[n] for n in order[: cut + 1])
-    return 4 * crops * early + 3 * whole * (sum(flops.values()) - early)
+    return 3 * crops * early + 2 * whole * (sum(flops.values()) - early)
 
 
 def content_target_bytes_per_pixel(config: Config) -> float:
@@ -374,5 +376,8 @@ def memory_notes(memory: Estimate, config: Config, hw: tuple[int, int], device: 
             "the later layers on the whole image"
         )
     if config.optimizer == "lbfgs" and memory.history < history_used(config):
-        lines.append(f"memory: L-BFGS history {memory.history} instead of {config.history}, the largest that fits")
+        more = " (history_precision bf16 holds twice as many)" if config.history_precision == "fp32" else ""
+        lines.append(
+            f"memory: L-BFGS history {memory.history} instead of {config.history}, the largest that fits{more}"
+        )
     return lines

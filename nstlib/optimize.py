@@ -37,6 +37,9 @@ class LBFGS:
     search extrapolates at most 10× too). Without it the second step, one secant pair along the first
     gradient, extrapolates that short probe ~16× (0.05 → 0.8 of the pixel range) on a far-from-quadratic
     loss and the loss jumps 2–7× (bench/loss_jump.py); None keeps torch's L-BFGS exactly.
+    `history_dtype=torch.bfloat16` stores the pairs in half the memory: they are rounded once when
+    stored, and every inner product uses the rounded vectors in fp32, so the compact form stays
+    consistent (README, "Large images", measures the effect).
     """
 
     def __init__(
@@ -46,8 +49,9 @@ class LBFGS:
         steps: int | None = None,
         first_step: float | None = None,
         max_growth: float | None = None,
+        history_dtype: torch.dtype = torch.float32,
     ):
-        self.first_step, self.max_growth = first_step, max_growth
+        self.first_step, self.max_growth, self.history_dtype = first_step, max_growth, history_dtype
         # a run of `steps` steps makes at most steps − 1 pairs: no need to hold more
         self.lr, self.m = lr.double(), max(1, min(history, steps - 1 if steps else history))
         self.k = 0
@@ -58,7 +62,8 @@ class LBFGS:
 
     def _init_state(self, batch: int, dim: int, device: torch.device) -> None:
         m = self.m
-        self.basis = torch.empty(batch, m, 2, dim, device=device)  # slots zeroed as they come into use
+        # slots zeroed as they come into use
+        self.basis = torch.empty(batch, m, 2, dim, device=device, dtype=self.history_dtype)
         self.gram = torch.zeros(batch, 2 * m, 2 * m, dtype=torch.float64, device=device)  # s_i ↦ 2i, y_i ↦ 2i+1
         self.written = torch.zeros(batch, m, dtype=torch.bool, device=device)
         self.ptr = torch.zeros(batch, dtype=torch.long, device=device)
@@ -76,6 +81,8 @@ class LBFGS:
             assert self.prev_g is not None
             s, y = xf - self.prev_x, gf - self.prev_g
             last_move = s.abs().amax(1).double()
+            if self.history_dtype != torch.float32:  # the pair as stored
+                s, y = s.to(self.history_dtype).float(), y.to(self.history_dtype).float()
             ys = (s.double() * y.double()).sum(1)
             accept = ys > 1e-10
             slot = self.ptr
@@ -84,9 +91,10 @@ class LBFGS:
                 self.basis[:, self.filled].zero_()
                 self.filled += 1
             n = self.filled
-            self.basis[rows, slot] = torch.where(keep, torch.stack([s, y], 1), self.basis[rows, slot])
+            pair = torch.stack([s, y], 1).to(self.history_dtype)
+            self.basis[rows, slot] = torch.where(keep, pair, self.basis[rows, slot])
             used = self.basis[:, :n].reshape(batch, 2 * n, -1)
-            dots = torch.bmm(used, torch.stack([s, y, gf], dim=2)).double()  # B × 2n × 3
+            dots = _products(used, torch.stack([s, y, gf], dim=2)).double()  # B × 2n × 3
             for col in (0, 1):
                 index = 2 * slot + col
                 new = torch.where(accept[:, None], dots[:, :, col], self.gram[rows, index, : 2 * n])
@@ -137,8 +145,26 @@ class LBFGS:
         coef[:, :, 1].scatter_(1, order, -(gamma * w)[:, :, 0])
         assert self.basis is not None
         used = self.basis[:, :n].reshape(batch, 2 * n, -1)
-        combo = torch.bmm(coef.reshape(batch, 1, 2 * n).float(), used)[:, 0]
+        combo = _combination(coef.reshape(batch, 1, 2 * n).float(), used)[:, 0]
         return self.gamma.float()[:, None] * g + combo
+
+
+CHUNK = 8  # history vectors converted to fp32 at a time: a bf16 history never has a full fp32 copy
+
+
+def _products(used: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """used @ vectors (B×k×D @ B×D×c) in fp32, whatever the history's dtype."""
+    if used.dtype == torch.float32:
+        return torch.bmm(used, vectors)
+    return torch.cat([torch.bmm(part.float(), vectors) for part in torch.split(used, CHUNK, 1)], 1)
+
+
+def _combination(coef: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
+    """coef @ used (B×1×k @ B×k×D) in fp32, whatever the history's dtype."""
+    if used.dtype == torch.float32:
+        return torch.bmm(coef, used)
+    parts = zip(torch.split(coef, CHUNK, 2), torch.split(used, CHUNK, 1))
+    return sum((torch.bmm(c, u.float()) for c, u in parts), coef.new_zeros(coef.shape[0], 1, used.shape[2]))
 
 
 class Adam:
@@ -168,10 +194,22 @@ IMAGE_FIRST_STEP = 0.05  # the first L-BFGS step moves no pixel (in [0, 1]) by m
 IMAGE_MAX_GROWTH = 10.0  # no L-BFGS step moves a pixel more than this × the previous step's largest move
 
 
-def make_optimizer(kind: str, lr: torch.Tensor, history: int, steps: int | None = None) -> Optimizer:
+HISTORY_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def make_optimizer(
+    kind: str, lr: torch.Tensor, history: int, steps: int | None = None, history_precision: str = "fp32"
+) -> Optimizer:
     """The image optimiser: L-BFGS (pixel-scaled first step, bounded step growth) or Adam, one lr per sample."""
     if kind == "lbfgs":
-        return LBFGS(lr, history, steps, first_step=IMAGE_FIRST_STEP, max_growth=IMAGE_MAX_GROWTH)
+        return LBFGS(
+            lr,
+            history,
+            steps,
+            first_step=IMAGE_FIRST_STEP,
+            max_growth=IMAGE_MAX_GROWTH,
+            history_dtype=HISTORY_DTYPES[history_precision],
+        )
     if kind == "adam":
         return Adam(lr)
     raise ValueError(f"optimizer: {kind!r} is not one of lbfgs, adam")

@@ -326,7 +326,9 @@ def _inject(
         piece = source[..., tile.crop[0], tile.crop[1]].requires_grad_(True)
         with torch.enable_grad():
             feats = extractor.stack(piece, set(early) | ({t.cut} if cut_grad is not None else set()))
-            surrogate = piece.new_zeros((), dtype=torch.float32)
+            # each output with its upstream gradient: one backward, no surrogate loss to differentiate
+            outputs: list[torch.Tensor] = []
+            upstream: list[torch.Tensor] = []
             for layer in early:
                 part = tile.inside(feats[layer], extractor.level(layer), *hw)
                 if part is None:
@@ -336,16 +338,19 @@ def _inject(
                     i = content_layers.index(layer)
                     d = f.detach().float() - targets.content[layer][..., fy, fx].float()
                     w = (weights.content * weights.content_layers[:, i]).view(-1, 1, 1, 1)
-                    surrogate = surrogate + (f.float() * (w * d)).sum()
+                    outputs.append(f)
+                    upstream.append((w * d).to(f.dtype))
                 if layer in diffs:
                     ft = _positions_major(f)
-                    surrogate = surrogate + (ft * (torch.bmm(ft.detach(), diffs[layer]) * coef[layer])).sum()
+                    outputs.append(ft)
+                    upstream.append(torch.bmm(ft.detach(), diffs[layer]) * coef[layer])
             if cut_grad is not None:
                 f, (fy, fx) = tile.own(feats[t.cut], level)
-                surrogate = surrogate + (f.float() * cut_grad[..., fy, fx].float()).sum()
-            if surrogate.requires_grad:
-                (g_piece,) = torch.autograd.grad(surrogate, piece)
-                grad[..., tile.crop[0], tile.crop[1]] += g_piece.float()
+                outputs.append(f)
+                upstream.append(cut_grad[..., fy, fx])
+        if outputs:
+            (g_piece,) = torch.autograd.grad(outputs, piece, upstream)
+            grad[..., tile.crop[0], tile.crop[1]] += g_piece.float()
     return grad
 
 

@@ -44,6 +44,9 @@ BATCH_KEYS = (
     "style_layers",
     "optimizer",
     "history",
+    "history_precision",
+    "tile_size",
+    "memory_limit",
     "sizes",
     "image_size",
     "level_epochs",
@@ -299,7 +302,11 @@ class _Job:
 
         # the history the memory model allows (config.history unless it had to be capped)
         optimizer = make_optimizer(
-            cfg.optimizer, self._per_sample(lambda c: c.learning_rate), self.memory.history, steps
+            cfg.optimizer,
+            self._per_sample(lambda c: c.learning_rate),
+            self.memory.history,
+            steps,
+            history_precision=cfg.history_precision,
         )
         return optimize(x, objective, optimizer, steps, self._on_step, self.active)
 

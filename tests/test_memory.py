@@ -93,7 +93,9 @@ def test_history_cap_engages_and_is_recorded(tmp_path, capsys, monkeypatch):
     used = []
     real = tr.make_optimizer
     monkeypatch.setattr(
-        tr, "make_optimizer", lambda kind, lr, history, steps: used.append(history) or real(kind, lr, history, steps)
+        tr,
+        "make_optimizer",
+        lambda kind, lr, history, steps, **kw: used.append(history) or real(kind, lr, history, steps, **kw),
     )
     result = transfer(config)
     out = capsys.readouterr().out

@@ -83,3 +83,23 @@ def test_step_growth_is_bounded_per_sample():
     unbounded = LBFGS(torch.tensor([1.0]), 10, first_step=0.05)
     y1 = unbounded.step(x0[:1], torch.tensor([[1.0, 0, 0, 0]]))
     assert (unbounded.step(y1, torch.tensor([[0.999, 0, 0, 0]])) - y1).abs().max() > 1.0
+
+
+def test_bf16_history_halves_the_memory_and_stays_consistent():
+    """history_precision bf16: the pairs are stored rounded, in half the bytes; the compact form's inner
+    products are those of the stored vectors (else H would not be the L-BFGS matrix of any pairs), and
+    the descent matches fp32's."""
+    f = _objective()
+    x0 = torch.randn(2, 40)
+    start = f(x0)
+    full = LBFGS(torch.ones(2), 20)
+    half = LBFGS(torch.ones(2), 20, history_dtype=torch.bfloat16)
+    x32, x16 = _ours(full, x0, 8, f), _ours(half, x0, 8, f)
+    assert half.basis is not None and full.basis is not None and half.basis.dtype == torch.bfloat16
+    assert half.basis.element_size() * 2 == full.basis.element_size()
+    n = half.filled
+    stored = half.basis[:, :n].reshape(2, 2 * n, -1).double()
+    products = torch.bmm(stored, stored.transpose(1, 2))
+    torch.testing.assert_close(half.gram[:, : 2 * n, : 2 * n], products, rtol=1e-5, atol=1e-6)
+    drop32, drop16 = start - f(x32), start - f(x16)
+    assert ((drop16 - drop32).abs() <= 0.02 * drop32).all(), (drop16, drop32)
