@@ -25,7 +25,7 @@ from .errors import ConfigError
 from .inputs import Inputs, check_sizes, content_hw, load_inputs
 from .interrupts import Interrupted, deferred_interrupts
 from .losses import LossTerms, LossWeights, Targets
-from .memory import Estimate, memory_notes, memory_record, peak_record, style_side
+from .memory import Estimate, bound_heap, memory_notes, memory_record, peak_record, style_side
 from .optimize import make_optimizer, optimize
 from .paths import resolve_output, url_stem
 from .progress import Progress
@@ -137,6 +137,8 @@ def transfer_batch(
     loaded = [load_inputs(c) for c in configs]  # every image error before any model work
     device = resolve_device(first.device)
     memory = check_sizes(configs, loaded, device)
+    if memory.tiling is not None:
+        bound_heap(device)
     load_weights(first.model, first.weights)  # a bad weights file is refused before any folder exists (cached)
     precision = resolve_precision(first.precision, device)
     extra = {"device": str(device), "precision": precision, "memory": memory_record(memory, device)}
