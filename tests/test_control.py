@@ -158,26 +158,33 @@ def test_half_half_masks_make_each_half_its_own_style(tmp_path, images, propagat
     assert left <= 0.5 and right <= 0.5, (left, right)
 
 
-def test_every_loss_lowers_its_own_value_in_one_batch(tmp_path, images):
-    """The four losses in one batch (each sample its own loss), 40 L-BFGS steps at 64 px from content init."""
+def test_every_loss_lowers_its_own_value_in_one_batch(tmp_path):
+    """Issue 11: each style loss lowers its own value ≥ 5× in 40 L-BFGS steps at 64 px from content init; the four
+    losses in one batch, each sample its own loss. The settings, and why (measured, CPU, this test's command):
+
+    - the style term alone (content_weight 0): "its own value". L-BFGS is scale-invariant, so neither β nor
+      STYLE_LOSS_SCALE matters (β = 1: w2 6.56×, mrf 8.41×) and α = 1 costs < 1% (w2 6.52×, mrf 8.35×);
+    - chelsea × starry_swirls, a photo and a painting. The tests' synthetic sinusoid pair gives gram 5.1×,
+      mean_std 4.1×, w2 2.0×, mrf 1.8× (gram 10.7× after 300 steps): the pair, not a loss, is slow;
+    - style layers relu1_1, relu2_1, relu4_1 (mrf matches at relu4_1 only). With the paper's five layers mrf
+      reaches 3.8× (gram 18.8×, mean_std 37×, w2 6.5×): its relu3_1 term falls 1.4×, because overlapping 3×3
+      patches matched one by one disagree. Even free relu3_1 features, each the mean of its 9 matched patches,
+      lower that term only 1.7× (2.7× with 5 more re-matchings): a floor of the loss (Li & Wand 2016), not of
+      the optimiser.
+
+    Measured here: gram 18.3×, mean_std 36.5×, w2 6.6×, mrf 8.4×.
+    """
+    from conftest import tiny_config
+
+    layers = ["relu1_1", "relu2_1", "relu4_1"]
     configs = [
-        nstlib.Config(
-            content=str(images["content"]),
-            style=[str(images["style"])],
-            style_loss=kind,
-            epochs=40,
-            content_weight=0.0,
-            runs_dir=str(tmp_path / "runs"),
-            **RUN,
-        )  # fmt: skip
+        tiny_config(tmp_path, style_loss=kind, epochs=40, content_weight=0.0, style_layers=layers, video=False)
         for kind in sl.STYLE_LOSSES
     ]
     results = transfer_batch(configs)
     ratios = {kind: r.history[0]["style"] / r.history[-1]["style"] for kind, r in zip(sl.STYLE_LOSSES, results)}
     assert all(r.status == "done" for r in results), ratios
-    # The issue asks ≥ 5× for every loss. Measured (CPU, seeded): gram 5.1, mean_std 4.1, w2 2.0, mrf 1.8; only
-    # gram reaches it, so the others are held to what they do (they do lower their loss) until that is fixed.
-    assert ratios["gram"] >= 5 and all(x >= 1.5 for x in ratios.values()), ratios
+    assert all(x >= 5 for x in ratios.values()), ratios
 
 
 def test_layer_sets_choose_where_each_style_applies(tmp_path, images):
