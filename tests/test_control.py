@@ -12,7 +12,7 @@ from nstlib import config as config_module
 from nstlib import style_losses as sl
 from nstlib.errors import ConfigError, ImageError
 from nstlib.losses import guided_gram, guided_style_loss
-from nstlib.masks import propagate
+from nstlib.masks import PROPAGATIONS, propagate
 from nstlib.transfer import load_inputs, transfer_batch
 
 RUN = dict(image_size=64, video=False, save_every=0, progress="none", weights="original")
@@ -205,6 +205,35 @@ def test_style_loss_sweep_validates():
 
     sweep = load_sweep(str(ROOT / "sweeps" / "style_loss.yaml"))
     assert sorted(p.config.style_loss for p in sweep.points) == sorted(sl.STYLE_LOSSES)
+
+
+def test_controls_sweep_runs_every_loss_and_propagation_in_one_batch(tmp_path, monkeypatch, capsys):
+    """sweeps/controls.yaml: the four losses × both mask propagations, two styles split by the bundled masks,
+    run (32 px, 2 steps) as one transfer_batch of 8; the propagation changes what each loss measures."""
+    import sys
+    from itertools import product
+
+    from nstlib.config import from_dict
+    from nstlib.runs import RunRecord
+
+    from conftest import ROOT
+
+    transfer_module = sys.modules["nstlib.transfer"]
+    real, calls = transfer_module.transfer_batch, []
+    monkeypatch.setattr(
+        transfer_module, "transfer_batch", lambda configs, **kw: calls.append(len(configs)) or real(configs, **kw)
+    )
+    small = dict(image_size=32, epochs=2, runs_dir=str(tmp_path / "runs"), video=False, save_every=0, tensorboard=False)
+    result = nstlib.sweep(str(ROOT / "sweeps" / "controls.yaml"), set=small)
+    assert calls == [8] and "running 8 points as one batch" in capsys.readouterr().out
+    assert result.ok and len(result.rows) == 8
+    records = [RunRecord.read(result.folder / r["folder"]) for r in result.rows]  # what each run says it ran
+    assert all(r is not None and r.status == "done" for r in records)
+    configs = [from_dict(r.config) for r in records]
+    assert {(c.style_loss, c.mask_propagation) for c in configs} == set(product(sl.STYLE_LOSSES, PROPAGATIONS))
+    assert all(len(c.style) == 2 and len(c.style_masks) == 2 for c in configs)
+    style = {(c.style_loss, c.mask_propagation): r.final_losses["style"] for c, r in zip(configs, records)}
+    assert all(style[k, "simple"] != style[k, "inside"] for k in sl.STYLE_LOSSES), style
 
 
 def test_controls_notebook_demonstrations_batch_and_validate(tmp_path):
