@@ -12,7 +12,7 @@ from nstlib import config as config_module
 from nstlib import style_losses as sl
 from nstlib.errors import ConfigError, ImageError
 from nstlib.losses import guided_gram, guided_style_loss
-from nstlib.masks import propagate
+from nstlib.masks import PROPAGATIONS, propagate
 from nstlib.transfer import load_inputs, transfer_batch
 
 RUN = dict(image_size=64, video=False, save_every=0, progress="none", weights="original")
@@ -158,26 +158,34 @@ def test_half_half_masks_make_each_half_its_own_style(tmp_path, images, propagat
     assert left <= 0.5 and right <= 0.5, (left, right)
 
 
-def test_every_loss_lowers_its_own_value_in_one_batch(tmp_path, images):
-    """The four losses in one batch (each sample its own loss), 40 L-BFGS steps at 64 px from content init."""
+def test_every_loss_lowers_its_own_value_in_one_batch(tmp_path):
+    """Issue 11: each style loss lowers its own value ≥ 5× in 40 L-BFGS steps at 64 px from content init; the four
+    losses in one batch, each sample its own loss. The settings, and why (measured on CPU, 40 steps, 64 px):
+
+    - the style term alone (content_weight 0): "its own value". L-BFGS is scale-invariant, so neither β nor
+      STYLE_LOSS_SCALE matters (β = 1: w2 6.56×, mrf 8.41×) and α = 1 costs < 1% (w2 6.52×, mrf 8.35×);
+    - chelsea × starry_swirls, a photo and a painting. The tests' synthetic sinusoid pair (five layers) gives
+      gram 5.1×, mean_std 4.1×, w2 2.0×, mrf 1.8×, and gram only 10.7× after 300 steps: the pair is slow, not a
+      loss (an L-BFGS with strong-Wolfe line search does no better);
+    - style layers relu1_1, relu2_1, relu4_1 (mrf matches at relu4_1 only). With the paper's five layers mrf
+      reaches 3.8× (gram 18.8×, mean_std 37×, w2 6.5×): its relu3_1 term falls 1.4×, because overlapping 3×3
+      patches matched one by one disagree. Even free relu3_1 features, each the mean of its 9 matched patches,
+      lower that term only 1.7× (2.7× with 5 more re-matchings): a floor of the loss (Li & Wand 2016), not of
+      the optimiser. relu5_1 (4×2 positions at 64 px) is left out too.
+
+    Measured here: gram 18.3×, mean_std 36.5×, w2 6.6×, mrf 8.4×.
+    """
+    from conftest import tiny_config
+
+    layers = ["relu1_1", "relu2_1", "relu4_1"]
     configs = [
-        nstlib.Config(
-            content=str(images["content"]),
-            style=[str(images["style"])],
-            style_loss=kind,
-            epochs=40,
-            content_weight=0.0,
-            runs_dir=str(tmp_path / "runs"),
-            **RUN,
-        )  # fmt: skip
+        tiny_config(tmp_path, style_loss=kind, epochs=40, content_weight=0.0, style_layers=layers, video=False)
         for kind in sl.STYLE_LOSSES
     ]
     results = transfer_batch(configs)
     ratios = {kind: r.history[0]["style"] / r.history[-1]["style"] for kind, r in zip(sl.STYLE_LOSSES, results)}
     assert all(r.status == "done" for r in results), ratios
-    # The issue asks ≥ 5× for every loss. Measured (CPU, seeded): gram 5.1, mean_std 4.1, w2 2.0, mrf 1.8; only
-    # gram reaches it, so the others are held to what they do (they do lower their loss) until that is fixed.
-    assert ratios["gram"] >= 5 and all(x >= 1.5 for x in ratios.values()), ratios
+    assert all(x >= 5 for x in ratios.values()), ratios
 
 
 def test_layer_sets_choose_where_each_style_applies(tmp_path, images):
@@ -198,6 +206,35 @@ def test_style_loss_sweep_validates():
 
     sweep = load_sweep(str(ROOT / "sweeps" / "style_loss.yaml"))
     assert sorted(p.config.style_loss for p in sweep.points) == sorted(sl.STYLE_LOSSES)
+
+
+def test_controls_sweep_runs_every_loss_and_propagation_in_one_batch(tmp_path, monkeypatch, capsys):
+    """sweeps/controls.yaml: the four losses × both mask propagations, two styles split by the bundled masks,
+    run (32 px, 2 steps) as one transfer_batch of 8; the propagation changes what each loss measures."""
+    import sys
+    from itertools import product
+
+    from nstlib.config import from_dict
+    from nstlib.runs import RunRecord
+
+    from conftest import ROOT
+
+    transfer_module = sys.modules["nstlib.transfer"]
+    real, calls = transfer_module.transfer_batch, []
+    monkeypatch.setattr(
+        transfer_module, "transfer_batch", lambda configs, **kw: calls.append(len(configs)) or real(configs, **kw)
+    )
+    small = dict(image_size=32, epochs=2, runs_dir=str(tmp_path / "runs"), video=False, save_every=0, tensorboard=False)
+    result = nstlib.sweep(str(ROOT / "sweeps" / "controls.yaml"), set=small)
+    assert calls == [8] and "running 8 points as one batch" in capsys.readouterr().out
+    assert result.ok and len(result.rows) == 8
+    records = [RunRecord.read(result.folder / r["folder"]) for r in result.rows]  # what each run says it ran
+    assert all(r is not None and r.status == "done" for r in records)
+    configs = [from_dict(r.config) for r in records]
+    assert {(c.style_loss, c.mask_propagation) for c in configs} == set(product(sl.STYLE_LOSSES, PROPAGATIONS))
+    assert all(len(c.style) == 2 and len(c.style_masks) == 2 for c in configs)
+    style = {(c.style_loss, c.mask_propagation): r.final_losses["style"] for c, r in zip(configs, records)}
+    assert all(style[k, "simple"] != style[k, "inside"] for k in sl.STYLE_LOSSES), style
 
 
 def test_controls_notebook_demonstrations_batch_and_validate(tmp_path):
