@@ -25,7 +25,7 @@ import torch
 from .config import Config, ConfigError
 from .images import scaled_size
 from .layers import layer_channels, layer_names
-from .tiles import CUT_LEVELS, Tiling, tiling
+from .tiles import CUT_LEVELS, Tiling, spans, tiling
 from .vgg import MIRROR
 
 BASE_BYTES = 900_000_000  # the process before any image: torch, the VGG weights (fp32 and quantised), buffers
@@ -138,13 +138,11 @@ def step_cost(config: Config, h: int, w: int, t: Tiling | None) -> float:
     if t is None or not t.applies(h, w):
         return 2 * whole * sum(flops.values())
     cut = order.index(t.cut)
-    tiles_y = -(-(h + 2 * MIRROR) // t.tile)
-    tiles_x = -(-(w + 2 * MIRROR) // t.tile)
+    hp, wp = h + 2 * MIRROR, w + 2 * MIRROR
     crops = sum(
-        (min(h + 2 * MIRROR, (i + 1) * t.tile + t.halo) - max(0, i * t.tile - t.halo))
-        * (min(w + 2 * MIRROR, (j + 1) * t.tile + t.halo) - max(0, j * t.tile - t.halo))
-        for i in range(tiles_y)
-        for j in range(tiles_x)
+        (min(hp, y1 + t.halo) - max(0, y0 - t.halo)) * (min(wp, x1 + t.halo) - max(0, x0 - t.halo))
+        for y0, y1 in spans(hp, t.tile)
+        for x0, x1 in spans(wp, t.tile)
     )
     early = sum(flops[n] for n in order[: cut + 1])
     return 3 * crops * early + 2 * whole * (sum(flops.values()) - early)

@@ -119,11 +119,19 @@ class _Tile:
         return part, (slice(ay - p, by - p), slice(ax - p, bx - p))
 
 
+def spans(size: int, tile: int) -> list[tuple[int, int]]:
+    """A side of `size` px cut into the fewest pieces of at most `tile` px, of equal sides on the ALIGN grid
+    (no thin last tile paying a whole halo for a few pixels)."""
+    pieces = -(-size // tile)
+    step = -(-size // pieces // ALIGN) * ALIGN if pieces > 1 else size
+    step = min(tile, max(step, ALIGN))
+    return [(a, min(a + step, size)) for a in range(0, size, step)]
+
+
 def _tiles(height: int, width: int, t: Tiling) -> Iterator[_Tile]:
     """The tiles of a padded image height × width, each with its crop (own pixels ± halo, clipped)."""
-    for y0 in range(0, height, t.tile):
-        for x0 in range(0, width, t.tile):
-            y1, x1 = min(y0 + t.tile, height), min(x0 + t.tile, width)
+    for y0, y1 in spans(height, t.tile):
+        for x0, x1 in spans(width, t.tile):
             cy0, cx0 = max(0, y0 - t.halo), max(0, x0 - t.halo)
             crop = (slice(cy0, min(height, y1 + t.halo)), slice(cx0, min(width, x1 + t.halo)))
             yield _Tile(y0, y1, x0, x1, cy0, cx0, crop)
