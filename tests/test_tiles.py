@@ -107,3 +107,18 @@ def test_a_tiled_run_logs_the_untiled_losses(tmp_path, capsys):
     assert abs(whole.final_losses["total"] - tiled.final_losses["total"]) <= 1e-3 * whole.final_losses["total"]
     with pytest.raises(ConfigError, match="tile_size: 40 is not 0 or a multiple of 16"):
         base.replace(tile_size=40).validate()
+
+
+@pytest.mark.parametrize(
+    "size, tile", [(1056, 512), (713, 512), (544, 256), (100, 48), (48, 48), (49, 48), (2763, 768)]
+)
+def test_tiles_cover_the_side_in_the_fewest_equal_aligned_pieces(size, tile):
+    from nstlib.tiles import ALIGN, spans
+
+    pieces = spans(size, tile)
+    assert pieces[0][0] == 0 and pieces[-1][1] == size
+    assert all(b == c for (_, b), (c, _) in zip(pieces, pieces[1:]))  # contiguous, no overlap
+    assert all(a % ALIGN == 0 and 0 < b - a <= tile for a, b in pieces)
+    assert len(pieces) == -(-size // tile)  # the fewest
+    sides = [b - a for a, b in pieces]
+    assert len(set(sides[:-1])) <= 1 and sides[0] - ALIGN < size / len(pieces) <= sides[0]  # equal, on the grid
