@@ -87,7 +87,7 @@ def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.devic
         raise ConfigError(
             f"tile_size: this run needs tiles of {plan.tile} px, and tiled runs support the paper's Gram loss only "
             "(style_loss gram without style_masks, style_region_masks, style_layer_sets or normalize_gradients); "
-            "use a smaller image_size or a larger memory_limit"
+            + ("use tile_size 0" if configs[0].tile_size else "use a smaller image_size or a larger memory_limit")
         )
     return plan
 

@@ -122,3 +122,14 @@ def test_tiles_cover_the_side_in_the_fewest_equal_aligned_pieces(size, tile):
     assert len(pieces) == -(-size // tile)  # the fewest
     sides = [b - a for a, b in pieces]
     assert len(set(sides[:-1])) <= 1 and sides[0] - ALIGN < size / len(pieces) <= sides[0]  # equal, on the grid
+
+
+@pytest.mark.parametrize("flag", [["--style-loss", "w2"], ["--normalize-gradients"]])
+def test_tiled_runs_refuse_what_they_cannot_do_exactly_in_one_line(tmp_path, capsys, flag):
+    from nstlib.cli import main
+
+    runs = tmp_path / "runs"
+    assert main(["run", "--image-size", "128", "--tile-size", "64", *flag, "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "tiled runs support the paper's Gram loss only" in err, err
+    assert "use tile_size 0" in err and not runs.exists()
