@@ -1,5 +1,7 @@
-"""Per-loss style-weight scales (STYLE_LOSS_SCALE in nstlib/style_losses.py): E_gram / E_loss at the content init.
+"""E_gram / E_loss at the content init: the scale that would give each loss the Gram loss's starting size.
 
+STYLE_LOSS_SCALE (nstlib/style_losses.py) started from these; w2 and mrf now use a tenth of them, chosen by the
+look of finished runs (README, "Control and style losses": at equal start they overpower the content).
 Forward only (epochs 0), one batch of the four losses per content × style pair:
     PYTHONPATH=. python bench/style_loss_scale.py 512
 """

@@ -27,8 +27,9 @@ MRF_MIN_BLOCK = 3  # Li & Wand match patches on relu3_1 and relu4_1; shallower l
 MRF_MAX_PATCHES = 4096  # style patches per target; the style grid is strided beyond this (cost ∝ patches²)
 EPS = 1e-8
 # β is multiplied by these so that the default style_weight (1e3, with content_weight 1) gives each loss about
-# the paper's Gram balance of content and style at 512 px (README, "Control and style losses", shows how).
-STYLE_LOSS_SCALE = {"gram": 1.0, "mean_std": 2e4, "w2": 1.5e4, "mrf": 8e3}
+# the Gram run's balance of content and style in the result (README, "Control and style losses", shows how):
+# w2 and mrf at a tenth of the scale that equalises the losses at the content init, which overpowered the content.
+STYLE_LOSS_SCALE = {"gram": 1.0, "mean_std": 2e4, "w2": 1.5e3, "mrf": 8e2}
 
 
 def layer_block(layer: str) -> int:
@@ -98,6 +99,32 @@ def w2_target(mu: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, tor
     return mu, cov.diagonal(dim1=1, dim2=2).sum(1), _sqrtm_psd(cov)
 
 
+class _NuclearNorm(torch.autograd.Function):
+    """‖A X‖_* per sample (A V×N×N, X V×N×M) through the QR of Xᵀ = Q R: the singular values of A X are those of
+    A Rᵀ (N×N when M ≥ N), and the gradient is Aᵀ U Vᵀ Qᵀ with A Rᵀ = U S Vᵀ: as svdvals(A X).sum(1)'s, without
+    differentiating the QR (whose gradient is undefined where X is rank-deficient, e.g. a dead ReLU channel)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        q, r = torch.linalg.qr(x.transpose(1, 2))
+        u, s, vh = torch.linalg.svd(torch.bmm(a, r.transpose(1, 2)), full_matrices=False)
+        ctx.save_for_backward(a, q, u, vh)
+        return s.sum(1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
+        a, q, u, vh = ctx.saved_tensors
+        g = torch.bmm(a.transpose(1, 2), torch.bmm(u, vh)) * grad.view(-1, 1, 1)
+        return None, torch.bmm(g, q.transpose(1, 2))
+
+
+def w2_cross(root_s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """‖Σ_s^{1/2} X‖_* per sample (V×N×N, V×N×M): the value and gradient of svdvals(Σ_s^{1/2} X).sum(1),
+    with an SVD of N×N instead of N×M (tests/test_control.py checks both)."""
+    out: torch.Tensor = _NuclearNorm.apply(root_s, x)
+    return out
+
+
 def w2_loss(
     features: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor, torch.Tensor], p: torch.Tensor
 ) -> torch.Tensor:
@@ -107,13 +134,15 @@ def w2_loss(
 
     With X = (F − μ) diag(√p) (so Σ = X Xᵀ) the last trace is the nuclear norm ‖Σ_s^{1/2} X‖_*, the sum
     of singular values, whose gradient U Vᵀ stays finite where an eigendecomposition's would not.
+    X is N×M with M (positions) ≫ N at shallow layers: with Xᵀ = Q R (reduced QR, Q orthonormal columns),
+    ‖Σ_s^{1/2} X‖_* = ‖Σ_s^{1/2} Rᵀ‖_*, an N×N (or N×M if M < N) SVD instead of an N×M one.
     """
     f = _flat(features)
     p = p.to(f.device)
     mu = torch.einsum("vnm,vm->vn", f, p)
     x = (f - mu.unsqueeze(2)) * p.sqrt().unsqueeze(1)
     mu_s, trace_s, root_s = target
-    cross = torch.linalg.svdvals(torch.bmm(root_s, x)).sum(1)
+    cross = w2_cross(root_s, x)
     w2 = (mu - mu_s).pow(2).sum(1) + x.pow(2).sum((1, 2)) + trace_s - 2.0 * cross
     return w2 / features.shape[1]
 

@@ -68,6 +68,28 @@ def test_w2_formula_and_zero_at_own_distribution():
     assert sl.w2_loss(f, own, p).abs().max().item() < 1e-3
 
 
+@pytest.mark.parametrize("n, m", [(6, 40), (8, 5)])
+def test_w2_cross_through_qr_matches_the_direct_svd(n, m):
+    """w2_loss's ‖Σ_s^½ X‖_* through the QR of Xᵀ: value and gradient as svdvals(Σ_s^½ X), M > N and M < N,
+    with a dead (all-zero) channel."""
+    gen = torch.Generator().manual_seed(n * m)
+    a = torch.randn(2, n, n, generator=gen, dtype=torch.float64)
+    root = sl._sqrtm_psd(a @ a.transpose(1, 2) / n)
+    x0 = torch.randn(2, n, m, generator=gen) / m**0.5
+    x0[1, 0] = 0.0  # a dead channel: X rank-deficient, where differentiating through the QR gives NaN
+    values, grads = [], []
+    for cross in (sl.w2_cross, lambda r, x: torch.linalg.svdvals(torch.bmm(r, x)).sum(1)):
+        x = x0.clone().requires_grad_()
+        value = cross(root, x)
+        value.sum().backward()
+        values.append(value.detach())
+        grads.append(x.grad)
+    assert torch.allclose(values[0], values[1], rtol=1e-5, atol=2e-6), values
+    assert torch.allclose(grads[0][0], grads[1][0], atol=2e-6), (grads[0][0] - grads[1][0]).abs().max()
+    # sample 1 has a zero singular value: either gradient is a subgradient (U Vᵀ, the null pair chosen freely)
+    assert bool(grads[0][1].isfinite().all())
+
+
 def test_mrf_formula_nearest_patch_by_ncc():
     f, s = torch.randn(1, 2, 4, 4), torch.randn(1, 2, 5, 5)
     patches, unit = sl.mrf_target(s, None)
