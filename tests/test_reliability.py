@@ -78,6 +78,14 @@ def test_a_run_folder_being_written_is_refused(tmp_path, original_weights):
 
 
 # ---- 2. Ctrl-C twice: the record is still written -----------------------------------------------------
+def _as_from_a_shell() -> None:
+    """The child's SIGINT as a shell leaves it: default and unblocked. Ignored or blocked dispositions are
+    inherited across exec, and whatever an earlier test's libraries left in this process (the test passes alone
+    but saw exit 0, the Ctrl-C never delivered, late in a full CI run) must not decide this test."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_second_ctrl_c_during_cleanup_still_writes_the_record(tmp_path):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
@@ -103,6 +111,7 @@ def test_second_ctrl_c_during_cleanup_still_writes_the_record(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_from_a_shell,
     )
     deadline = time.time() + 120
     while not list(runs.glob("*/frames/epoch_00002.png")) and time.time() < deadline:
