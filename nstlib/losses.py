@@ -15,7 +15,7 @@ import torch
 from .style_losses import family_loss, mrf_applies, normalize_gradient
 
 
-def _positions_major(features: torch.Tensor) -> torch.Tensor:
+def positions_major(features: torch.Tensor) -> torch.Tensor:
     """Fᵀ as B×M×N in fp32: a free view of channels_last features (the extractor's layout)."""
     b, n = features.shape[:2]
     return features.float().permute(0, 2, 3, 1).reshape(b, -1, n)
@@ -23,7 +23,7 @@ def _positions_major(features: torch.Tensor) -> torch.Tensor:
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """G = F Fᵀ (Eq. 3), B×N×N in fp32, for features B×N×H×W."""
-    f = _positions_major(features)
+    f = positions_major(features)
     return torch.bmm(f.transpose(1, 2), f)
 
 
@@ -57,7 +57,7 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tenso
     """E_l = Σ (G − A)² / (4 N_l² M_l²) per sample (Eq. 4), for features B×N×H×W and A B×N×N (symmetric)."""
     n, m = features.shape[1], features.shape[2] * features.shape[3]
     loss: torch.Tensor = _GramDistance.apply(
-        _positions_major(features), target_gram.float(), 1.0 / (4.0 * n * n * m * m)
+        positions_major(features), target_gram.float(), 1.0 / (4.0 * n * n * m * m)
     )
     return loss
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 
 from . import losses
-from .layers import layer_channels, layer_names
-from .losses import LossTerms, LossWeights, Targets, content_loss, gram_matrix, style_loss, tv_loss
+from .layers import feature_size, layer_channels, layer_names
+from .losses import LossTerms, LossWeights, Targets, content_loss, gram_matrix, positions_major, style_loss, tv_loss
 from .vgg import MIRROR, VGGFeatures, mirror_pad
 
 ALIGN = 16  # the deepest pooling stride: tile edges on this grid keep VGG's pooling windows
@@ -190,11 +190,6 @@ def _late(
     return {layer: extractor.to_image(layer, feats[layer], *hw) for layer in late}
 
 
-def _positions_major(f: torch.Tensor) -> torch.Tensor:
-    b, n = f.shape[:2]
-    return f.float().permute(0, 2, 3, 1).reshape(b, -1, n)
-
-
 @torch.no_grad()
 def features(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str], t: Tiling) -> dict[str, torch.Tensor]:
     """extractor(images, layers), assembled tile by tile (fp32): content targets of large images."""
@@ -202,7 +197,7 @@ def features(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str]
     early, late = split(extractor.model, layers, t.cut)
     out = {
         layer: images.new_zeros(
-            images.shape[0], layer_channels(extractor.model, layer), *_image_map(extractor, layer, hw)
+            images.shape[0], layer_channels(extractor.model, layer), *feature_size(extractor.model, layer, *hw)
         )
         for layer in early
     }
@@ -214,11 +209,6 @@ def features(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str]
     if cut_map is not None:
         out.update({layer: f.float() for layer, f in _late(extractor, cut_map, hw, t, late).items()})
     return {layer: out[layer].contiguous(memory_format=torch.channels_last) for layer in layers}
-
-
-def _image_map(extractor: VGGFeatures, layer: str, hw: tuple[int, int]) -> tuple[int, int]:
-    s = 2 ** extractor.level(layer)
-    return -(-hw[0] // s), -(-hw[1] // s)
 
 
 @torch.no_grad()
@@ -293,7 +283,7 @@ def loss_terms(
     coef: dict[str, torch.Tensor] = {}
     for i, layer in enumerate(style_layers):
         if layer in gram_sums:
-            n, m = gram_sums[layer].shape[-1], math.prod(_image_map(extractor, layer, hw))
+            n, m = gram_sums[layer].shape[-1], math.prod(feature_size(extractor.model, layer, *hw))
             scale = 1.0 / (4.0 * n * n * m * m)
             diffs[layer] = diff = gram_sums[layer] - targets.style[layer].float()
             terms[f"style_{layer}"] = diff.pow(2).flatten(1).sum(1) * scale
@@ -349,7 +339,7 @@ def _inject(
                     outputs.append(f)
                     upstream.append((w * d).to(f.dtype))
                 if layer in diffs:
-                    ft = _positions_major(f)
+                    ft = positions_major(f)
                     outputs.append(ft)
                     upstream.append(torch.bmm(ft.detach(), diffs[layer]) * coef[layer])
             if cut_grad is not None:
