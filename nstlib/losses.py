@@ -7,6 +7,7 @@ in fp32 whatever the features' precision.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,10 @@ class Targets:
     style: dict[str, torch.Tensor]  # layer -> B×N×N
     control: StyleControl | None = None  # style losses, masks or layer sets beyond the paper's: replaces `style`
 
+    @property
+    def style_layers(self) -> list[str]:
+        return self.control.layers if self.control is not None else list(self.style)
+
 
 @dataclass
 class StyleGroup:
@@ -116,6 +121,23 @@ class StyleGroup:
     masks: dict[str, torch.Tensor | None]  # layer -> (S·R)×1×H_l×W_l guidance channels T_r^l; None: no masks
     region_weights: dict[str, torch.Tensor]  # layer -> S×R: area fraction × blend weight, 0 outside a layer set
 
+    def index(self, batch: int, device: torch.device) -> torch.Tensor | None:
+        """The batch sample of each virtual sample (None: they are the batch itself)."""
+        if self.samples is None and self.regions == 1:
+            return None
+        samples = self.samples if self.samples is not None else torch.arange(batch, device=device)
+        return samples.repeat_interleave(self.regions)
+
+    def select(self, features: torch.Tensor) -> torch.Tensor:
+        """The virtual samples' features (S·R × …) from the batch's."""
+        index = self.index(features.shape[0], features.device)
+        return features if index is None else features.index_select(0, index)
+
+    def combine(self, out: torch.Tensor, per_region: torch.Tensor, layer: str) -> torch.Tensor:
+        """`out` (B) plus each member's Σ_r ρ_r · per_region (S·R values)."""
+        term = (per_region.view(-1, self.regions) * self.region_weights[layer]).sum(1)
+        return term if self.samples is None else out.index_add(0, self.samples, term)
+
 
 @dataclass
 class StyleControl:
@@ -129,16 +151,13 @@ def control_style_loss(features: torch.Tensor, layer: str, control: StyleControl
     for group in control.groups:
         if group.kind == "mrf" and not mrf_applies(layer):
             continue  # Li & Wand match patches on mid layers only; a shallow layer's term is 0
-        f = features if group.samples is None else features.index_select(0, group.samples)
-        if group.regions > 1:
-            f = f.repeat_interleave(group.regions, 0)
+        f = group.select(features)
         mask, target = group.masks[layer], group.targets[layer]
         if group.kind == "gram":
             per_region = guided_style_loss(f, target, mask)
         else:
             per_region = family_loss(group.kind, f, target, mask)
-        term = (per_region.view(-1, group.regions) * group.region_weights[layer]).sum(1)
-        out = term if group.samples is None else out.index_add(0, group.samples, term)
+        out = group.combine(out, per_region, layer)
     return out
 
 
@@ -169,23 +188,26 @@ class LossTerms:
         return {"total": self.total, "content": self.content, "style": self.style, "tv": self.tv, **self.layers}
 
 
-def total_loss(
-    features: dict[str, torch.Tensor], images: torch.Tensor, targets: Targets, weights: LossWeights
-) -> LossTerms:
-    """The weighted sum of Eq. 7 plus TV, per sample; the per-layer terms are unweighted."""
-    batch = images.shape[0]
-    zero = images.new_zeros(batch, dtype=torch.float32)
+def layer_terms(
+    features: dict[str, torch.Tensor], targets: Targets, weights: LossWeights, only: Collection[str] | None = None
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Σ_l v_l content_l, Σ_l w_l E_l (Eq. 7 before α and β) and the unweighted per-layer terms, per sample,
+    over the layers in `only` (None: all); `features` need hold only those."""
+    zero = torch.zeros_like(weights.content, dtype=torch.float32)
     layers: dict[str, torch.Tensor] = {}
     content = zero
     for i, (layer, target) in enumerate(targets.content.items()):
+        if only is not None and layer not in only:
+            continue
         f = features[layer]
         if weights.normalize_gradients:
             f = normalize_gradient(f, weights.content * weights.content_layers[:, i])
         layers[f"content_{layer}"] = term = content_loss(f, target)
         content = content + weights.content_layers[:, i] * term
     style = zero
-    style_layers = targets.control.layers if targets.control is not None else list(targets.style)
-    for i, layer in enumerate(style_layers):
+    for i, layer in enumerate(targets.style_layers):
+        if only is not None and layer not in only:
+            continue
         f = features[layer]
         if weights.normalize_gradients:
             f = normalize_gradient(f, weights.style * weights.style_layers[:, i])
@@ -195,6 +217,14 @@ def total_loss(
             term = style_loss(f, targets.style[layer])
         layers[f"style_{layer}"] = term
         style = style + weights.style_layers[:, i] * term
-    tv = tv_loss(images) if weights.use_tv else zero
+    return content, style, layers
+
+
+def total_loss(
+    features: dict[str, torch.Tensor], images: torch.Tensor, targets: Targets, weights: LossWeights
+) -> LossTerms:
+    """The weighted sum of Eq. 7 plus TV, per sample; the per-layer terms are unweighted."""
+    content, style, layers = layer_terms(features, targets, weights)
+    tv = tv_loss(images) if weights.use_tv else images.new_zeros(images.shape[0], dtype=torch.float32)
     total = weights.content * content + weights.style * style + weights.tv * tv
     return LossTerms(total, content, style, tv, layers)

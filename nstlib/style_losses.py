@@ -78,10 +78,16 @@ def mean_std_loss(features: torch.Tensor, target: tuple[torch.Tensor, torch.Tens
     standard deviation of channel i (Li et al. 2017, Eq. 8: matching batch-norm statistics; Huang &
     Belongie 2017 use the same statistics in AdaIN's style loss)."""
     mu, second = moments(features, p, full=False)
+    return mean_std_from_moments(mu, second, target)
+
+
+def mean_std_from_moments(
+    mu: torch.Tensor, second: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """`mean_std_loss` from the generated image's moments μ (V×N) and E_p[f²] (V×N)."""
     sigma = (second - mu * mu).clamp_min(0).add(EPS).sqrt()
     mu_s, sigma_s = target
-    n = features.shape[1]
-    return ((mu - mu_s).pow(2).sum(1) + (sigma - sigma_s).pow(2).sum(1)) / n
+    return ((mu - mu_s).pow(2).sum(1) + (sigma - sigma_s).pow(2).sum(1)) / mu.shape[1]
 
 
 # ---- w2 -----------------------------------------------------------------------------------------
@@ -145,6 +151,43 @@ def w2_loss(
     cross = w2_cross(root_s, x)
     w2 = (mu - mu_s).pow(2).sum(1) + x.pow(2).sum((1, 2)) + trace_s - 2.0 * cross
     return w2 / features.shape[1]
+
+
+class _TraceSqrt(torch.autograd.Function):
+    """tr (A Σ A)^{1/2} per sample (A symmetric, Σ PSD, V×N×N), = ‖A X‖_* for any X with X Xᵀ = Σ, with the gradient
+    ½ A (A Σ A)^{+1/2} A: the pseudo-inverse root on its range, so rank-deficient Σ (a dead ReLU channel) give the
+    nuclear norm's finite gradient (2 · this · X is w2_cross's A U Vᵀ Qᵀ)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+        a64 = a.double()
+        m = a64 @ cov.double() @ a64
+        values, vectors = torch.linalg.eigh(0.5 * (m + m.transpose(1, 2)))
+        root = values.clamp_min(0).sqrt()
+        # eigenvalues at fp64 round-off of the largest are the null space of a rank-deficient Σ
+        keep = values > values[:, -1:].clamp_min(0) * 1e-12
+        ctx.save_for_backward(a64, vectors, torch.where(keep, 1.0 / root.clamp_min(1e-300), 0.0))
+        return root.sum(1).to(cov.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
+        a, vectors, inverse_root = ctx.saved_tensors
+        pinv_root = (vectors * inverse_root.unsqueeze(1)) @ vectors.transpose(1, 2)
+        out = 0.5 * (a @ pinv_root @ a) * grad.double().view(-1, 1, 1)
+        return None, out.to(grad.dtype)
+
+
+def w2_from_moments(
+    mu: torch.Tensor, second: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """`w2_loss` from the generated image's moments μ (V×N) and E_p[f fᵀ] (V×N×N), Σ = E_p[f fᵀ] − μ μᵀ: the
+    closed form on N×N matrices, for features that are never whole (tiles)."""
+    mu_s, trace_s, root_s = target
+    cov = second - mu.unsqueeze(2) * mu.unsqueeze(1)
+    cov = 0.5 * (cov + cov.transpose(1, 2))
+    cross: torch.Tensor = _TraceSqrt.apply(root_s, cov)
+    w2 = (mu - mu_s).pow(2).sum(1) + cov.diagonal(dim1=1, dim2=2).sum(1) + trace_s - 2.0 * cross
+    return w2 / mu.shape[1]
 
 
 # ---- mrf ----------------------------------------------------------------------------------------

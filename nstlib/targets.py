@@ -137,11 +137,11 @@ def level_targets(
 ) -> Targets:
     """A batch's targets at one level: the paper's Grams, or (other style losses, masks, layer sets) controlled.
 
-    With `t` they are computed on tiles (the Gram path only: a tiled run is refused with control, inputs.py)."""
+    With `t` the early layers' statistics are sums over tiles."""
     cfg, hw = configs[0], (content.shape[-2], content.shape[-1])
     contents = content_targets(extractor, content, cfg.content_layers, t)
     if any(c.uses_control for c in configs):  # Gatys et al. 2017 control, other style losses
-        control = control_targets(extractor, sample_styles(configs, loaded, styles, hw), cfg.style_layers, hw)
+        control = control_targets(extractor, sample_styles(configs, loaded, styles, hw), cfg.style_layers, hw, t)
         return Targets(contents, {}, control)
     blend = [c.resolved_blend_weights() for c in configs]
     return Targets(contents, style_targets(extractor, styles, blend, cfg.style_layers, hw, t))
@@ -164,7 +164,11 @@ def sample_styles(
 
 @torch.no_grad()
 def control_targets(
-    extractor: VGGFeatures, samples: Sequence[SampleStyle], layers: list[str], generated_hw: tuple[int, int]
+    extractor: VGGFeatures,
+    samples: Sequence[SampleStyle],
+    layers: list[str],
+    generated_hw: tuple[int, int],
+    t: Tiling | None = None,
 ) -> StyleControl:
     """Per style loss, one `StyleGroup` of the samples using it, with each sample's regions.
 
@@ -185,24 +189,21 @@ def control_targets(
         weights: dict[str, list[list[float]]] = {layer: [] for layer in layers}
         for b in members:
             s = samples[b]
-            feats = [extractor(style, layers) for style in s.styles]
-            guides = [
+            guides: list[dict[str, torch.Tensor | None]] = [
                 {layer: propagate(m.to(extractor.device), model, layer, s.propagation) for layer in layers}
                 if m is not None
-                else None
+                else {layer: None for layer in layers}
                 for m in (s.region_masks or [None] * len(s.styles))
             ]
+            style_stats = [_style_stats(extractor, kind, style, guide, t) for style, guide in zip(s.styles, guides)]
             for layer in layers:
                 hw = feature_size(model, layer, *generated_hw)
                 used = [s.layer_sets is None or layer in s.layer_sets[i] for i in range(len(s.styles))]
-                stats = [
-                    _stats(kind, layer, feats[i][layer], guide[layer] if guide is not None else None)
-                    for i, guide in enumerate(guides)
-                ]
+                stats = [style_stats[i][layer] for i in range(len(s.styles))]
                 if s.masks:
-                    t = [propagate(m.to(extractor.device), model, layer, s.propagation) for m in s.masks]
+                    guide = [propagate(m.to(extractor.device), model, layer, s.propagation) for m in s.masks]
                     rows = [_finish(kind, [stats[i]], [1.0], positions[layer]) for i in range(len(s.styles))]
-                    w = [float(t[i].mean()) * len(s.styles) * s.blend[i] * used[i] for i in range(len(s.styles))]
+                    w = [float(guide[i].mean()) * len(s.styles) * s.blend[i] * used[i] for i in range(len(s.styles))]
                 else:
                     chosen = [i for i in range(len(s.styles)) if used[i]] or [0]
                     total = sum(s.blend[i] for i in chosen) or 1.0
@@ -211,11 +212,11 @@ def control_targets(
                             kind, [stats[i] for i in chosen], [s.blend[i] / total for i in chosen], positions[layer]
                         )
                     ]
-                    t = [torch.ones(1, 1, *hw, device=extractor.device)]
+                    guide = [torch.ones(1, 1, *hw, device=extractor.device)]
                     w = [1.0 if any(used) else 0.0]
                 pad = regions - len(rows)
                 per_layer[layer] += rows + [rows[0]] * pad  # padding regions weigh 0
-                masks[layer] += t + [torch.zeros_like(t[0])] * pad
+                masks[layer] += guide + [torch.zeros_like(guide[0])] * pad
                 weights[layer].append(w + [0.0] * pad)
         any_masks = any(samples[b].masks for b in members)
         groups.append(
@@ -229,6 +230,27 @@ def control_targets(
             )
         )
     return StyleControl(list(layers), groups)
+
+
+def _style_stats(
+    extractor: VGGFeatures, kind: str, style: torch.Tensor, guides: dict[str, torch.Tensor | None], t: Tiling | None
+) -> dict[str, Any]:
+    """One style image's raw statistics per layer (`_stats`), over its region at each layer (`guides`); with `t`
+    the moments are sums over the tiles, and mrf's patches come from the assembled maps."""
+    layers = list(guides)
+    if t is None or not t.applies(style.shape[-2], style.shape[-1]):
+        feats = extractor(style, layers)
+        return {layer: _stats(kind, layer, feats[layer], guides[layer]) for layer in layers}
+    if kind == "mrf":
+        feats = tiles.features(extractor, style, [x for x in layers if mrf_applies(x)], t)
+        dummy = style.new_zeros(1, 1, 1, 1)  # mrf's shallow layers hold a placeholder (`_stats`)
+        return {layer: _stats(kind, layer, feats.get(layer, dummy), guides[layer]) for layer in layers}
+    sums = {}
+    for layer in layers:
+        shape = torch.Size((1, 1, *feature_size(extractor.model, layer, *style.shape[-2:])))
+        p = position_weights(guides[layer], shape, style.device).view(shape)
+        sums[layer] = tiles.Sums(None, p, first=True, diagonal=kind == "mean_std")
+    return {layer: (x.s1, x.s2) for layer, x in tiles.sums(extractor, style, sums, t).items()}
 
 
 def _stats(kind: str, layer: str, features: torch.Tensor, guide: torch.Tensor | None) -> Any:

@@ -1,19 +1,13 @@
-"""Exact losses and gradients of Gatys et al. (CVPR 2016) with VGG's early layers run tile by tile.
+"""VGG's early layers run tile by tile (issue 10): the tiling, and features and sums over tiles.
 
 Memory goes to the early layers: at full resolution they hold ~90% of VGG's activations, the layers
 after pool3 ~10%. So a pass is split at a pooling layer, the cut: the layers through the cut run on
 tiles of the (mirror-padded) image, each with a halo covering their receptive field; the layers after
 it run on the whole image's cut features, assembled from the tiles — small (1/64 of the pixels after
-pool3) and with a short reach, so they need no halo.
-
-A step then runs as (a) a no-grad pass over the tiles that accumulates every early style layer's Gram
-G = F Fᵀ (Eq. 3, a sum over positions) and assembles the cut features; (b) the layers after the cut on
-the whole map, forward and backward, which gives the deep losses and their exact gradient w.r.t. the
-cut features; (c) per tile a forward and a backward that injects the exact upstream gradient at the
-tile's own positions: the cut's from (b), the style gradient 4·scale·(G − A) f (Eq. 6) — local once
-the whole image's G is known — and the content gradient f − p (Eq. 2). The tiles' input gradients add
-up to the whole image's. Passes (a) and (c) cost two forwards and a backward of the early layers; with
-halos of 32 px (pool3) a 1024 px tile adds ~13% of them.
+pool3) and with a short reach, so they need no halo. `gather` is that pass without gradients: it hands
+each early layer's features at a tile's own positions to a visitor (e.g. `Sums.add`, the statistics the
+Gram, mean/std and W2 losses depend on) and assembles the cut map; `after_cut` runs the rest. A step's
+losses and gradient on tiles are in tiled_losses.py.
 
 Exactness: tiles partition the padded image at multiples of 16 px, so every pooling window is the one
 of the untiled pass, and each crop carries `halo(model, cut)` pixels of context, at least VGG's reach
@@ -22,15 +16,13 @@ at the cut, so the features at a tile's own positions do not see the crop's bord
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from . import losses
 from .layers import feature_size, layer_channels, layer_names
-from .losses import LossTerms, LossWeights, Targets, content_loss, gram_matrix, positions_major, style_loss, tv_loss
+from .losses import positions_major
 from .vgg import MIRROR, VGGFeatures, mirror_pad
 
 ALIGN = 16  # the deepest pooling stride: tile edges on this grid keep VGG's pooling windows
@@ -128,7 +120,7 @@ def spans(size: int, tile: int) -> list[tuple[int, int]]:
     return [(a, min(a + step, size)) for a in range(0, size, step)]
 
 
-def _tiles(height: int, width: int, t: Tiling) -> Iterator[_Tile]:
+def tiles_of(height: int, width: int, t: Tiling) -> Iterator[_Tile]:
     """The tiles of a padded image height × width, each with its crop (own pixels ± halo, clipped)."""
     for y0, y1 in spans(height, t.tile):
         for x0, x1 in spans(width, t.tile):
@@ -148,7 +140,7 @@ Visit = Callable[[str, torch.Tensor, tuple[slice, slice]], None]
 
 
 @torch.no_grad()
-def _early(
+def gather(
     extractor: VGGFeatures,
     xp: torch.Tensor,
     hw: tuple[int, int],
@@ -170,7 +162,7 @@ def _early(
             -(-xp.shape[-1] // s),
             dtype=extractor.dtype,
         )
-    for tile in _tiles(xp.shape[-2], xp.shape[-1], t):
+    for tile in tiles_of(xp.shape[-2], xp.shape[-1], t):
         feats = extractor.stack(xp[..., tile.crop[0], tile.crop[1]], set(early) | ({t.cut} if whole else set()))
         for layer in early:
             part = tile.inside(feats[layer], extractor.level(layer), *hw)
@@ -182,7 +174,7 @@ def _early(
     return cut_map
 
 
-def _late(
+def after_cut(
     extractor: VGGFeatures, cut_map: torch.Tensor, hw: tuple[int, int], t: Tiling, late: list[str]
 ) -> dict[str, torch.Tensor]:
     """The layers after the cut on the whole cut map, cropped to the image (as extractor(images) gives them)."""
@@ -205,157 +197,78 @@ def features(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str]
     def keep(layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
         out[layer][..., where[0], where[1]] = f.float()
 
-    cut_map = _early(extractor, padded(extractor, images), hw, t, early, bool(late), keep)
+    cut_map = gather(extractor, padded(extractor, images), hw, t, early, bool(late), keep)
     if cut_map is not None:
-        out.update({layer: f.float() for layer, f in _late(extractor, cut_map, hw, t, late).items()})
+        out.update({layer: f.float() for layer, f in after_cut(extractor, cut_map, hw, t, late).items()})
     return {layer: out[layer].contiguous(memory_format=torch.channels_last) for layer in layers}
 
 
+@dataclass
+class Sums:
+    """s1 = Σ_k w_k f_k (V×N) and s2 = Σ_k w_k f_k f_kᵀ (V×N×N; its diagonal V×N if `diagonal`) over one layer's
+    positions k, per virtual sample v (batch sample `index[v]`, position weights `weights[v]`): the sufficient
+    statistics of the Gram (Eq. 3), mean/std and W2 losses. They add up over tiles, and their gradients give the
+    loss's gradient at any tile's positions (`upstream`)."""
+
+    index: torch.Tensor | None  # V; None: the batch itself
+    weights: torch.Tensor | None  # V×1×H×W at the layer's resolution; None: every w_k = 1
+    first: bool  # whether s1 is wanted
+    diagonal: bool
+    s1: torch.Tensor | None = None
+    s2: torch.Tensor | None = None
+
+    def _rows(self, f: torch.Tensor, where: tuple[slice, slice]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The virtual samples' Fᵀ (V×m×N, fp32) and w (V×m) at these positions."""
+        ft = positions_major(f)
+        if self.index is not None:
+            ft = ft.index_select(0, self.index)
+        w = None if self.weights is None else self.weights[..., where[0], where[1]].reshape(ft.shape[0], -1)
+        return ft, w
+
+    def add(self, f: torch.Tensor, where: tuple[slice, slice]) -> None:
+        """Add the sums over features f (B×N×h×w) that sit at `where` in the layer's map."""
+        ft, w = self._rows(f.detach(), where)
+        if self.first:
+            s1 = ft.sum(1) if w is None else torch.einsum("vmn,vm->vn", ft, w)
+            self.s1 = s1 if self.s1 is None else self.s1 + s1
+        if self.diagonal:
+            s2 = ft.pow(2).sum(1) if w is None else torch.einsum("vmn,vm->vn", ft.pow(2), w)
+        else:
+            fw = ft if w is None else ft * w.sqrt().unsqueeze(2)
+            s2 = torch.bmm(fw.transpose(1, 2), fw)
+        self.s2 = s2 if self.s2 is None else self.s2 + s2
+
+    def upstream(
+        self, f: torch.Tensor, where: tuple[slice, slice], g1: torch.Tensor | None, g2: torch.Tensor | None
+    ) -> torch.Tensor:
+        """∂L/∂Fᵀ (B×m×N) at these positions from g1 = ∂L/∂s1 and g2 = ∂L/∂s2: w_k (g1 + (g2 + g2ᵀ) f_k)."""
+        ft, w = self._rows(f.detach(), where)
+        u = torch.zeros_like(ft)
+        if g1 is not None:
+            u = u + g1.unsqueeze(1)
+        if g2 is not None:
+            u = u + (2.0 * ft * g2.unsqueeze(1) if self.diagonal else torch.bmm(ft, g2 + g2.transpose(1, 2)))
+        if w is not None:
+            u = u * w.unsqueeze(2)
+        if self.index is None:
+            return u
+        return u.new_zeros(f.shape[0], *u.shape[1:]).index_add_(0, self.index, u)
+
+
 @torch.no_grad()
+def sums(extractor: VGGFeatures, images: torch.Tensor, layers: dict[str, Sums], t: Tiling) -> dict[str, Sums]:
+    """Each layer's `Sums` over the images' features, the early layers' tile by tile (style targets)."""
+    hw = (images.shape[-2], images.shape[-1])
+    early, late = split(extractor.model, list(layers), t.cut)
+    xp = padded(extractor, images)
+    cut_map = gather(extractor, xp, hw, t, early, bool(late), lambda layer, f, where: layers[layer].add(f, where))
+    if cut_map is not None:
+        for layer, f in after_cut(extractor, cut_map, hw, t, late).items():
+            layers[layer].add(f, (slice(None), slice(None)))
+    return layers
+
+
 def grams(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str], t: Tiling) -> dict[str, torch.Tensor]:
     """G_l = F_l F_lᵀ (Eq. 3) per layer, B×N×N fp32: sums over the tiles for early layers."""
-    hw = (images.shape[-2], images.shape[-1])
-    early, late = split(extractor.model, layers, t.cut)
-    out: dict[str, torch.Tensor] = {}
-
-    def add(layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
-        g = gram_matrix(f)
-        out[layer] = out[layer] + g if layer in out else g
-
-    cut_map = _early(extractor, padded(extractor, images), hw, t, early, bool(late), add)
-    if cut_map is not None:
-        out.update({layer: gram_matrix(f) for layer, f in _late(extractor, cut_map, hw, t, late).items()})
-    return {layer: out[layer] for layer in layers}
-
-
-def loss_terms(
-    extractor: VGGFeatures, images: torch.Tensor, targets: Targets, weights: LossWeights, t: Tiling
-) -> LossTerms:
-    """losses.total_loss(extractor(images), images, targets, weights), with the early layers on tiles.
-
-    The values are the paper's exact losses; `total` is differentiable w.r.t. `images` when they
-    require grad (a step runs passes (a), (b) and (c)), and has the gradient of the untiled loss.
-    """
-    batch, hw = images.shape[0], (images.shape[-2], images.shape[-1])
-    model = extractor.model
-    style_layers, content_layers = list(targets.style), list(targets.content)
-    early, late = split(model, style_layers + content_layers, t.cut)
-    zero = images.new_zeros(batch, dtype=torch.float32)
-    needs_grad = images.requires_grad and torch.is_grad_enabled()
-    xp = padded(extractor, images)
-    source = xp.detach()
-    terms: dict[str, torch.Tensor] = {}
-    gram_sums: dict[str, torch.Tensor] = {}
-
-    def collect(layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
-        if layer in targets.content:
-            term = content_loss(f, targets.content[layer][..., where[0], where[1]])
-            terms[f"content_{layer}"] = terms.get(f"content_{layer}", zero) + term
-        if layer in targets.style:
-            g = gram_matrix(f)
-            gram_sums[layer] = gram_sums[layer] + g if layer in gram_sums else g
-
-    cut_map = _early(extractor, source, hw, t, early, bool(late), collect)
-
-    # (b) the layers after the cut, whole, and the gradient of their weighted losses at the cut
-    cut_grad = None
-    if cut_map is not None:
-        with torch.set_grad_enabled(needs_grad):
-            cut_map.requires_grad_(needs_grad)
-            feats = _late(extractor, cut_map, hw, t, late)
-            weighted = zero
-            for i, layer in enumerate(content_layers):
-                if layer in feats:
-                    term = content_loss(feats[layer], targets.content[layer])
-                    terms[f"content_{layer}"] = term.detach()
-                    weighted = weighted + weights.content * weights.content_layers[:, i] * term
-            for i, layer in enumerate(style_layers):
-                if layer in feats:
-                    term = style_loss(feats[layer], targets.style[layer])
-                    terms[f"style_{layer}"] = term.detach()
-                    weighted = weighted + weights.style * weights.style_layers[:, i] * term
-            if needs_grad:
-                (cut_grad,) = torch.autograd.grad(weighted.sum(), cut_map)
-        del cut_map, feats
-
-    # the early style terms from the whole image's Grams, and their gradient coefficients (Eq. 6)
-    diffs: dict[str, torch.Tensor] = {}
-    coef: dict[str, torch.Tensor] = {}
-    for i, layer in enumerate(style_layers):
-        if layer in gram_sums:
-            n, m = gram_sums[layer].shape[-1], math.prod(feature_size(extractor.model, layer, *hw))
-            scale = 1.0 / (4.0 * n * n * m * m)
-            diffs[layer] = diff = gram_sums[layer] - targets.style[layer].float()
-            terms[f"style_{layer}"] = diff.pow(2).flatten(1).sum(1) * scale
-            coef[layer] = (4.0 * scale * weights.style * weights.style_layers[:, i]).view(-1, 1, 1)
-
-    grad = _inject(extractor, source, hw, t, early, targets, weights, diffs, coef, cut_grad) if needs_grad else None
-
-    content = sum((weights.content_layers[:, i] * terms[f"content_{x}"] for i, x in enumerate(content_layers)), zero)
-    style = sum((weights.style_layers[:, i] * terms[f"style_{x}"] for i, x in enumerate(style_layers)), zero)
-    tv = tv_loss(images) if weights.use_tv else zero
-    total = weights.content * content + weights.style * style + weights.tv * tv
-    if grad is not None:
-        # value unchanged (link − link is exactly 0); gradient: the untiled one, through padding and preprocessing
-        link = (xp * grad).flatten(1).sum(1) + weights.tv * tv
-        total = total.detach() + (link - link.detach())
-    layers = {f"content_{x}": terms[f"content_{x}"] for x in content_layers}
-    layers.update({f"style_{x}": terms[f"style_{x}"] for x in style_layers})
-    return LossTerms(total, content, style, tv, layers)
-
-
-def _inject(
-    extractor: VGGFeatures,
-    source: torch.Tensor,
-    hw: tuple[int, int],
-    t: Tiling,
-    early: list[str],
-    targets: Targets,
-    weights: LossWeights,
-    diffs: dict[str, torch.Tensor],
-    coef: dict[str, torch.Tensor],
-    cut_grad: torch.Tensor | None,
-) -> torch.Tensor:
-    """Pass (c): the gradient w.r.t. the padded input, tile by tile, from the exact upstream gradients."""
-    grad = torch.zeros_like(source)
-    content_layers = list(targets.content)
-    level = extractor.level(t.cut)
-    for tile in _tiles(source.shape[-2], source.shape[-1], t):
-        piece = source[..., tile.crop[0], tile.crop[1]].requires_grad_(True)
-        with torch.enable_grad():
-            feats = extractor.stack(piece, set(early) | ({t.cut} if cut_grad is not None else set()))
-            # each output with its upstream gradient: one backward, no surrogate loss to differentiate
-            outputs: list[torch.Tensor] = []
-            upstream: list[torch.Tensor] = []
-            for layer in early:
-                part = tile.inside(feats[layer], extractor.level(layer), *hw)
-                if part is None:
-                    continue
-                f, (fy, fx) = part
-                if layer in targets.content:
-                    i = content_layers.index(layer)
-                    d = f.detach().float() - targets.content[layer][..., fy, fx].float()
-                    w = (weights.content * weights.content_layers[:, i]).view(-1, 1, 1, 1)
-                    outputs.append(f)
-                    upstream.append((w * d).to(f.dtype))
-                if layer in diffs:
-                    ft = positions_major(f)
-                    outputs.append(ft)
-                    upstream.append(torch.bmm(ft.detach(), diffs[layer]) * coef[layer])
-            if cut_grad is not None:
-                f, (fy, fx) = tile.own(feats[t.cut], level)
-                outputs.append(f)
-                upstream.append(cut_grad[..., fy, fx])
-        if outputs:
-            (g_piece,) = torch.autograd.grad(outputs, piece, upstream)
-            grad[..., tile.crop[0], tile.crop[1]] += g_piece.float()
-    return grad
-
-
-def total_loss(
-    extractor: VGGFeatures, images: torch.Tensor, targets: Targets, weights: LossWeights, t: Tiling | None
-) -> LossTerms:
-    """The run's losses: with `t`'s tiles when the image is larger than one, else losses.total_loss on the whole."""
-    if t is not None and t.applies(images.shape[-2], images.shape[-1]):
-        return loss_terms(extractor, images, targets, weights, t)
-    return losses.total_loss(extractor(images), images, targets, weights)
+    out = sums(extractor, images, {layer: Sums(None, None, False, False) for layer in layers}, t)
+    return {layer: s.s2 for layer, s in out.items() if s.s2 is not None}

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from . import images as im
-from . import tiles
+from . import tiled_losses
 from .config import Config
 from .device import compute_dtype, resolve_device, resolve_precision
 from .errors import ConfigError
@@ -300,7 +300,8 @@ class _Job:
         def objective(images: torch.Tensor, k: int) -> LossTerms:
             # L-BFGS's first curvature pair must not be bf16 noise: first step in fp32 (FACTS.md).
             extractor = self.extractor if (lbfgs and k == 0) else self.fast
-            return tiles.total_loss(extractor, images, targets, self.weights, self.memory.tiling)  # None: whole image
+            # tiling None: the whole image
+            return tiled_losses.total_loss(extractor, images, targets, self.weights, self.memory.tiling)
 
         # the history the memory model allows (config.history unless it had to be capped)
         optimizer = make_optimizer(
@@ -365,8 +366,8 @@ class _Job:
             x = self._check(x)
             final = im.quantize(x)
             with torch.no_grad():  # both in fp32: the saved 8-bit image and the iterate it was rounded from
-                saved = tiles.total_loss(self.extractor, final, self.targets, self.weights, self.memory.tiling)
-                iterate = tiles.total_loss(self.extractor, x, self.targets, self.weights, self.memory.tiling)
+                saved = tiled_losses.total_loss(self.extractor, final, self.targets, self.weights, self.memory.tiling)
+                iterate = tiled_losses.total_loss(self.extractor, x, self.targets, self.weights, self.memory.tiling)
             shown = im.quantize(self._displayed(final))
             for b in range(self.batch):
                 done = status == "done" and not self.failed[b]

@@ -16,7 +16,7 @@ LAYERS = [
     {"_version", "errors", "paths", "files", "interrupts", "layers", "controls", "values"},
     {"config"},
     {"images", "device", "losses", "optimize", "vgg", "style_losses", "masks"},
-    {"tiles"},
+    {"tiles", "tiled_losses"},
     {"targets", "runs", "video", "figures", "progress", "memory", "inputs"},
     {"tblog"},
     {"recorder"},
