@@ -54,12 +54,15 @@ class _GramDistance(torch.autograd.Function):
         return torch.bmm(ft, diff * (4.0 * ctx.scale * grad_out.view(-1, 1, 1))), None, None
 
 
+def gram_scale(channels: int, positions: int) -> float:
+    """1 / (4 N_l² M_l²), Eq. 4's normalisation."""
+    return 1.0 / (4.0 * channels * channels * positions * positions)
+
+
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     """E_l = Σ (G − A)² / (4 N_l² M_l²) per sample (Eq. 4), for features B×N×H×W and A B×N×N (symmetric)."""
     n, m = features.shape[1], features.shape[2] * features.shape[3]
-    loss: torch.Tensor = _GramDistance.apply(
-        positions_major(features), target_gram.float(), 1.0 / (4.0 * n * n * m * m)
-    )
+    loss: torch.Tensor = _GramDistance.apply(positions_major(features), target_gram.float(), gram_scale(n, m))
     return loss
 
 
@@ -70,10 +73,10 @@ def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     makes it the Gram the region would have if it covered the whole image, so a region's Gram compares
     with its style's whatever its area (an all-ones mask gives the plain Gram, Eq. 3).
     """
-    return gram_matrix(features.float() * _mask_scale(mask))
+    return gram_matrix(features.float() * mask_scale(mask))
 
 
-def _mask_scale(mask: torch.Tensor) -> torch.Tensor:
+def mask_scale(mask: torch.Tensor) -> torch.Tensor:
     """T · √(M / Σ T²): features multiplied by it have the guided Gram of `guided_gram`."""
     m = mask.shape[-2] * mask.shape[-1]
     t = mask.float()
@@ -82,7 +85,7 @@ def _mask_scale(mask: torch.Tensor) -> torch.Tensor:
 
 def guided_style_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """E_l of Eq. 4 on the guided Gram (Gatys et al. 2017, Eq. 5 per region); mask None: the plain `style_loss`."""
-    return style_loss(features if mask is None else features.float() * _mask_scale(mask), target_gram)
+    return style_loss(features if mask is None else features.float() * mask_scale(mask), target_gram)
 
 
 def tv_loss(images: torch.Tensor) -> torch.Tensor:

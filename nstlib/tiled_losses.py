@@ -21,7 +21,17 @@ import torch
 
 from . import losses
 from .layers import feature_size, layer_channels
-from .losses import LossTerms, LossWeights, StyleGroup, Targets, content_loss, positions_major, tv_loss
+from .losses import (
+    LossTerms,
+    LossWeights,
+    StyleGroup,
+    Targets,
+    content_loss,
+    gram_scale,
+    mask_scale,
+    positions_major,
+    tv_loss,
+)
 from .style_losses import family_loss, mean_std_from_moments, mrf_applies, position_weights, w2_from_moments
 from .tiles import Sums, Tiling, after_cut, gather, padded, split, tiles_of
 from .vgg import VGGFeatures
@@ -59,10 +69,7 @@ def _position_weights(group: StyleGroup, layer: str, size: tuple[int, int]) -> t
     """The weights w_k of `group`'s sums at `layer`, V×1×H×W: its loss's weighting of positions (None: all 1)."""
     mask = group.masks[layer]
     if group.kind == "gram":  # the guided Gram (losses.guided_gram) is Σ_k w_k f_k f_kᵀ with w = T² M / Σ T²
-        if mask is None:
-            return None
-        t2 = mask.float().pow(2)
-        return t2 * (math.prod(size) / t2.flatten(1).sum(1).clamp_min(1e-8)).view(-1, 1, 1, 1)
+        return None if mask is None else mask_scale(mask).pow(2)
     shape = torch.Size((group.region_weights[layer].numel(), 1, *size))  # mean_std, w2: p, rows summing to 1
     return position_weights(mask, shape, group.region_weights[layer].device).view(shape)
 
@@ -101,8 +108,7 @@ def _sums_loss(term: _Term, layer: str, targets: Targets, positions: int) -> tor
     assert s is not None and s.s2 is not None
     if group is None or group.kind == "gram":
         target = targets.style[layer] if group is None else group.targets[layer]
-        n = s.s2.shape[-1]
-        return (s.s2 - target.float()).pow(2).flatten(1).sum(1) / (4.0 * n * n * positions * positions)
+        return (s.s2 - target.float()).pow(2).flatten(1).sum(1) * gram_scale(s.s2.shape[-1], positions)
     assert s.s1 is not None
     if group.kind == "mean_std":
         return mean_std_from_moments(s.s1, s.s2, group.targets[layer])
