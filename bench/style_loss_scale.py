@@ -1,7 +1,8 @@
 """E_gram / E_loss at the content init: the scale that would give each loss the Gram loss's starting size.
 
-STYLE_LOSS_SCALE (nstlib/style_losses.py) started from these; w2 and mrf now use a tenth of them, chosen by the
-look of finished runs (README, "Control and style losses": at equal start they overpower the content).
+STYLE_LOSS_SCALE (nstlib/style_losses.py) started from these; w2 and mrf now use a fifth and a third of them,
+chosen at 512 px by the look and content loss of finished runs (README, "Control and style losses": at equal
+start they overpower the content).
 Forward only (epochs 0), one batch of the four losses per content × style pair:
     PYTHONPATH=. python bench/style_loss_scale.py 512
 """
