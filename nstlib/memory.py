@@ -25,6 +25,7 @@ import torch
 from .config import Config, ConfigError
 from .images import scaled_size
 from .layers import layer_channels, layer_names
+from .style_losses import mrf_applies
 from .tiles import CUT_LEVELS, Tiling, spans, tiling
 from .vgg import MIRROR
 
@@ -37,6 +38,10 @@ PIXEL_VECTOR_BYTES = 3 * 4
 MIN_HISTORY = 5  # the smallest L-BFGS history the model offers before it tiles or refuses
 TILE_CHOICES = (2048, 1536, 1024, 768, 512, 384, 256, 128)  # automatic tile sides, largest first
 TILED_VECTORS = 2  # a tiled step adds the padded, preprocessed image and its gradient
+# copies of each style layer's C·M features (mrf: its 9C·M patches) a style loss's forward and backward keep beyond
+# the Gram loss's (which VGG_BYTES_PER_PIXEL includes): peak RSS over the Gram run's, 4 steps at 512 and 768 px,
+# the larger of the two (python bench/memory.py --runs 512:4:0:0:w2,…; README, "Large images")
+LOSS_COPIES = {"gram": 0.0, "mean_std": 0.8, "w2": 2.7, "mrf": 3.2}
 RUN_MEMORY_FRACTION = 0.85  # of the available RAM (or free GPU memory) a single run may plan to use
 CPU_MEMORY_FRACTION = 0.5  # of the available RAM, for a batch of sweep points
 CUDA_MEMORY_FRACTION = 0.8  # of the free GPU memory (torch.cuda.mem_get_info)
@@ -124,6 +129,21 @@ def vgg_bytes(config: Config, h: int, w: int, t: Tiling | None) -> float:
     )
 
 
+def loss_bytes(config: Config, h: int, w: int, t: Tiling | None) -> float:
+    """A style loss's own working tensors on the layers it sees whole: every style layer untiled; tiled, those
+    after the cut (the early ones work on sums, tiled_losses.py) and mrf's layers, which are always whole."""
+    copies = LOSS_COPIES[config.style_loss]
+    sizes, order = _sizes(config.model), layer_names(config.model)
+    values = 0.0
+    for layer in config.style_layers:
+        if config.style_loss == "mrf":
+            values += 9 * sizes[layer] if mrf_applies(layer) else 0.0
+        elif t is None or not t.applies(h, w) or order.index(layer) > order.index(t.cut):
+            values += sizes[layer]
+    regions = len(config.style) if config.style_masks else 1
+    return h * w * values * 4 * copies * regions
+
+
 def step_cost(config: Config, h: int, w: int, t: Tiling | None) -> float:
     """A step's multiply-adds per unit (for choosing among tilings): the backward (input gradients only,
     VGG's weights are frozen) costs about a forward; tiled, the early layers run twice forward and
@@ -187,7 +207,7 @@ def sample_bytes(
         + content_target_bytes_per_pixel(config)
         + (2 * PIXEL_VECTOR_BYTES if config.save_every else 0)  # the snapshot and the video frame being encoded
     )
-    optimise = vectors + vgg_bytes(config, h, w, t)
+    optimise = vectors + vgg_bytes(config, h, w, t) + loss_bytes(config, h, w, t)
     styles = 0
     for sh, sw in style_shapes(config, style_hws):
         # the style image, resized and preprocessed copies, and one no-grad pass (whole or tiled)

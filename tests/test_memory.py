@@ -40,6 +40,31 @@ def test_estimate_grows_with_size_history_and_batch():
     assert sample_bytes(big, hw, (), 100) - sample_bytes(big, hw, (), 50) == 2 * 50 * 12 * 2048 * 1365
 
 
+def test_style_losses_add_their_own_working_tensors():
+    """Measured at 512 and 768 px (README, "Large images"): over the Gram run's peak, mean_std adds least, then w2,
+    then mrf (its 9C·M patches). The extra grows with the pixels, with the regions of style_masks, and a tiled
+    run's early layers add nothing (they work on sums over tiles)."""
+    from nstlib.memory import loss_bytes
+    from nstlib.tiles import tiling
+
+    base = Config(epochs=300, image_size=768)
+    hw = (511, 768)
+
+    def extra(loss: str, h: int = 511, w: int = 768, t=None, **kw) -> float:
+        return loss_bytes(base.replace(style_loss=loss, **kw), h, w, t)
+
+    assert extra("gram") == 0 < extra("mean_std") < extra("w2") < extra("mrf")
+    gram = sample_bytes(base, hw)
+    for loss in ("mean_std", "w2", "mrf"):  # the run's estimate carries it
+        assert abs(sample_bytes(base.replace(style_loss=loss), hw) - gram - extra(loss)) <= 1
+    assert extra("w2", 1022, 1536) == 4 * extra("w2")
+    masked = dict(style=[STYLE, STYLE], style_masks=["a.png", "b.png"])
+    assert extra("w2", **masked) == 2 * extra("w2")
+    t = tiling("vgg19", base.style_layers + base.content_layers, 256, 3)
+    assert 0 < extra("w2", t=t) < extra("w2") / 10  # only relu4_1 and relu5_1 are whole
+    assert extra("mrf", t=t) == extra("mrf")  # patches are matched on whole maps
+
+
 def test_plan_prefers_the_whole_image_then_caps_history():
     config = Config(epochs=300, image_size=1024)
     hw = (683, 1024)
