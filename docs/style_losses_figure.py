@@ -35,9 +35,10 @@ def main() -> None:
         for record, n in zip(records, steps)
     ]
     images = [np.asarray(Image.open(run / "final.png").convert("RGB")) for run in args.runs]
-    fig = figures.panel(images, titles, height=3.0)
+    dpi = 150
+    fig = figures.panel(images, titles, height=max(img.shape[0] for img in images) / dpi)  # pixels kept 1:1
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     Image.open(buffer).convert("RGB").save(args.out, quality=88)
     print(f"wrote {args.out}")
 
