@@ -31,8 +31,7 @@ def main() -> None:
     steps = [record["epochs_done"] for record in records]
     usual = Counter(steps).most_common(1)[0][0]
     titles = [
-        record["config"]["style_loss"] + ("" if n == usual else f" ({n} steps)")
-        for record, n in zip(records, steps)
+        record["config"]["style_loss"] + ("" if n == usual else f" ({n} steps)") for record, n in zip(records, steps)
     ]
     images = [np.asarray(Image.open(run / "final.png").convert("RGB")) for run in args.runs]
     dpi = 150
