@@ -83,13 +83,6 @@ def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.devic
                         )
     hw0 = content_hw(loaded, max(first.level_sizes))
     plan = plan_or_refuse(configs, hw0, [style_hws(i) for i in loaded], device)
-    if plan.tile and any(c.normalize_gradients for c in configs):
-        raise ConfigError(
-            f"normalize_gradients: this run needs tiles of {plan.tile} px, and tiled runs cannot normalise an early "
-            "layer's gradient (its L1 norm spans every tile); "
-            + ("use tile_size 0" if configs[0].tile_size else "use a smaller image_size or a larger memory_limit")
-            + " or normalize_gradients false"
-        )
     return plan
 
 

@@ -181,7 +181,12 @@ def loss_terms(
     cut_grad = grads.get(id(cut_map)) if cut_map is not None else None
     del cut_map
 
-    grad = _inject(extractor, source, hw, t, early, targets, weights, gathered, grads, cut_grad) if needs_grad else None
+    grad = None
+    if needs_grad:
+        upstream = _Upstream(targets, weights, gathered, grads)
+        if weights.normalize_gradients:
+            upstream.normalise(extractor, source, hw, t, early)
+        grad = _inject(extractor, source, hw, t, early, upstream, cut_grad)
 
     content = sum((weights.content_layers[:, i] * terms[f"content_{x}"] for i, x in enumerate(content_layers)), zero)
     style = sum((weights.style_layers[:, i] * terms[f"style_{x}"] for i, x in enumerate(style_layers)), zero)
@@ -196,21 +201,77 @@ def loss_terms(
     return LossTerms(total, content, style, tv, layers)
 
 
+@dataclass
+class _Upstream:
+    """The exact gradients of the weighted loss w.r.t. an early layer's features at a tile's positions."""
+
+    targets: Targets
+    weights: LossWeights
+    gathered: _Early
+    grads: dict[int, torch.Tensor]  # by id: ∂L/∂ of the gathered sums and maps
+    scale: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)  # (content|style, layer) -> B
+
+    def at(
+        self, layer: str, f: torch.Tensor, where: tuple[slice, slice]
+    ) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """(content|style, output, its upstream gradient) for the features f of `layer` at `where`."""
+        out = []
+        if layer in self.targets.content:
+            i = list(self.targets.content).index(layer)
+            d = f.detach().float() - self.targets.content[layer][..., where[0], where[1]].float()
+            w = (self.weights.content * self.weights.content_layers[:, i]).view(-1, 1, 1, 1)
+            out.append(("content", f, w * d))
+        terms = self.gathered.terms.get(layer, [])
+        style = [
+            x.sums.upstream(f, where, self.grads.get(id(x.sums.s1)), self.grads.get(id(x.sums.s2)))
+            for x in terms
+            if x.sums is not None
+        ]
+        if style:
+            out.append(("style", positions_major(f), torch.stack(style).sum(0) if len(style) > 1 else style[0]))
+        if layer in self.gathered.maps and id(self.gathered.maps[layer]) in self.grads:
+            out.append(("style", f, self.grads[id(self.gathered.maps[layer])][..., where[0], where[1]]))
+        return [
+            (kind, output, (u * self.scale[(kind, layer)].view(-1, *[1] * (u.dim() - 1)) if self.scale else u))
+            for kind, output, u in out
+        ]
+
+    def normalise(
+        self, extractor: VGGFeatures, source: torch.Tensor, hw: tuple[int, int], t: Tiling, early: list[str]
+    ) -> None:
+        """Rescale each early layer's content and style gradient to L1 norm = its weight per sample, as
+        neural-style's -normalize_gradients (style_losses.normalize_gradient) does untiled: the norms span every
+        tile, so they take one more no-grad pass."""
+        norms: dict[tuple[str, str], torch.Tensor] = {}
+
+        def visit(layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
+            for kind, _, u in self.at(layer, f, where):
+                norms[(kind, layer)] = norms.get((kind, layer), 0.0) + u.float().abs().flatten(1).sum(1)
+
+        early = list(dict.fromkeys([*self.targets.content, *self.gathered.terms]))
+        gather(
+            extractor, source, hw, t, [x for x in early if x in split(extractor.model, early, t.cut)[0]], False, visit
+        )
+        style_layers = self.targets.style_layers
+        for (kind, layer), norm in norms.items():
+            if kind == "content":
+                weight = self.weights.content * self.weights.content_layers[:, list(self.targets.content).index(layer)]
+            else:
+                weight = self.weights.style * self.weights.style_layers[:, style_layers.index(layer)]
+            self.scale[(kind, layer)] = weight.float() / norm.add(1e-8)
+
+
 def _inject(
     extractor: VGGFeatures,
     source: torch.Tensor,
     hw: tuple[int, int],
     t: Tiling,
     early: list[str],
-    targets: Targets,
-    weights: LossWeights,
-    gathered: _Early,
-    grads: dict[int, torch.Tensor],
+    upstream: _Upstream,
     cut_grad: torch.Tensor | None,
 ) -> torch.Tensor:
     """Pass (c): the gradient w.r.t. the padded input, tile by tile, from the exact upstream gradients."""
     grad = torch.zeros_like(source)
-    content_layers = list(targets.content)
     level = extractor.level(t.cut)
     for tile in tiles_of(source.shape[-2], source.shape[-1], t):
         piece = source[..., tile.crop[0], tile.crop[1]].requires_grad_(True)
@@ -218,35 +279,19 @@ def _inject(
             feats = extractor.stack(piece, set(early) | ({t.cut} if cut_grad is not None else set()))
             # each output with its upstream gradient: one backward, no surrogate loss to differentiate
             outputs: list[torch.Tensor] = []
-            upstream: list[torch.Tensor] = []
+            gradients: list[torch.Tensor] = []
             for layer in early:
                 part = tile.inside(feats[layer], extractor.level(layer), *hw)
-                if part is None:
-                    continue
-                f, where = part
-                if layer in targets.content:
-                    i = content_layers.index(layer)
-                    d = f.detach().float() - targets.content[layer][..., where[0], where[1]].float()
-                    w = (weights.content * weights.content_layers[:, i]).view(-1, 1, 1, 1)
-                    outputs.append(f)
-                    upstream.append((w * d).to(f.dtype))
-                style = [
-                    term.sums.upstream(f, where, grads.get(id(term.sums.s1)), grads.get(id(term.sums.s2)))
-                    for term in gathered.terms.get(layer, [])
-                    if term.sums is not None
-                ]
-                if style:
-                    outputs.append(positions_major(f))
-                    upstream.append(torch.stack(style).sum(0) if len(style) > 1 else style[0])
-                if layer in gathered.maps and id(gathered.maps[layer]) in grads:
-                    outputs.append(f)
-                    upstream.append(grads[id(gathered.maps[layer])][..., where[0], where[1]].to(f.dtype))
+                if part is not None:
+                    for _, output, u in upstream.at(layer, *part):
+                        outputs.append(output)
+                        gradients.append(u.to(output.dtype))
             if cut_grad is not None:
                 f, (fy, fx) = tile.own(feats[t.cut], level)
                 outputs.append(f)
-                upstream.append(cut_grad[..., fy, fx])
+                gradients.append(cut_grad[..., fy, fx])
         if outputs:
-            (g_piece,) = torch.autograd.grad(outputs, piece, upstream)
+            (g_piece,) = torch.autograd.grad(outputs, piece, gradients)
             grad[..., tile.crop[0], tile.crop[1]] += g_piece.float()
     return grad
 

@@ -8,7 +8,7 @@ import torch
 from nstlib.layers import layer_names
 from nstlib.losses import LossWeights, Targets, gram_matrix, total_loss
 from nstlib.tiled_losses import loss_terms
-from nstlib.tiles import Tiling, features, grams, halo, tiling
+from nstlib.tiles import Tiling, features, grams, halo, split, tiling
 from nstlib.vgg import VGGFeatures
 
 STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -95,7 +95,11 @@ MASKED = dict(
 )
 
 
-@pytest.mark.parametrize("control", [{}, MASKED, {"style_loss": "mrf"}], ids=["gram", "w2-masks", "mrf"])
+@pytest.mark.parametrize(
+    "control",
+    [{}, MASKED, {"style_loss": "mrf"}, {"normalize_gradients": True}],
+    ids=["gram", "w2-masks", "mrf", "normalize_gradients"],
+)
 def test_a_tiled_run_logs_the_untiled_losses(tmp_path, capsys, control):
     import json
     import re
@@ -133,17 +137,6 @@ def test_tiles_cover_the_side_in_the_fewest_equal_aligned_pieces(size, tile):
     assert len(pieces) == -(-size // tile)  # the fewest
     sides = [b - a for a, b in pieces]
     assert len(set(sides[:-1])) <= 1 and sides[0] - ALIGN < size / len(pieces) <= sides[0]  # equal, on the grid
-
-
-def test_tiled_runs_refuse_normalize_gradients_in_one_line(tmp_path, capsys):
-    from nstlib.cli import main
-
-    runs = tmp_path / "runs"
-    args = ["run", "--image-size", "128", "--tile-size", "64", "--normalize-gradients", "--runs-dir", str(runs)]
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("nst: error: normalize_gradients: this run needs tiles"), err
-    assert "use tile_size 0" in err and not runs.exists()
 
 
 def control_setup(original_weights, hw=(64, 96)):
@@ -199,3 +192,21 @@ def test_every_style_loss_and_mask_tiles_exactly(original_weights, level):
     # reference (5.87598 vs 5.87546) and the tiled moments by ~1e-5, so the values agree to 3e-4
     for name, value in whole.columns().items():
         torch.testing.assert_close(tiled.columns()[name], value, rtol=3e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("level", [2, 4])
+def test_normalized_gradients_tile_exactly(original_weights, level):
+    """normalize_gradients (neural-style's): each layer's gradient rescaled to L1 norm = its weight, a norm over the
+    whole image, so a tiled step takes it in one more pass over the tiles; through pool4 the content layer relu4_2
+    is early too. The gradient matches the untiled one, per sample."""
+    extractor, x, targets, weights = control_setup(original_weights)
+    weights.normalize_gradients = True
+    t = tiling("vgg19", STYLE + CONTENT, 48, level)
+    assert (CONTENT[0] in split("vgg19", STYLE + CONTENT, t.cut)[0]) == (level == 4)
+    x1 = x.clone().requires_grad_(True)
+    (g1,) = torch.autograd.grad(total_loss(extractor(x1), x1, targets, weights).total.sum(), x1)
+    x2 = x.clone().requires_grad_(True)
+    (g2,) = torch.autograd.grad(loss_terms(extractor, x2, targets, weights, t).total.sum(), x2)
+    for i in range(x.shape[0]):
+        err = ((g2[i] - g1[i]).norm() / g1[i].norm()).item()
+        assert err <= 1e-4, (i, err)
