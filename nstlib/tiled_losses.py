@@ -248,10 +248,7 @@ class _Upstream:
             for kind, _, u in self.at(layer, f, where):
                 norms[(kind, layer)] = norms.get((kind, layer), 0.0) + u.float().abs().flatten(1).sum(1)
 
-        early = list(dict.fromkeys([*self.targets.content, *self.gathered.terms]))
-        gather(
-            extractor, source, hw, t, [x for x in early if x in split(extractor.model, early, t.cut)[0]], False, visit
-        )
+        gather(extractor, source, hw, t, early, False, visit)
         style_layers = self.targets.style_layers
         for (kind, layer), norm in norms.items():
             if kind == "content":
