@@ -35,6 +35,20 @@ def setup(original_weights, batch: int = 2, hw=(64, 96), content_layers=CONTENT)
     return extractor, x, targets, weights
 
 
+def whole_and_tiled(extractor, x, targets, weights, t):
+    """The untiled and the tiled losses of images x, each with its gradient w.r.t. x."""
+    out = []
+    for compute in (
+        lambda xi: total_loss(extractor(xi), xi, targets, weights),
+        lambda xi: loss_terms(extractor, xi, targets, weights, t),
+    ):
+        xi = x.clone().requires_grad_(True)
+        terms = compute(xi)
+        (g,) = torch.autograd.grad(terms.total.sum(), xi)
+        out += [terms, g]
+    return out
+
+
 def test_halo_covers_the_receptive_field():
     assert halo("vgg19", "relu1_1") == 16 and halo("vgg19", "relu5_1") == 96
     assert [halo("vgg19", n) for n in layer_names("vgg19")] == sorted(halo("vgg19", n) for n in layer_names("vgg19"))
@@ -52,12 +66,7 @@ def test_tiled_step_has_the_untiled_gradient(original_weights, level, content_la
     weights.style_layers = weights.style_layers[:, :style_layers]
     t = tiling("vgg19", list(targets.style) + content_layers, 48, level)
     assert t.cut == ("relu2_2" if style_layers == 2 else f"pool{level}")
-    x1 = x.clone().requires_grad_(True)
-    whole = total_loss(extractor(x1), x1, targets, weights)
-    (g1,) = torch.autograd.grad(whole.total.sum(), x1)
-    x2 = x.clone().requires_grad_(True)
-    tiled = loss_terms(extractor, x2, targets, weights, t)
-    (g2,) = torch.autograd.grad(tiled.total.sum(), x2)
+    whole, g1, tiled, g2 = whole_and_tiled(extractor, x, targets, weights, t)
     err = ((g2 - g1).norm() / g1.norm()).item()
     assert err <= 1e-4, err
     for name, value in whole.columns().items():
@@ -179,12 +188,7 @@ def test_every_style_loss_and_mask_tiles_exactly(original_weights, level):
     the gradient match the untiled ones."""
     extractor, x, targets, weights = control_setup(original_weights)
     t = tiling("vgg19", STYLE + CONTENT, 48, level)
-    x1 = x.clone().requires_grad_(True)
-    whole = total_loss(extractor(x1), x1, targets, weights)
-    (g1,) = torch.autograd.grad(whole.total.sum(), x1)
-    x2 = x.clone().requires_grad_(True)
-    tiled = loss_terms(extractor, x2, targets, weights, t)
-    (g2,) = torch.autograd.grad(tiled.total.sum(), x2)
+    whole, g1, tiled, g2 = whole_and_tiled(extractor, x, targets, weights, t)
     for i in range(x.shape[0]):  # each sample's gradient, so that no loss hides behind a larger one
         err = ((g2[i] - g1[i]).norm() / g1[i].norm()).item()
         assert err <= 1e-4, (i, err)
@@ -203,10 +207,7 @@ def test_normalized_gradients_tile_exactly(original_weights, level):
     weights.normalize_gradients = True
     t = tiling("vgg19", STYLE + CONTENT, 48, level)
     assert (CONTENT[0] in split("vgg19", STYLE + CONTENT, t.cut)[0]) == (level == 4)
-    x1 = x.clone().requires_grad_(True)
-    (g1,) = torch.autograd.grad(total_loss(extractor(x1), x1, targets, weights).total.sum(), x1)
-    x2 = x.clone().requires_grad_(True)
-    (g2,) = torch.autograd.grad(loss_terms(extractor, x2, targets, weights, t).total.sum(), x2)
+    _, g1, _, g2 = whole_and_tiled(extractor, x, targets, weights, t)
     for i in range(x.shape[0]):
         err = ((g2[i] - g1[i]).norm() / g1[i].norm()).item()
         assert err <= 1e-4, (i, err)
