@@ -21,10 +21,12 @@ from typing import Any, NoReturn
 from ._version import __version__
 from .config import Config, field_default, field_types, fields_by_name, parse_value
 from .errors import NSTError
+from .interrupts import Terminated, terminate_as_interrupt
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process the signal killed
 EXIT_CANNOT_WRITE = 74  # EX_IOERR (sysexits.h): the disk is full, read-only or over quota
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program killed by it
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
@@ -270,15 +272,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parse(build_parser(), argv)
         try:
-            return int(args.func(args) or 0)
+            with terminate_as_interrupt():
+                return int(args.func(args) or 0)
         except NSTError as e:
             print(f"nst: error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        except KeyboardInterrupt as e:
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM
             folders = getattr(e, "folders", [])
             where = f"{', '.join(folders)} keeps what was made (status interrupted)" if folders else "nothing written"
-            print(f"nst: interrupted; {where}", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            terminated = isinstance(e, Terminated) or getattr(e, "terminated", False)
+            print(f"nst: {'terminated (SIGTERM)' if terminated else 'interrupted'}; {where}", file=sys.stderr)
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         except OSError as e:
             if e.errno not in WRITE_ERRNOS:
                 raise

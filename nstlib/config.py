@@ -147,6 +147,21 @@ class Config:
         minimum=0.0,
     )
     epochs: int = _f(300, "optimizer steps; one L-BFGS step is one iteration (one forward + backward)", "", minimum=0)
+    tolerance: float = _f(
+        1e-3,
+        "stop a sample early once its best loss improved by less than this fraction over the last "
+        "tolerance_window steps (epochs stays the maximum); 0: run every step, as a fixed-step experiment",
+        "",
+        minimum=0.0,
+    )
+    tolerance_window: int = _f(10, "steps over which `tolerance` measures the improvement", "", minimum=1)
+    on_divergence: str = _f(
+        "best",
+        "a loss that stays 10x above its best for 3 steps has diverged: the run stops and keeps its "
+        "'best' image so far, or its 'last'",
+        "",
+        ("best", "last"),
+    )
     init: str = _f(
         "content", "initial image: 'content', 'style', 'noise' (seeded) or a path to an image", "white noise (Sec. 2)"
     )
@@ -157,7 +172,8 @@ class Config:
     device: str = _f("auto", "'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
     precision: str = _f(
         "auto",
-        "'auto' (bf16 autocast where the hardware runs it fast, else fp32), 'fp32' or 'bf16'; losses are always fp32",
+        "'auto' (the faster of fp32 and bf16, timed once per machine and cached), 'fp32' or 'bf16'; "
+        "losses are always fp32",
         "",
         ("auto", "fp32", "bf16"),
     )

@@ -176,6 +176,18 @@ class LossWeights:
     use_tv: bool = True  # known on the host, so the hot path never asks the device
     normalize_gradients: bool = False  # each layer's gradient rescaled to L1 norm = its weight (neural-style)
 
+    def select(self, samples: torch.Tensor) -> LossWeights:
+        """The weights of the samples at these batch indices."""
+        return LossWeights(
+            self.content[samples],
+            self.style[samples],
+            self.tv[samples],
+            self.content_layers[samples],
+            self.style_layers[samples],
+            self.use_tv,
+            self.normalize_gradients,
+        )
+
 
 @dataclass
 class LossTerms:

@@ -20,6 +20,10 @@ class Optimizer(Protocol):
         """The next iterate (unprojected) from `x` and the loss gradient at `x`."""
         ...
 
+    def select(self, keep: torch.Tensor) -> None:
+        """Drop the samples where `keep` is False from the state (the batch shrinks)."""
+        ...
+
 
 class LBFGS:
     """L-BFGS with a fixed step (as torch.optim.LBFGS without line search), batched per sample.
@@ -121,6 +125,14 @@ class LBFGS:
         self.prev_x, self.prev_g = xf.clone(), gf.clone()
         return (xf + t.float()[:, None] * direction).view_as(x)
 
+    def select(self, keep: torch.Tensor) -> None:
+        """Keep only the samples where `keep` (bool, B) is True: the batch shrinks, each sample's state is its own."""
+        self.lr = self.lr[keep]
+        for name in ("prev_x", "prev_g", "basis", "gram", "written", "ptr", "gamma"):
+            value = getattr(self, name, None)
+            if value is not None:
+                setattr(self, name, value[keep])
+
     def _inverse_hessian_times(self, g: torch.Tensor, g_dots: torch.Tensor) -> torch.Tensor:
         """H g from the compact form; `g_dots` (B × 2n) are g's inner products with the filled slots."""
         n, batch = self.filled, g.shape[0]
@@ -175,6 +187,12 @@ class Adam:
         self.m1: torch.Tensor | None = None
         self.m2: torch.Tensor | None = None
 
+    def select(self, keep: torch.Tensor) -> None:
+        """Keep only the samples where `keep` (bool, B) is True."""
+        self.lr = self.lr[keep]
+        if self.m1 is not None and self.m2 is not None:
+            self.m1, self.m2 = self.m1[keep], self.m2[keep]
+
     def step(self, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         b1, b2 = self.betas
         grad = grad.float()
@@ -215,25 +233,78 @@ def make_optimizer(
     raise ValueError(f"optimizer: {kind!r} is not one of lbfgs, adam")
 
 
-Objective = Callable[[torch.Tensor, int], LossTerms]
-StepHook = Callable[[int, torch.Tensor, LossTerms], torch.Tensor]
+Objective = Callable[[torch.Tensor, int, torch.Tensor], LossTerms]
+StepHook = Callable[[int, torch.Tensor, LossTerms, torch.Tensor], torch.Tensor]
 
 
 def optimize(
-    x: torch.Tensor, objective: Objective, optimizer: Optimizer, steps: int, on_step: StepHook, active: torch.Tensor
+    x: torch.Tensor, objective: Objective, optimizer: Optimizer, steps: int, on_step: StepHook
 ) -> torch.Tensor:
-    """Run `steps` optimizer steps from `x` (B×3×H×W); one step is one forward and one backward.
+    """Run up to `steps` optimizer steps from `x` (B×3×H×W); one step is one forward and one backward.
 
-    `objective(x, k)` gives the per-sample losses at step k; `on_step(k, x, terms)` sees them
-    (before the update) and returns x, possibly with samples restored; samples with active[b]
-    False are frozen. Returns the final iterate, projected into [0, 1].
+    Only the live samples are computed: `objective(x_live, k, live)` gives their losses at step k (`live`
+    holds their indices into the batch); `on_step(k, x, terms, live)` sees them before the update, may
+    restore samples of `x` in place, and returns which live samples go on (bool per live sample). A sample
+    that stops keeps its current image and leaves the batch, so the others' steps get cheaper.
+    Returns the final iterate, projected into [0, 1].
     """
     x = x.detach().clone().contiguous()
-    mask = active.view(-1, *([1] * (x.dim() - 1)))
+    live = torch.arange(x.shape[0], device=x.device)
     for k in range(steps):
-        x.requires_grad_(True)
-        terms = objective(x, k)
-        (grad,) = torch.autograd.grad(terms.total.sum(), x)
-        x = on_step(k, x.detach(), terms)
-        x = torch.where(mask, optimizer.step(x, grad).clamp_(0, 1), x)
+        if live.numel() == 0:
+            break
+        whole = live.numel() == x.shape[0]
+        part = (x if whole else x.index_select(0, live)).detach().requires_grad_(True)
+        terms = objective(part, k, live)
+        (grad,) = torch.autograd.grad(terms.total.sum(), part)
+        keep = on_step(k, x, terms, live)
+        current = x.index_select(0, live)  # after any restore by on_step
+        moved = optimizer.step(current, grad).clamp_(0, 1)
+        x.index_copy_(0, live, torch.where(keep.view(-1, 1, 1, 1), moved, current))
+        if not bool(keep.all()):
+            optimizer.select(keep)
+            live = live[keep]
     return x
+
+
+class Stopping:
+    """When a sample's optimisation stops early, per sample: converged, or diverged.
+
+    Converged: its best loss improved by less than `tolerance` (relative) over the last `window` steps
+    (tolerance 0: never). Diverged: its loss stayed above DIVERGED × its best for DIVERGED_STEPS steps
+    in a row, a finite blow-up (a learning rate far too large) that the NaN guard does not see.
+    """
+
+    DIVERGED = 10.0
+    DIVERGED_STEPS = 3
+
+    def __init__(self, tolerance: torch.Tensor, window: torch.Tensor):
+        self.tolerance, self.window = tolerance.double().cpu(), window.cpu()
+        self.best = torch.full_like(self.tolerance, float("inf"))
+        self.best_at = torch.zeros_like(self.window)
+        self.above = torch.zeros_like(self.window)
+        self.bests: list[torch.Tensor] = []  # best-so-far after each step (B), for the window
+
+    def update(self, k: int, live: torch.Tensor, totals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Losses of the live samples at step k → (converged, diverged), bool per live sample.
+
+        A non-finite loss is neither (the NaN guard handles it)."""
+        live = live.cpu()
+        loss = totals.detach().double().cpu()
+        finite = torch.isfinite(loss)
+        best = self.best[live]
+        better = finite & (loss < best)
+        self.best[live] = torch.where(better, loss, best)
+        self.best_at[live] = torch.where(better, torch.full_like(live, k), self.best_at[live])
+        high = finite & (loss > self.DIVERGED * self.best[live])
+        self.above[live] = torch.where(high, self.above[live] + 1, torch.zeros_like(live))
+        self.bests.append(self.best.clone())
+        diverged = self.above[live] >= self.DIVERGED_STEPS
+        window = self.window[live]
+        converged = torch.zeros_like(diverged)
+        for i, (b, w) in enumerate(zip(live.tolist(), window.tolist())):
+            tol = float(self.tolerance[b])
+            if tol > 0 and k >= w:
+                then, now = float(self.bests[k - w][b]), float(self.best[b])
+                converged[i] = then - now <= tol * abs(now)
+        return converged & ~diverged, diverged

@@ -35,7 +35,7 @@ class Recorder:
     ):
         self.runs = list(runs)
         self.rows: list[list[dict[str, Any]]] = [[] for _ in self.runs]
-        self.pending: list[tuple[int, int, dict[str, torch.Tensor]]] = []
+        self.pending: list[tuple[int, int, dict[str, torch.Tensor], torch.Tensor]] = []
         self.sinks = (
             [FrameSink(run.path, video, fps, video_hw, expected_frames) for run in self.runs] if save_every else []
         )
@@ -47,26 +47,37 @@ class Recorder:
         ]
 
     # ---- during the run --------------------------------------------------------------------------
-    def step(self, epoch: int, level: int, terms: LossTerms) -> None:
-        """Keep step `epoch`'s losses (device tensors, one value per sample) until the next flush."""
-        self.pending.append((epoch, level, {n: v.detach() for n, v in terms.columns().items()}))
+    def step(self, epoch: int, level: int, terms: LossTerms, live: torch.Tensor) -> None:
+        """Keep step `epoch`'s losses (device tensors, one value per live sample, `live` their indices) until
+        the next flush."""
+        self.pending.append((epoch, level, {n: v.detach() for n, v in terms.columns().items()}, live))
 
     def flush(self, active: Sequence[bool]) -> dict[int, int]:
-        """Move the kept losses to losses.csv rows of the active samples.
+        """Move the kept losses to losses.csv rows of the active samples (those live at each step).
 
         A sample's rows stop before its first non-finite total; returns {sample: that epoch}.
         """
         if not self.pending:
             return {}
+        batch = len(self.runs)
         names = list(self.pending[0][2])
-        values = {n: torch.stack([cols[n] for _, _, cols in self.pending]).cpu() for n in names}  # steps × B
+        device = self.pending[0][2]["total"].device
+        ran = torch.zeros(len(self.pending), batch, dtype=torch.bool)
+        full = {n: torch.full((len(self.pending), batch), float("nan"), device=device) for n in names}
+        for i, (_, _, cols, live) in enumerate(self.pending):
+            ran[i, live.cpu()] = True
+            for n in names:
+                full[n][i].index_copy_(0, live, cols[n].float())
+        values = {n: v.cpu() for n, v in full.items()}  # steps × B, one transfer
         finite = torch.isfinite(values["total"])
         broken = {}
         for b, on in enumerate(active):
             if not on:
                 continue
             before = len(self.rows[b])
-            for i, (epoch, level, _) in enumerate(self.pending):
+            for i, (epoch, level, _, _) in enumerate(self.pending):
+                if not bool(ran[i, b]):
+                    continue
                 if not bool(finite[i, b]):
                     broken[b] = epoch
                     break
@@ -84,9 +95,13 @@ class Recorder:
     def last_rows(self, active: Sequence[bool]) -> list[dict[str, Any] | None]:
         return [rows[-1] if rows and on else None for rows, on in zip(self.rows, active)]
 
-    def snapshot(self, epoch: int, shown: torch.Tensor) -> None:
-        """One frame per sample of `shown` (B×3×H×W in [0, 1], as the user should see it)."""
-        for b, sink in enumerate(self.sinks):
+    def snapshot(self, epoch: int, shown: torch.Tensor, samples: Sequence[int]) -> None:
+        """One frame per sample in `samples` of `shown` (B×3×H×W in [0, 1], as the user should see it); a
+        sample that stopped gets none: its video holds its final frame."""
+        if not self.sinks:
+            return
+        for b in samples:
+            sink = self.sinks[b]
             frame = im.tensor_to_uint8(shown[b : b + 1])
             sink.add(epoch, frame)
             log = self.logs[b]

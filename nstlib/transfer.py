@@ -20,13 +20,13 @@ import torch
 from . import images as im
 from . import tiled_losses
 from .config import Config
-from .device import compute_dtype, resolve_device, resolve_precision
+from .device import compute_dtype, precision_record, resolve_device, resolve_precision
 from .errors import ConfigError
 from .inputs import Inputs, check_sizes, content_hw, load_inputs
-from .interrupts import Interrupted, deferred_interrupts
+from .interrupts import Interrupted, Terminated, deferred_interrupts, describe, terminate_as_interrupt
 from .losses import LossTerms, LossWeights, Targets
 from .memory import Estimate, bound_heap, memory_notes, memory_record, peak_record, style_side
-from .optimize import make_optimizer, optimize
+from .optimize import Stopping, make_optimizer, optimize
 from .paths import resolve_output, url_stem
 from .progress import Progress
 from .recorder import Recorder
@@ -141,7 +141,12 @@ def transfer_batch(
         bound_heap(device)
     load_weights(first.model, first.weights)  # a bad weights file is refused before any folder exists (cached)
     precision = resolve_precision(first.precision, device)
-    extra = {"device": str(device), "precision": precision, "memory": memory_record(memory, device)}
+    extra = {
+        "device": str(device),
+        "precision": precision,
+        "precision_choice": precision_record(first.precision, precision, device),
+        "memory": memory_record(memory, device),
+    }
     if run_dirs is not None:
         runs = [RunFolder(Path(d), c.to_dict(), extra) for c, d in zip(configs, run_dirs)]
     else:
@@ -149,7 +154,8 @@ def transfer_batch(
             RunFolder.create(resolve_output(c.runs_dir), c.name or default_name(c), c.to_dict(), extra) for c in configs
         ]
     names = list(labels) if labels is not None else [c.name or default_name(c) for c in configs]
-    return _Job(configs, loaded, runs, device, precision, stop, on_progress, names, memory).run()
+    with terminate_as_interrupt():  # SIGTERM ends the run as Ctrl-C does: records written, status interrupted
+        return _Job(configs, loaded, runs, device, precision, stop, on_progress, names, memory).run()
 
 
 class _Job:
@@ -172,7 +178,9 @@ class _Job:
         self.cfg = configs[0]
         self.batch = len(configs)
         self.failed: list[str | None] = [None] * self.batch
-        self.active = torch.ones(self.batch, dtype=torch.bool, device=device)
+        self.active = torch.ones(self.batch, dtype=torch.bool, device=device)  # not failed
+        self.stopped: list[int | None] = [None] * self.batch  # the epoch a converged sample stopped at (last level)
+        self.steps_run = [0] * self.batch
         self.final_hw = self._content_hw(self.cfg.level_sizes[-1])
         self.recorder = Recorder(
             runs,
@@ -204,11 +212,12 @@ class _Job:
             return self._finish("interrupted", "stopped by the user", self.last_x)
         except _NothingActive:  # every sample diverged: their last good images are all there is
             return self._finish("failed", None, self.good_x)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (interrupts.terminate_as_interrupt)
             # a second Ctrl-C must not cut the records short; it asks for what is being done already
             with contextlib.suppress(KeyboardInterrupt), deferred_interrupts():
-                self._finish("interrupted", "KeyboardInterrupt (Ctrl-C)", self.last_x)
-            raise Interrupted([str(run.path) for run in self.runs]) from None
+                self._finish("interrupted", describe(e), self.last_x)
+            terminated = isinstance(e, Terminated) or getattr(e, "terminated", False)
+            raise Interrupted([str(run.path) for run in self.runs], terminated) from None
         except BaseException as e:
             with deferred_interrupts():
                 self.progress.close()
@@ -289,19 +298,30 @@ class _Job:
         cfg = self.cfg
         content, styles = self._inputs(size)
         hw = (content.shape[-2], content.shape[-1])
-        self.targets = level_targets(self.extractor, self.configs, self.loaded, content, styles, self.memory.tiling)
+        self.targets = full = level_targets(
+            self.extractor, self.configs, self.loaded, content, styles, self.memory.tiling
+        )
         x = self._initial(content, styles) if previous is None else im.resize(previous, hw)
         self.last_x = x
         self.level, self.offset, self.level_steps = level, offset, steps
-        self.good_x = x.clone()
+        self.good_x, self.best_x = x.clone(), x.clone()
+        self.stopped = [None] * self.batch
+        self.stopping = Stopping(
+            torch.tensor([c.tolerance for c in self.configs]), torch.tensor([c.tolerance_window for c in self.configs])
+        )
         lbfgs = cfg.optimizer == "lbfgs"
-        targets = self.targets
+        part: dict[str, Any] = {"live": None}
 
-        def objective(images: torch.Tensor, k: int) -> LossTerms:
-            # L-BFGS's first curvature pair must not be bf16 noise: first step in fp32 (FACTS.md).
+        def objective(images: torch.Tensor, k: int, live: torch.Tensor) -> LossTerms:
+            # L-BFGS's first curvature pair must not be bf16 noise: first step in fp32.
             extractor = self.extractor if (lbfgs and k == 0) else self.fast
+            targets, weights = full, self.weights
+            if live.numel() < self.batch:  # samples have stopped: the others' targets alone
+                if part["live"] is None or not torch.equal(part["live"], live):
+                    part.update(live=live, **self._part(live, content, styles))
+                targets, weights = part["targets"], part["weights"]
             # tiling None: the whole image
-            return tiled_losses.total_loss(extractor, images, targets, self.weights, self.memory.tiling)
+            return tiled_losses.total_loss(extractor, images, targets, weights, self.memory.tiling)
 
         # the history the memory model allows (config.history unless it had to be capped)
         optimizer = make_optimizer(
@@ -311,16 +331,40 @@ class _Job:
             steps,
             history_precision=cfg.history_precision,
         )
-        return optimize(x, objective, optimizer, steps, self._on_step, self.active)
+        return optimize(x, objective, optimizer, steps, self._on_step)
 
-    # ---- per step: the NaN guard, logging, snapshots ------------------------------------------
-    def _on_step(self, k: int, x: torch.Tensor, terms: LossTerms) -> torch.Tensor:
+    def _part(self, live: torch.Tensor, content: torch.Tensor, styles: list[list[torch.Tensor]]) -> dict[str, Any]:
+        """Targets and weights of the live samples alone, once others have stopped (computed again, no grad)."""
+        index = live.tolist()
+        targets = level_targets(
+            self.extractor,
+            [self.configs[i] for i in index],
+            [self.loaded[i] for i in index],
+            content[live],
+            [styles[i] for i in index],
+            self.memory.tiling,
+        )
+        return {"targets": targets, "weights": self.weights.select(live)}
+
+    # ---- per step: the NaN and divergence guards, convergence, logging, snapshots ----------------
+    def _on_step(self, k: int, x: torch.Tensor, terms: LossTerms, live: torch.Tensor) -> torch.Tensor:
+        """Sees step k's losses of the live samples before the update; returns which of them go on."""
         if self.stop is not None and self.stop.is_set():
             raise StopRequested
         epoch = self.offset + k
-        self.recorder.step(epoch, self.level, terms)
+        self.recorder.step(epoch, self.level, terms, live)
+        for b in live.tolist():
+            self.steps_run[b] += 1
+        converged, diverged = self.stopping.update(k, live, terms.total)
+        improved = live[(self.stopping.best_at[live.cpu()] == k).to(live.device)]
+        self.best_x[improved] = x[improved]
+        for b in live[diverged.to(live.device)].tolist():
+            self._diverged(b, epoch, x)
+        for b in live[converged.to(live.device)].tolist():
+            self.stopped[b] = epoch
+        last = k == self.level_steps - 1
         save = self.cfg.save_every and epoch % self.cfg.save_every == 0
-        report = k == self.level_steps - 1 or epoch % self.cfg.log_every == 0
+        report = last or epoch % self.cfg.log_every == 0 or bool(converged.any())
         if save or report:
             x = self._check(x)
             if not bool(self.active.any()):
@@ -328,9 +372,22 @@ class _Job:
             if report:
                 self._report(epoch + 1, x)
             if save:
-                self.recorder.snapshot(epoch, self._displayed(x))
+                self.recorder.snapshot(epoch, self._displayed(x), live.tolist())
         self.last_x = x
-        return x
+        return self.active[live] & ~converged.to(live.device)
+
+    def _diverged(self, b: int, epoch: int, x: torch.Tensor) -> None:
+        """Sample b's loss blew up (finite): stop it, keep its best or last image as the config says."""
+        best, at = float(self.stopping.best[b]), int(self.stopping.best_at[b]) + self.offset
+        keep = self.configs[b].on_divergence
+        self.failed[b] = (
+            f"diverged: the loss stayed above {Stopping.DIVERGED:g}x its best ({best:.3g} at epoch {at}) "
+            f"for {Stopping.DIVERGED_STEPS} steps up to epoch {epoch}; kept the {keep} image (on_divergence)"
+        )
+        self.active[b] = False
+        if keep == "best":
+            x[b] = self.best_x[b]
+        self.good_x[b] = x[b]
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:
         """Flush the losses; a sample whose loss turned NaN/inf stops and keeps its last good image."""
@@ -370,15 +427,25 @@ class _Job:
                 iterate = tiled_losses.total_loss(self.extractor, x, self.targets, self.weights, self.memory.tiling)
             shown = im.quantize(self._displayed(final))
             for b in range(self.batch):
-                done = status == "done" and not self.failed[b]
+                # a sample that converged is done, even if the batch was interrupted after
+                done = (status == "done" or self.stopped[b] is not None) and not self.failed[b]
                 rows = self.recorder.rows[b]
-                epoch = self.cfg.total_epochs if done else (rows[-1]["epoch"] + 1 if rows else 0)
+                stopped = self.stopped[b]
+                if done:  # a converged sample's image is its iterate at the step it stopped
+                    epoch = self.cfg.total_epochs if stopped is None else stopped
+                else:
+                    epoch = rows[-1]["epoch"] + 1 if rows else 0
                 image = shown[b : b + 1].cpu()
                 outputs.append((image, *self.recorder.final(b, epoch, self.level, image, saved, iterate)))
         self.recorder.close()
         results = []
         for b, (c, run) in enumerate(zip(self.configs, self.runs)):
-            state, why = ("failed", self.failed[b]) if self.failed[b] else (status, reason)
+            if self.failed[b]:
+                state, why = "failed", self.failed[b]
+            elif self.stopped[b] is not None:
+                state, why = "done", None
+            else:
+                state, why = status, reason
             image, saved_losses, iterate_losses = outputs[b] if outputs else (torch.empty(0), {}, {})
             history = self.recorder.rows[b]
             if image.numel():
@@ -390,6 +457,9 @@ class _Job:
                 final_losses=saved_losses,
                 iterate_losses=iterate_losses,
                 epochs_done=history[-1]["epoch"] if history else 0,
+                steps_run=self.steps_run[b],
+                stopped_at=self.stopped[b],
+                stop_reason="converged" if self.stopped[b] is not None else None,
                 image_size=list(image.shape[-2:]) if image.numel() else None,
             )
             results.append(Result(image, history, run.path, state, why, saved_losses, c, iterate_losses))

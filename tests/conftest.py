@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 from pathlib import Path
 
@@ -42,6 +43,12 @@ def tiny_config(tmp_path: Path, **kw):
         device="cpu",
     )
     return Config(**{**base, **kw})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def precision_cache(tmp_path_factory):
+    """precision 'auto' measures this machine once per session, not the user's cache (subprocesses inherit it)."""
+    os.environ["NSTLIB_CACHE_DIR"] = str(tmp_path_factory.mktemp("nstlib-cache"))
 
 
 @pytest.fixture(scope="session")

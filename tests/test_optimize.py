@@ -103,3 +103,59 @@ def test_bf16_history_halves_the_memory_and_stays_consistent():
     torch.testing.assert_close(half.gram[:, : 2 * n, : 2 * n], products, rtol=1e-5, atol=1e-6)
     drop32, drop16 = start - f(x32), start - f(x16)
     assert ((drop16 - drop32).abs() <= 0.02 * drop32).all(), (drop16, drop32)
+
+
+def _stopping(losses, tolerance=1e-3, window=3):
+    """Feed one sample's loss sequence to Stopping; the step it converged or diverged at (None: neither)."""
+    from nstlib.optimize import Stopping
+
+    rule = Stopping(torch.tensor([tolerance]), torch.tensor([window]))
+    live = torch.tensor([0])
+    for k, value in enumerate(losses):
+        converged, diverged = rule.update(k, live, torch.tensor([value]))
+        if converged.item():
+            return "converged", k
+        if diverged.item():
+            return "diverged", k
+    return None
+
+
+def test_stopping_converges_when_the_best_loss_stops_improving():
+    # best improves by 1e-4 relative per step after step 3: under 1e-3 over a 3-step window from step 6
+    losses = [10.0, 5.0, 2.0, 1.0, 0.9999, 0.9998, 0.9997, 0.9996]
+    assert _stopping(losses) == ("converged", 6)
+    assert _stopping(losses, tolerance=0) is None  # 0: every step runs
+    assert _stopping([10.0 / (k + 1) for k in range(30)]) is None  # still improving fast
+
+
+def test_stopping_ignores_a_loss_that_bounces_but_keeps_finding_lower():
+    # L-BFGS without line search is not monotone: rises between new bests are not convergence
+    losses = [10.0, 12.0, 8.0, 9.0, 6.0, 7.0, 4.0, 5.0, 2.0]
+    assert _stopping(losses) is None
+
+
+def test_stopping_flags_a_finite_blow_up_not_a_jump():
+    assert _stopping([1.0, 0.5, 30.0, 60.0, 90.0], tolerance=0) == ("diverged", 4)
+    assert _stopping([1.0, 0.5, 30.0, 60.0, 0.4, 0.3], tolerance=0) is None  # 2 steps high, then recovers
+
+
+def test_optimizers_select_keeps_each_samples_state():
+    """A batch of two shrunk to its second sample at step 4 goes on as that sample alone from the start."""
+    f = _objective()
+    torch.manual_seed(1)
+    x0 = torch.randn(2, 40)
+
+    def run(opt, x, drop_at=None):
+        for k in range(8):
+            if k == drop_at:
+                opt.select(torch.tensor([False, True]))
+                x = x[1:]
+            z = x.clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(f(z).sum(), z)
+            x = opt.step(x, g)
+        return x
+
+    for make in (lambda n: LBFGS(torch.ones(n), history=5), lambda n: Adam(torch.full((n,), 0.05))):
+        shrunk = run(make(2), x0.clone(), drop_at=4)
+        alone = run(make(1), x0[1:].clone())
+        assert torch.allclose(shrunk, alone, atol=1e-5), (shrunk - alone).abs().max()

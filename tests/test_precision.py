@@ -11,42 +11,70 @@ from conftest import ROOT
 
 STYLE = str(ROOT / "collections/style/starry_swirls.jpg")
 
-# Where the CPU has no bf16 instructions (AVX2-only EPYC) torch emulates bf16 ~18x slower than fp32
-# and the full-size checks below took most of a 13-minute suite (FACTS.md), so there they run on
-# 32 px, fewer steps and two photos. That still fails a broken bf16 path (checked by breaking it:
-# bf16 features rounded to 8-bit floats end 80x (Adam) and 150-390x (L-BFGS) worse than fp32;
-# features 3% too large end Adam 1.025x). Where bf16 is native the full sizes run.
-EMULATED = dev.cpu_bf16_emulated()
-ADAM = dict(image_size=32, epochs=30) if EMULATED else dict(image_size=64, epochs=60)
-LBFGS = dict(image_size=32, epochs=40) if EMULATED else dict(image_size=64, epochs=100)
-LBFGS_PHOTOS = ("chelsea", "rocket") if EMULATED else ("chelsea", "rocket", "coffee", "astronaut")
-bf16_quiet = pytest.mark.filterwarnings("ignore:precision 'bf16'")  # the emulation warning, tested below
+# One size on every machine: where bf16 is emulated (AVX2-only CPUs) it runs ~20x slower than fp32, so the
+# bf16 runs are small everywhere. That still fails a broken bf16 path (checked by breaking it: bf16 features
+# rounded to 8-bit floats end 80x (Adam) and 150-390x (L-BFGS) worse than fp32; features 3% too large end
+# Adam 1.025x).
+ADAM = dict(image_size=32, epochs=30)
+LBFGS = dict(image_size=32, epochs=40)
+LBFGS_PHOTOS = ("chelsea", "rocket")
+bf16_quiet = pytest.mark.filterwarnings("ignore:precision 'bf16'")  # the slow-bf16 warning, tested below
+CPU = torch.device("cpu")
 
 
-def test_auto_precision_follows_hardware(monkeypatch):
-    cpu = torch.device("cpu")
-    monkeypatch.setattr(dev, "cpu_bf16_emulated", lambda: False)
-    monkeypatch.setattr(dev, "cpu_has_amx", lambda: True)
-    assert dev.resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr(dev, "cpu_has_amx", lambda: False)
-    assert dev.resolve_precision("auto", cpu) == "fp32"
-    assert dev.resolve_precision("bf16", cpu) == "bf16"
+def _timed(monkeypatch, fp32: float, bf16: float | None) -> list[int]:
+    """Make the probe report these times; returns a list that counts the measurements made."""
+    calls: list[int] = []
+
+    def measure(device):
+        calls.append(1)
+        return dev.PrecisionTiming(dev.device_key(device), fp32, bf16)
+
+    monkeypatch.setattr(dev, "measure_precision", measure)
+    dev.precision_timing.cache_clear()
+    return calls
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NSTLIB_CACHE_DIR", str(tmp_path / "cache"))
+    dev.precision_timing.cache_clear()
+    yield tmp_path / "cache" / "precision.json"
+    dev.precision_timing.cache_clear()
+
+
+@pytest.mark.parametrize("fp32, bf16, chosen", [(1.0, 0.6, "bf16"), (1.0, 18.0, "fp32"), (1.0, None, "fp32")])
+def test_auto_precision_picks_the_faster_measured(monkeypatch, fresh_cache, fp32, bf16, chosen):
+    _timed(monkeypatch, fp32, bf16)
+    assert dev.resolve_precision("auto", CPU) == chosen
+    assert dev.resolve_precision("fp32", CPU) == "fp32"
     assert dev.resolve_precision("auto", torch.device("mps")) == "fp32"
 
 
-@pytest.mark.parametrize(
-    "flags, emulated",
-    [
-        ({"avx2", "fma"}, True),  # AMD EPYC, AVX2 only
-        ({"avx2", "avx512f", "avx512_bf16"}, False),  # Xeon without AMX
-        ({"avx512f", "amx_tile", "amx_bf16"}, False),  # Xeon with AMX
-        ({"fp", "asimd", "bf16"}, False),  # ARM with bf16 ('Features' line)
-        (set(), False),  # unknown: assume nothing, warn about nothing
-    ],
-)
-def test_cpu_bf16_emulated_from_flags(monkeypatch, flags, emulated):
-    monkeypatch.setattr(dev, "_cpu_flags", lambda: frozenset(flags))
-    assert dev.cpu_bf16_emulated() is emulated
+def test_precision_is_measured_once_and_cached_per_device(monkeypatch, fresh_cache):
+    calls = _timed(monkeypatch, 1.0, 0.5)
+    assert dev.resolve_precision("auto", CPU) == "bf16"
+    dev.precision_timing.cache_clear()  # a new process: the file answers
+    assert dev.resolve_precision("auto", CPU) == "bf16"
+    assert len(calls) == 1
+    cached = json.loads(fresh_cache.read_text())
+    assert cached == {dev.device_key(CPU): {"fp32_s": 1.0, "bf16_s": 0.5}}
+    monkeypatch.setattr(dev, "device_key", lambda device: "another CPU")
+    dev.precision_timing.cache_clear()
+    dev.resolve_precision("auto", CPU)
+    assert len(calls) == 2  # another device model is measured afresh
+
+
+def test_auto_picks_the_faster_on_this_machine(fresh_cache):
+    """The real probe: whichever it picks, the other precision did not measure faster."""
+    timing = dev.precision_timing(CPU)
+    assert timing.fp32_s > 0
+    chosen = dev.resolve_precision("auto", CPU)
+    if timing.bf16_s is not None:
+        fast, slow = (timing.bf16_s, timing.fp32_s) if chosen == "bf16" else (timing.fp32_s, timing.bf16_s)
+        assert fast <= slow
+    else:
+        assert chosen == "fp32"
 
 
 def _precision_warnings(calls: list[str], device: str = "cpu") -> list[str]:
@@ -57,21 +85,20 @@ def _precision_warnings(calls: list[str], device: str = "cpu") -> list[str]:
     return [str(w.message) for w in caught]
 
 
-def test_explicit_bf16_on_emulating_cpu_warns_once(monkeypatch):
-    monkeypatch.setattr(dev, "cpu_bf16_emulated", lambda: True)
-    monkeypatch.setattr(dev, "_warned_bf16_emulated", False)
+def test_explicit_bf16_where_slow_warns_once(monkeypatch, fresh_cache):
+    _timed(monkeypatch, 1.0, 18.0)
+    monkeypatch.setattr(dev, "_warned_bf16_slow", False)
     messages = _precision_warnings(["bf16", "bf16", "fp32", "bf16"])
     assert len(messages) == 1, messages
-    assert "emulated" in messages[0] and "\n" not in messages[0]
+    assert "18.0x slower" in messages[0] and "\n" not in messages[0]
 
 
-def test_no_bf16_warning_where_native_or_not_asked(monkeypatch):
-    monkeypatch.setattr(dev, "_warned_bf16_emulated", False)
-    monkeypatch.setattr(dev, "cpu_bf16_emulated", lambda: False)
+def test_no_bf16_warning_where_fast_or_not_asked(monkeypatch, fresh_cache):
+    monkeypatch.setattr(dev, "_warned_bf16_slow", False)
+    _timed(monkeypatch, 1.0, 1.2)
     assert _precision_warnings(["bf16", "auto"]) == []
-    monkeypatch.setattr(dev, "cpu_bf16_emulated", lambda: True)
-    monkeypatch.setattr(dev, "cpu_has_amx", lambda: False)
-    assert _precision_warnings(["auto", "fp32"]) == []  # auto never picks an emulated bf16
+    _timed(monkeypatch, 1.0, 18.0)
+    assert _precision_warnings(["auto", "fp32"]) == []  # auto never picks a slow bf16
     assert _precision_warnings(["bf16"], device="meta") == []  # only the CPU's own bf16 is checked
 
 
@@ -99,7 +126,7 @@ def test_bf16_adam_ends_no_more_than_2_percent_above_fp32(tmp_path, original_wei
 
 
 @bf16_quiet
-def test_bf16_lbfgs_within_2_percent_of_fp32_on_average(tmp_path, original_weights):
+def test_bf16_lbfgs_no_more_than_2_percent_above_fp32_on_average(tmp_path, original_weights):
     """Single L-BFGS runs without line search are chaotic (fp32 with 1 vs 2 threads already ends
     0.99–1.01× apart; bf16 0.97–1.02× here), so the 2% claim is checked on the mean over the bundled
     photos, and no photo may end more than 5% worse in bf16."""
@@ -117,5 +144,6 @@ def test_bf16_lbfgs_within_2_percent_of_fp32_on_average(tmp_path, original_weigh
         fp32 = transfer(precision="fp32", **common)
         bf16 = transfer(precision="bf16", **common)
         ratios.append(bf16.final_losses["total"] / fp32.final_losses["total"])
-    assert sum(ratios) / len(ratios) == pytest.approx(1.0, abs=0.02), ratios
+    # one-sided: ending lower than fp32 is a different path, not a defect (seen: 0.94-0.99 on a Zen 4)
+    assert sum(ratios) / len(ratios) <= 1.02, ratios
     assert max(ratios) <= 1.05, ratios

@@ -21,6 +21,7 @@ import nstlib
 from nstlib import images as im
 from nstlib.cli import EXIT_CANNOT_WRITE, main
 from nstlib.files import FolderLock, read_json
+from nstlib.runs import read_csv
 
 from conftest import ROOT, make_image
 
@@ -125,6 +126,44 @@ def test_second_ctrl_c_during_cleanup_still_writes_the_record(tmp_path):
     info = read_json(folder / "config.json")
     assert info["status"] == "interrupted" and (folder / "final.png").is_file() and (folder / "progress.mp4").is_file()
     assert "Traceback" not in err and f"{folder} keeps what was made (status interrupted)" in err
+
+
+def _as_from_a_scheduler() -> None:
+    """SIGTERM's default disposition, unblocked, as a batch scheduler's child has it."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_sigterm_to_a_sweep_is_an_interruption_with_records_written(tmp_path):
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(
+        "name: term\nbase:\n  image_size: 48\n  epochs: 400\n  save_every: 1\n  tolerance: 0\n"
+        f"  progress: none\n  device: cpu\n  runs_dir: {tmp_path / 'runs'}\naxes:\n  style_weight: [1e3, 1e4]\n"
+    )
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nstlib", "sweep", str(spec)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_from_a_scheduler,
+    )
+    deadline = time.time() + 180
+    while not list(runs.glob("*/*/frames/epoch_00002.png")) and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "terminated (SIGTERM)" in err
+    (sweep,) = runs.iterdir()
+    rows = read_csv(sweep / "index.csv")
+    assert [r["status"] for r in rows] == ["interrupted", "interrupted"], rows
+    for row in rows:
+        info = read_json(sweep / row["folder"] / "config.json")
+        assert info["status"] == "interrupted" and info["reason"] == "SIGTERM (terminated)"
+        assert (sweep / row["folder"] / "final.png").is_file()
+    assert not list(runs.rglob(".nst.lock")), "locks left behind"
 
 
 # ---- 3. disk full --------------------------------------------------------------------------------------

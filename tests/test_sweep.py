@@ -60,6 +60,8 @@ def check_sweep(folder: Path, statuses=("done",) * 3) -> list[dict]:
             for column in ("final_png_total", "final_png_content", "final_png_style", "final_iterate_total"):
                 assert math.isfinite(float(row[column]))
             assert float(row["wall_time_s"]) > 0 and row["error"] == ""
+            record = read_json(point / "config.json")
+            assert int(row["steps_run"]) == record["steps_run"] <= record["config"]["epochs"]
         else:
             assert row["error"]
     return rows

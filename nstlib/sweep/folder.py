@@ -29,10 +29,19 @@ class PointState:
     wall_time_s: float | None = None
     final_losses: dict[str, float] = field(default_factory=dict)  # of final.png, the saved 8-bit image
     iterate_losses: dict[str, float] = field(default_factory=dict)  # of the optimiser's last iterate
+    steps_run: int | None = None  # optimizer steps actually taken (fewer than epochs once converged)
 
     @classmethod
     def of(cls, record: RunRecord) -> PointState:
-        return cls(record.status, record.reason or "", record.wall_time_s, record.final_losses, record.iterate_losses)
+        steps = record.info.get("steps_run")
+        return cls(
+            record.status,
+            record.reason or "",
+            record.wall_time_s,
+            record.final_losses,
+            record.iterate_losses,
+            steps if isinstance(steps, int) else None,
+        )
 
 
 def read_point(path: Path) -> PointState | None:
@@ -84,6 +93,7 @@ class SweepFolder:
         self.write_index()
         line = f"[{self.finished}/{len(self.spec.points)}] {point.label} {state.status}"
         line += f" {state.wall_time_s:.1f} s" if isinstance(state.wall_time_s, (int, float)) else ""
+        line += f", {state.steps_run} steps" if state.steps_run is not None else ""
         if state.status != "done" and state.error:
             line += f": {state.error}"
         self.say(line, flush=True)
@@ -112,7 +122,7 @@ class SweepFolder:
             s = self.states[p.number]
             row: dict[str, Any] = {"point": p.number, "label": p.label}
             row.update({k: getattr(p.config, k) for k in self.spec.varied})
-            row.update(status=s.status, error=s.error, wall_time_s=s.wall_time_s)
+            row.update(status=s.status, error=s.error, wall_time_s=s.wall_time_s, steps_run=s.steps_run)
             row.update({f"final_png_{k}": s.final_losses.get(k) for k in LOSS_COLUMNS})
             row.update({f"final_iterate_{k}": s.iterate_losses.get(k) for k in LOSS_COLUMNS})
             row.update(folder=p.folder, final_losses=s.final_losses, iterate_losses=s.iterate_losses)
