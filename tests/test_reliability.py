@@ -350,6 +350,9 @@ def test_a_strip_too_thin_for_the_deepest_layer_is_refused(tmp_path, capsys):
         (["--style", ""], "style: an empty path"),
         (["--style", STYLE, "--style", STYLE, "--style-blend-weights", "0,0"], "style_blend_weights: all zero"),
         (["--style", STYLE, "--style", STYLE, "--style-blend-weights", "1,-1"], "style_blend_weights: must be >= 0"),
+        (["--style-layers", "relu1_1,relu1_1"], "style_layers: 'relu1_1' is listed twice"),
+        (["--content-layers", "relu4_2,relu2_1,relu4_2"], "content_layers: 'relu4_2' is listed twice"),
+        (["--sizes", "32,64,32"], "sizes: 32 is listed twice"),
     ],
 )
 def test_bad_values_are_one_line(flags, message, tmp_path, capsys):
