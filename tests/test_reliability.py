@@ -282,6 +282,32 @@ def test_deep_nesting_is_malformed_yaml(tmp_path, capsys):
     assert "malformed YAML" in one_line_error(capsys)
 
 
+@pytest.mark.parametrize(
+    "text, key, lines",
+    [
+        ("base:\n  epochs: 1\n  image_size: 32\n  epochs: 3\naxes:\n  seed: [1, 2]\n", "epochs", "2 and 4"),
+        ("axes:\n  style_weight: [1, 10]\n  style_weight: [100]\n", "style_weight", "2 and 3"),
+        ("axes:\n  seed: [1]\nzip:\n  lr: [1, 2]\n  lr: [3, 4]\n", "lr", "4 and 5"),
+        ("axes:\n  init:\n    - {init: noise, seed: 1, seed: 2}\n", "seed", "3"),
+        ("name: a\naxes:\n  seed: [1]\nname: b\n", "name", "1 and 4"),
+    ],
+)
+def test_a_key_given_twice_is_malformed_yaml(text, key, lines, tmp_path, capsys):
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    assert main(["sweep", str(path), "--set", f"runs_dir={tmp_path / 'runs'}"]) == 2
+    err = one_line_error(capsys)
+    assert "malformed YAML" in err
+    assert err.rstrip().endswith(f"key {key!r} given twice on line{'s' if ' ' in lines else ''} {lines}")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_yaml_merge_keys_still_override():
+    from nstlib.sweep.spec import load_yaml
+
+    assert load_yaml("a: &a {x: 1, y: 2}\nb:\n  <<: *a\n  y: 3\n")["b"] == {"x": 1, "y": 3}
+
+
 # ---- 6. sweep size ------------------------------------------------------------------------------------
 def test_a_huge_sweep_is_refused_unless_the_limit_is_raised(tmp_path, capsys):
     path = tmp_path / "huge.yaml"

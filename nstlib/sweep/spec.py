@@ -94,6 +94,36 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (SafeLoader keeps the last silently).
+
+    Merge keys (`<<: *base`) stay YAML's: explicit keys override merged ones."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                seen = first.get(key)
+            except TypeError:  # an unhashable key: SafeLoader's own error says so
+                continue
+            if seen is not None:
+                where = f"on line {line}" if seen == line else f"on lines {seen} and {line}"
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice {where}", key_node.start_mark
+                )
+            first[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """A user's YAML (NST Lab reads none but sweep files): safe tags only; a key given twice is a YAMLError."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # safe: a SafeLoader subclass
+
+
 def _check_size(data: Any, source: str) -> None:
     """Refuse a file whose aliases expand into a huge structure ("billion laughs") or that nests deeply."""
     budget = [MAX_YAML_VALUES]
@@ -134,7 +164,7 @@ def load_sweep(
         if not path.is_file():
             raise UserError(f"{source}: sweep file not found")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = load_yaml(path.read_text())
         except yaml.YAMLError as e:
             raise _yaml_error(label, e) from None
         except UnicodeDecodeError:
