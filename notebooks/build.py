@@ -136,12 +136,14 @@ def sweep():
             'overrides: Union[str, list[str]] = ""  # parameters for every point, as nst sweep --set '
             "takes them, separated by ';' (or a YAML list)\n"
             'engine: str = "inprocess"  # inprocess (batched through VGG), papermill or dask\n'
-            'resume: str = ""  # a sweep folder to continue; empty: a new sweep'
+            'resume: str = ""  # a sweep folder to continue; empty: a new sweep\n'
+            "rerun_changed: bool = False  # with resume: also rerun done points whose recorded config differs "
+            "from the folder's sweep.yaml"
         ),
         new_code_cell(
             "outcome = nstlib.sweep(None if resume else nb.project_path(sweep_file), "
             "set=nb.overrides_list(overrides),\n"
-            "                       engine=engine, resume=resume or None)\n"
+            "                       engine=engine, resume=resume or None, rerun_changed=rerun_changed)\n"
             "folder = outcome.folder\n"
             "print(folder)"
         ),

@@ -146,6 +146,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         set=args.sets,
         engine=engine,
         resume=args.resume,
+        rerun_changed=args.rerun_changed,
         batch=args.batch,
         scheduler=args.scheduler,
         workers=args.workers,
@@ -206,6 +207,12 @@ def _configure_sweep(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", type=int, default=2, metavar="N", help="LocalCluster worker processes [default: 2]")
     p.add_argument("--resume", metavar="SWEEP_DIR", help="rerun the points of SWEEP_DIR not marked done")
+    p.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="with --resume: also rerun done points whose recorded config differs from SWEEP_DIR/sweep.yaml "
+        "(edited since); without it such a resume is refused",
+    )
     p.add_argument(
         "--no-batch",
         dest="batch",

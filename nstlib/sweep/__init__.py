@@ -3,7 +3,8 @@
 `nst sweep FILE` makes `runs/<time>_sweep-<name>/` holding sweep.yaml (the resolved sweep), one
 folder per point (`01_style_weight=0.01/`: the run's files; with the papermill engine also
 notebook.ipynb), index.csv and index.jsonl (rewritten after every point) and grid.png/.pdf.
-`--resume SWEEP_DIR` reruns exactly the points whose config.json does not say "done".
+`--resume SWEEP_DIR` reruns exactly the points whose config.json does not say "done" (a done point whose
+recorded config differs from sweep.yaml is refused unless `--rerun-changed`).
 
 Read top-down: `spec` (the file → points), `plan` (batches within memory), `engines` (running
 them), `folder` (the sweep folder's state and index), `grid` (the figure).
@@ -69,6 +70,7 @@ def sweep(
     set: Iterable[str] | Mapping[str, Any] = (),
     engine: str | None = None,
     resume: str | os.PathLike[str] | None = None,
+    rerun_changed: bool = False,
     batch: bool = True,
     scheduler: Any = None,
     workers: int = 2,
@@ -82,9 +84,10 @@ def sweep(
     points batched through VGG unless batch=False; the default), "papermill" (each point executes
     `notebook`) or "dask" (points as tasks on a LocalCluster of `workers` processes, or on `scheduler`:
     an address, a Cluster object or a Client; implies "dask"); `resume` is a sweep folder whose
-    unfinished or failed points are rerun. Bad input raises ConfigError/UserError before anything is
-    created, as is a sweep of more than `max_points` points. Prints one line per finished point unless
-    verbose=False.
+    unfinished or failed points are rerun; a done point that ran with other parameters than its
+    sweep.yaml now gives is refused, or rerun if `rerun_changed`. Bad input raises ConfigError/UserError
+    before anything is created, as is a sweep of more than `max_points` points. Prints one line per
+    finished point unless verbose=False.
     """
     engine = engine or ("dask" if scheduler is not None else "inprocess")
     if engine not in ENGINES:
@@ -109,7 +112,7 @@ def sweep(
         # one process per sweep folder: a second `--resume` would clear the first one's running points
         stack.enter_context(FolderLock(folder, "this sweep"))
         state = SweepFolder(spec, folder.resolve(), say)
-        todo = state.prepare(resume is not None)
+        todo = state.prepare(resume is not None, rerun_changed)
         say(
             f"sweep {spec.name}: {len(spec.points)} points in {state.folder}"
             + (f" ({len(spec.points) - len(todo)} already done)" if resume is not None else "")
