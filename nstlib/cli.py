@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import errno
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any, NoReturn
 
 from ._version import __version__
 from .config import Config, field_default, field_types, fields_by_name, parse_value
-from .errors import NSTError
+from .errors import NSTError, quoted
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -28,6 +29,7 @@ EXIT_INTERRUPTED = 130
 EXIT_CANNOT_WRITE = 74  # EX_IOERR (sysexits.h): the disk is full, read-only or over quota
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program killed by it
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # what str.splitlines() splits at
 
 
 class Parser(argparse.ArgumentParser):
@@ -273,27 +275,32 @@ def _parse(parser: Parser, argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def say_error(text: str) -> None:
+    """One line on stderr whatever `text` holds: messages quote the paths they name, and this is the last
+    guard, escaping any line break a message still carries (a path from an OS error, a server's reason)."""
+    print(LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parse(build_parser(), argv)
         try:
             return int(args.func(args) or 0)
         except NSTError as e:
-            print(f"nst: error: {e}", file=sys.stderr)
+            say_error(f"nst: error: {e}")
             return EXIT_BAD_INPUT
         except KeyboardInterrupt as e:
             folders = getattr(e, "folders", [])
             where = f"{', '.join(folders)} keeps what was made (status interrupted)" if folders else "nothing written"
-            print(f"nst: interrupted; {where}", file=sys.stderr)
+            say_error(f"nst: interrupted; {where}")
             return EXIT_INTERRUPTED
         except OSError as e:
             if e.errno not in WRITE_ERRNOS:
                 raise
-            where = str(Path(e.filename).parent) if e.filename else "a file"
-            print(
+            where = quoted(Path(e.filename).parent) if e.filename else "a file"
+            say_error(
                 f"nst: error: cannot write in {where}: {e.strerror}; runs there are marked failed where "
-                "that could still be written",
-                file=sys.stderr,
+                "that could still be written"
             )
             return EXIT_CANNOT_WRITE
     except BrokenPipeError:

@@ -387,6 +387,51 @@ def test_bad_values_are_one_line(flags, message, tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_path_holding_a_newline_stays_one_line(tmp_path, capsys, monkeypatch):
+    odd = tmp_path / "two\nlines.jpg"
+    assert main(["run", "--content", str(odd), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "content: " + repr(str(odd)) + ": file not found" in one_line_error(capsys)
+    assert main(["sweep", str(tmp_path / "a\nsweep.yaml")]) == 2
+    assert "a\\nsweep.yaml': sweep file not found" in one_line_error(capsys)
+
+    # the last guard: a message that still holds a line break is printed on one line
+    def params(args):
+        raise nstlib.UserError("a\nb\rc")
+
+    monkeypatch.setattr("nstlib.cli.cmd_params", params)
+    assert main(["params"]) == 2
+    assert one_line_error(capsys) == "nst: error: a\\nb\\rc\n"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_symlink_loop_or_a_fifo_is_named(tmp_path, capsys):
+    import os
+
+    loop, fifo = tmp_path / "loop.jpg", tmp_path / "fifo.png"
+    loop.symlink_to(loop)
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    cases = [
+        (["--content", str(loop)], "content: " + repr(str(loop)) + ": a symlink loop"),
+        (["--style", str(fifo)], "style: " + repr(str(fifo)) + ": not a regular file (a FIFO)"),
+        (["--init", str(loop)], "init: " + repr(str(loop)) + ": a symlink loop"),
+        (["--weights", str(tmp_path / "fifo.pth")], "weights file " + repr(str(tmp_path / "fifo.pth"))),
+    ]
+    os.mkfifo(tmp_path / "fifo.pth")
+    for flags, message in cases:
+        assert main(["run", *TINY, *flags, *runs]) == 2, flags
+        assert message in one_line_error(capsys)
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        yaml.safe_dump({"base": {"content": str(fifo), "runs_dir": str(tmp_path / "runs")}, "axes": {"seed": [1]}})
+    )
+    assert main(["sweep", str(sweep)]) == 2
+    assert "content: " + repr(str(fifo)) + ": not a regular file (a FIFO)" in one_line_error(capsys)
+    assert main(["sweep", str(fifo)]) == 2
+    assert "not a regular file (a FIFO)" in one_line_error(capsys)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_runs_dir_that_is_a_file_or_under_one(tmp_path, capsys, original_weights):
     afile = tmp_path / "afile"
     afile.write_text("x")
@@ -405,5 +450,5 @@ def test_a_state_dict_missing_a_key_is_one_line(tmp_path, capsys):
     path = tmp_path / "nobias.pth"
     torch.save(state, path)
     assert main(["run", *TINY, "--weights", str(path), "--runs-dir", str(tmp_path / "runs")]) == 2
-    assert "nobias.pth: no 'features.0.bias' in the state dict" in one_line_error(capsys)
+    assert "nobias.pth': no 'features.0.bias' in the state dict" in one_line_error(capsys)
     assert not (tmp_path / "runs").exists()

@@ -208,7 +208,7 @@ def test_resume_refuses_a_different_sweep(inprocess_sweep, images, tmp_path):
         (lambda d: d["axes"].update(pooling=["avg", "mean"]), "pooling: 'mean' is not one of avg, max"),
         (lambda d: d.update(axes={}), "axes: empty"),
         (lambda d: d.update(zip={"lr": [1, 2], "epochs": [1]}), "zip: lists of unequal length"),
-        (lambda d: d["base"].update(content="missing.jpg"), "content: missing.jpg: file not found"),
+        (lambda d: d["base"].update(content="missing.jpg"), "content: 'missing.jpg': file not found"),
         (lambda d: d.update(axis={"lr": [1]}), "unknown key 'axis' (did you mean axes?)"),
     ],
 )

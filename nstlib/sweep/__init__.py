@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import UserError
-from ..files import FolderLock, atomic_write_text
+from ..errors import UserError, quoted
+from ..files import FolderLock, atomic_write_text, file_problem
 from ..interrupts import deferred_interrupts
 from ..paths import project_file, resolve_output
 from ..runs import new_folder
@@ -157,14 +157,14 @@ def _spec(
             raise UserError("give a sweep FILE (see sweeps/) or --resume SWEEP_DIR")
         return load_sweep(source, sets, max_points=max_points)
     saved = Path(resume) / "sweep.yaml"
-    if not saved.is_file():
-        raise UserError(f"--resume {resume}: no sweep.yaml there; is it a sweep folder?")
+    if file_problem(saved) == "file not found":
+        raise UserError(f"--resume {quoted(resume)}: no sweep.yaml there; is it a sweep folder?")
     spec = load_sweep(saved, max_points=max_points)
     if source is not None or sets:
         other = load_sweep(source if source is not None else spec.to_dict(), sets, max_points=max_points)
         if other.to_dict() != spec.to_dict():
             raise UserError(
-                f"--resume {resume}: the sweep given differs from the saved sweep.yaml; "
+                f"--resume {quoted(resume)}: the sweep given differs from the saved sweep.yaml; "
                 "resume without FILE and --set, or start a new sweep"
             )
     return spec
@@ -186,8 +186,9 @@ def _notebook(notebook: str | os.PathLike[str] | None) -> Path:
         raise UserError(
             f"papermill engine: give --notebook (the default {DEFAULT_NOTEBOOK} comes with a source checkout)"
         )
-    if not path.is_file():
-        raise UserError(f"papermill engine: notebook {path} not found")
+    problem = file_problem(path)
+    if problem is not None:
+        raise UserError(f"papermill engine: notebook {quoted(path)}: {problem}")
     return path
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config, from_dict
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, UserError, quoted
 from ..files import atomic_write_text, write_csv
 from ..runs import RunRecord
 from .labels import format_value
@@ -93,7 +93,7 @@ class SweepFolder:
             p = next(p for p in self.spec.points if p.number in changed)
             more = f" (and {len(changed) - 1} more points)" if len(changed) > 1 else ""
             raise UserError(
-                f"--resume {str(self.folder)!r}: point {p.folder} ran with other parameters than the sweep now "
+                f"--resume {quoted(self.folder)}: point {p.folder} ran with other parameters than the sweep now "
                 f"asks for: {'; '.join(changed[p.number])}{more}; give --rerun-changed (rerun_changed=True) to "
                 "rerun such points, or restore sweep.yaml"
             )

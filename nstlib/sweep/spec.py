@@ -43,7 +43,8 @@ from ..config import (
     parse_value,
     unknown_name_error,
 )
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, UserError, quoted
+from ..files import file_problem
 from ..paths import is_url, resolve_input
 from ..runs import slug
 from .labels import format_value, pairs, try_coerce
@@ -160,17 +161,18 @@ def load_sweep(
         label, default_name = "sweep", "sweep"
     else:
         path = Path(source)
-        label, default_name = str(source), path.stem
-        if not path.is_file():
-            raise UserError(f"{source}: sweep file not found")
+        label, default_name = quoted(source), path.stem
+        problem = file_problem(path)
+        if problem is not None:
+            raise UserError(f"{label}: {'sweep file not found' if problem == 'file not found' else problem}")
         try:
             data = load_yaml(path.read_text())
         except yaml.YAMLError as e:
             raise _yaml_error(label, e) from None
         except UnicodeDecodeError:
-            raise UserError(f"{source}: not a text (YAML) file") from None
+            raise UserError(f"{label}: not a text (YAML) file") from None
         except RecursionError:
-            raise UserError(f"{source}: malformed YAML: nested too deeply") from None
+            raise UserError(f"{label}: malformed YAML: nested too deeply") from None
         _check_size(data, label)
     return resolve(data, sets, default_name, f"{label}: ", check_files, max_points)
 
@@ -340,10 +342,12 @@ def _coerced_axes(axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 
 def _check_files(config: Config, where: str) -> None:
-    """Image files must exist before a sweep starts (whether they decode is only known at run time)."""
+    """Image files must be readable, non-empty files before a sweep starts (whether they decode is only known
+    at run time)."""
     masks = [("style_masks", p) for p in config.style_masks] + [
         ("style_region_masks", p) for p in config.style_region_masks
     ]
     for param, path in config.image_paths() + masks:
-        if not is_url(path) and not Path(resolve_input(path)).exists():
-            raise ConfigError(f"{where}{param}: {path}: file not found")
+        problem = None if is_url(path) else file_problem(resolve_input(path))
+        if problem is not None:
+            raise ConfigError(f"{where}{param}: {quoted(path)}: {problem}")
