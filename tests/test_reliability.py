@@ -332,6 +332,20 @@ def test_sizes_that_cannot_fit_are_refused_first(flags, tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(
+    "limit, cause",
+    [
+        ("0.001", "no size fits: the memory limit is below the ~0.9 GB the process itself needs"),
+        ("0.9005", "no size fits: the memory limit does not hold even a 16 px image"),
+    ],
+)
+def test_a_refusal_with_no_size_to_suggest_says_why(limit, cause, tmp_path, capsys):
+    assert main(["run", "--image-size", "100000", "--memory-limit", limit, "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = one_line_error(capsys)
+    assert cause in err and err.rstrip().endswith("; raise memory_limit") and "≤ 0 px" not in err
+    assert not (tmp_path / "runs").exists()
+
+
 # ---- 8. a batch whose samples all diverged stops ---------------------------------------------------------
 def test_all_diverged_stops_early(tmp_path, original_weights):
     configs = [
