@@ -169,7 +169,7 @@ def reconstructions():
             "epochs: int = 200  # L-BFGS steps per reconstruction\n"
             'content: str = "collections/content/chelsea.jpg"  # the photograph\n'
             'style: str = "collections/style/starry_swirls.jpg"  # the artwork\n'
-            'runs_dir: str = "runs"  # the folder gets a new <time>_reconstructions/ sub-folder\n'
+            'runs_dir: str = ""  # gets a new <time>_reconstructions/ sub-folder; empty: the checkout\'s runs/\n'
             'progress: str = "auto"  # auto (bars), text (lines, for papermill) or none'
         ),
         new_code_cell("folder = nb.reconstructions(content, style, image_size, epochs, runs_dir, progress=progress)"),
@@ -189,7 +189,7 @@ def explore():
         parameters_cell(
             "image_size: int = 256  # initial value of the image_size slider\n"
             "epochs: int = 100  # initial value of the epochs slider\n"
-            'runs_dir: str = "runs"  # where run folders (and uploads/) go'
+            'runs_dir: str = ""  # where run folders (and uploads/) go; empty: the checkout\'s runs/'
         ),
         new_code_cell(
             "from nstlib.widgets import Explorer\n\n"
@@ -209,7 +209,7 @@ def figures():
         new_code_cell(SETUP),
         parameters_cell(
             'folder: str = ""  # a run or sweep folder; empty: the newest one in runs_dir\n'
-            'runs_dir: str = "runs"  # where to look for the newest folder'
+            'runs_dir: str = ""  # where to look for the newest folder; empty: the checkout\'s runs/'
         ),
         new_code_cell("files = nb.presentation_figures(folder, runs_dir)"),
     ]
@@ -232,7 +232,7 @@ def controls():
             'content: str = "collections/content/chelsea.jpg"  # the photograph\n'
             'style_a: str = "collections/style/starry_swirls.jpg"  # first style (left half, coarse scale)\n'
             'style_b: str = "collections/style/ink_mountains.jpg"  # second style (right half, fine scale)\n'
-            'runs_dir: str = "runs"  # the folder gets a new <time>_controls/ sub-folder\n'
+            'runs_dir: str = ""  # gets a new <time>_controls/ sub-folder; empty: the checkout\'s runs/\n'
             'progress: str = "auto"  # auto (bars), text (lines, for papermill) or none'
         ),
         new_code_cell(

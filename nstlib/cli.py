@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from ._version import __version__
 from .config import Config, field_default, field_types, fields_by_name, parse_value
 from .errors import NSTError, quoted
+from .paths import DEFAULT_RUNS_DIR
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -177,7 +178,11 @@ def _configure_explore(p: argparse.ArgumentParser) -> None:
         help="address to listen on; 0.0.0.0 exposes it to the network [default: 127.0.0.1]",
     )
     p.add_argument("--no-browser", action="store_true", help="only print the URL, do not open a browser")
-    p.add_argument("--runs-dir", default="runs", help="where run folders go [default: runs]")
+    p.add_argument(
+        "--runs-dir",
+        default=DEFAULT_RUNS_DIR,
+        help="where run folders go, relative to the current directory [default: the checkout's runs/]",
+    )
 
 
 def _configure_sweep(p: argparse.ArgumentParser) -> None:

@@ -165,8 +165,8 @@ class Config:
     # output
     runs_dir: str = _f(
         DEFAULT_RUNS_DIR,
-        "folder holding the timestamped run folders (relative: to the current "
-        "directory; the default: the checkout's runs/)",
+        "folder holding the timestamped run folders, relative to the current directory; empty: the "
+        "checkout's runs/ (./runs outside a checkout)",
     )
     save_every: int = _f(10, "snapshot (frames/ and video frame) every N steps; 0: none", "", minimum=0)
     video: bool = _f(True, "write progress.mp4 and an animated preview from the snapshots")

@@ -28,6 +28,7 @@ from .config import (
     from_dict,
     parse_value,
 )
+from .paths import DEFAULT_RUNS_DIR
 from .runs import is_run_folder as is_run_folder  # re-exported: notebooks ask which folder is a run
 
 CONTENT_RECONSTRUCTION_LAYERS = ["relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"]  # Fig. 1, top row
@@ -209,7 +210,7 @@ def is_sweep_folder(path: Path) -> bool:
     return (path / "index.csv").is_file()
 
 
-def newest_folder(runs_dir: str | os.PathLike = "runs") -> Path:
+def newest_folder(runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> Path:
     """The most recently modified run or sweep folder in `runs_dir`."""
     from .paths import resolve_output
 
@@ -267,7 +268,7 @@ def run_title(folder: Path) -> str:
 # ---- figures.ipynb ----------------------------------------------------------------------------------
 def presentation_figures(
     folder: str | os.PathLike = "",
-    runs_dir: str | os.PathLike = "runs",
+    runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR,
     formats: Sequence[str] = FIGURE_FORMATS,
     show: bool = True,
     **grid_options: Any,
@@ -382,7 +383,7 @@ def reconstructions(
     style: str = DEFAULT_STYLE,
     image_size: int = 256,
     epochs: int = 200,
-    runs_dir: str = "runs",
+    runs_dir: str = DEFAULT_RUNS_DIR,
     formats: Sequence[str] = FIGURE_FORMATS,
     show: bool = True,
     **common: Any,

@@ -454,6 +454,19 @@ def test_runs_dir_that_is_a_file_or_under_one(tmp_path, capsys, original_weights
         assert "runs_dir: cannot make a folder" in one_line_error(capsys)
 
 
+def test_an_explicit_runs_dir_is_relative_to_the_current_directory(tmp_path, monkeypatch, original_weights):
+    from nstlib.paths import resolve_output
+
+    checkout_runs = ROOT / "runs"
+    before = set(checkout_runs.iterdir()) if checkout_runs.is_dir() else set()
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *TINY, "--runs-dir", "runs", "--name", "here"]) == 0  # "runs", the old default, given
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.endswith("_here") and (run / "final.png").is_file()
+    assert (set(checkout_runs.iterdir()) if checkout_runs.is_dir() else set()) == before
+    assert resolve_output("") == checkout_runs and nstlib.Config().runs_dir == ""  # only the default is the checkout's
+
+
 def test_a_state_dict_missing_a_key_is_one_line(tmp_path, capsys):
     import torch
 
