@@ -40,7 +40,8 @@ if "google.colab" in sys.modules:
 import nstlib
 import nstlib.notebook as nb
 
-nb.setup();  # device "auto": the GPU if there is one (Colab: Runtime > Change runtime type > T4 GPU)"""
+nb.setup();  # device "auto": the GPU if there is one (Colab: Runtime > Change runtime type > T4 GPU)
+nb.parameters_begin(globals())  # so the cell after the parameters can refuse a parameter this notebook lacks"""
 
 
 # ---- the parameters cell generated from Config ------------------------------------------------------
@@ -252,8 +253,17 @@ NOTEBOOKS = {
 }
 
 
+def checked(name: str, cells: list) -> list:
+    """`cells` with the first code after the parameters refusing names papermill injected that are no
+    parameters of this notebook (papermill only warns, and the value would be ignored)."""
+    after = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])) + 1
+    code = next(c for c in cells[after:] if c.cell_type == "code")
+    code.source = f'nb.check_parameters(globals(), "{name}.ipynb")\n' + code.source
+    return cells
+
+
 def build(name: str) -> str:
-    notebook = new_notebook(cells=NOTEBOOKS[name]())
+    notebook = new_notebook(cells=checked(name, NOTEBOOKS[name]()))
     for i, cell in enumerate(notebook.cells):
         cell.id = str(i)  # deterministic, and what nbstripout's filter renumbers ids to: a fixed point
         if cell.cell_type == "code":
