@@ -40,7 +40,8 @@ if "google.colab" in sys.modules:
 import nstlib
 import nstlib.notebook as nb
 
-nb.setup();  # device "auto": the GPU if there is one (Colab: Runtime > Change runtime type > T4 GPU)"""
+nb.setup();  # device "auto": the GPU if there is one (Colab: Runtime > Change runtime type > T4 GPU)
+nb.parameters_begin(globals())  # so the cell after the parameters can refuse a parameter this notebook lacks"""
 
 
 # ---- the parameters cell generated from Config ------------------------------------------------------
@@ -136,12 +137,14 @@ def sweep():
             'overrides: Union[str, list[str]] = ""  # parameters for every point, as nst sweep --set '
             "takes them, separated by ';' (or a YAML list)\n"
             'engine: str = "inprocess"  # inprocess (batched through VGG), papermill or dask\n'
-            'resume: str = ""  # a sweep folder to continue; empty: a new sweep'
+            'resume: str = ""  # a sweep folder to continue; empty: a new sweep\n'
+            "rerun_changed: bool = False  # with resume: also rerun done points whose recorded config differs "
+            "from the folder's sweep.yaml"
         ),
         new_code_cell(
             "outcome = nstlib.sweep(None if resume else nb.project_path(sweep_file), "
             "set=nb.overrides_list(overrides),\n"
-            "                       engine=engine, resume=resume or None)\n"
+            "                       engine=engine, resume=resume or None, rerun_changed=rerun_changed)\n"
             "folder = outcome.folder\n"
             "print(folder)"
         ),
@@ -167,7 +170,7 @@ def reconstructions():
             "epochs: int = 200  # L-BFGS steps per reconstruction\n"
             'content: str = "collections/content/chelsea.jpg"  # the photograph\n'
             'style: str = "collections/style/starry_swirls.jpg"  # the artwork\n'
-            'runs_dir: str = "runs"  # the folder gets a new <time>_reconstructions/ sub-folder\n'
+            'runs_dir: str = ""  # gets a new <time>_reconstructions/ sub-folder; empty: the checkout\'s runs/\n'
             'progress: str = "auto"  # auto (bars), text (lines, for papermill) or none'
         ),
         new_code_cell("folder = nb.reconstructions(content, style, image_size, epochs, runs_dir, progress=progress)"),
@@ -187,7 +190,7 @@ def explore():
         parameters_cell(
             "image_size: int = 256  # initial value of the image_size slider\n"
             "epochs: int = 100  # initial value of the epochs slider\n"
-            'runs_dir: str = "runs"  # where run folders (and uploads/) go'
+            'runs_dir: str = ""  # where run folders (and uploads/) go; empty: the checkout\'s runs/'
         ),
         new_code_cell(
             "from nstlib.widgets import Explorer\n\n"
@@ -207,7 +210,7 @@ def figures():
         new_code_cell(SETUP),
         parameters_cell(
             'folder: str = ""  # a run or sweep folder; empty: the newest one in runs_dir\n'
-            'runs_dir: str = "runs"  # where to look for the newest folder'
+            'runs_dir: str = ""  # where to look for the newest folder; empty: the checkout\'s runs/'
         ),
         new_code_cell("files = nb.presentation_figures(folder, runs_dir)"),
     ]
@@ -230,7 +233,7 @@ def controls():
             'content: str = "collections/content/chelsea.jpg"  # the photograph\n'
             'style_a: str = "collections/style/starry_swirls.jpg"  # first style (left half, coarse scale)\n'
             'style_b: str = "collections/style/ink_mountains.jpg"  # second style (right half, fine scale)\n'
-            'runs_dir: str = "runs"  # the folder gets a new <time>_controls/ sub-folder\n'
+            'runs_dir: str = ""  # gets a new <time>_controls/ sub-folder; empty: the checkout\'s runs/\n'
             'progress: str = "auto"  # auto (bars), text (lines, for papermill) or none'
         ),
         new_code_cell(
@@ -250,8 +253,17 @@ NOTEBOOKS = {
 }
 
 
+def checked(name: str, cells: list) -> list:
+    """`cells` with the first code after the parameters refusing names papermill injected that are no
+    parameters of this notebook (papermill only warns, and the value would be ignored)."""
+    after = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])) + 1
+    code = next(c for c in cells[after:] if c.cell_type == "code")
+    code.source = f'nb.check_parameters(globals(), "{name}.ipynb")\n' + code.source
+    return cells
+
+
 def build(name: str) -> str:
-    notebook = new_notebook(cells=NOTEBOOKS[name]())
+    notebook = new_notebook(cells=checked(name, NOTEBOOKS[name]()))
     for i, cell in enumerate(notebook.cells):
         cell.id = str(i)  # deterministic, and what nbstripout's filter renumbers ids to: a fixed point
         if cell.cell_type == "code":

@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import errno
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,8 +21,9 @@ from typing import Any, NoReturn
 
 from ._version import __version__
 from .config import Config, field_default, field_types, fields_by_name, parse_value
-from .errors import NSTError
+from .errors import NSTError, quoted
 from .interrupts import Terminated, terminate_as_interrupt
+from .paths import DEFAULT_RUNS_DIR
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -30,6 +32,7 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process the signal 
 EXIT_CANNOT_WRITE = 74  # EX_IOERR (sysexits.h): the disk is full, read-only or over quota
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program killed by it
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # what str.splitlines() splits at
 
 
 class Parser(argparse.ArgumentParser):
@@ -148,6 +151,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         set=args.sets,
         engine=engine,
         resume=args.resume,
+        rerun_changed=args.rerun_changed,
         batch=args.batch,
         scheduler=args.scheduler,
         workers=args.workers,
@@ -176,7 +180,11 @@ def _configure_explore(p: argparse.ArgumentParser) -> None:
         help="address to listen on; 0.0.0.0 exposes it to the network [default: 127.0.0.1]",
     )
     p.add_argument("--no-browser", action="store_true", help="only print the URL, do not open a browser")
-    p.add_argument("--runs-dir", default="runs", help="where run folders go [default: runs]")
+    p.add_argument(
+        "--runs-dir",
+        default=DEFAULT_RUNS_DIR,
+        help="where run folders go, relative to the current directory [default: the checkout's runs/]",
+    )
 
 
 def _configure_sweep(p: argparse.ArgumentParser) -> None:
@@ -208,6 +216,12 @@ def _configure_sweep(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", type=int, default=2, metavar="N", help="LocalCluster worker processes [default: 2]")
     p.add_argument("--resume", metavar="SWEEP_DIR", help="rerun the points of SWEEP_DIR not marked done")
+    p.add_argument(
+        "--rerun-changed",
+        action="store_true",
+        help="with --resume: also rerun done points whose recorded config differs from SWEEP_DIR/sweep.yaml "
+        "(edited since); without it such a resume is refused",
+    )
     p.add_argument(
         "--no-batch",
         dest="batch",
@@ -268,6 +282,12 @@ def _parse(parser: Parser, argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def say_error(text: str) -> None:
+    """One line on stderr whatever `text` holds: messages quote the paths they name, and this is the last
+    guard, escaping any line break a message still carries (a path from an OS error, a server's reason)."""
+    print(LINE_BREAKS.sub(lambda m: repr(m.group())[1:-1], text), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parse(build_parser(), argv)
@@ -275,22 +295,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             with terminate_as_interrupt():
                 return int(args.func(args) or 0)
         except NSTError as e:
-            print(f"nst: error: {e}", file=sys.stderr)
+            say_error(f"nst: error: {e}")
             return EXIT_BAD_INPUT
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM
             folders = getattr(e, "folders", [])
             where = f"{', '.join(folders)} keeps what was made (status interrupted)" if folders else "nothing written"
             terminated = isinstance(e, Terminated) or getattr(e, "terminated", False)
-            print(f"nst: {'terminated (SIGTERM)' if terminated else 'interrupted'}; {where}", file=sys.stderr)
+            say_error(f"nst: {'terminated (SIGTERM)' if terminated else 'interrupted'}; {where}")
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         except OSError as e:
             if e.errno not in WRITE_ERRNOS:
                 raise
-            where = str(Path(e.filename).parent) if e.filename else "a file"
-            print(
+            where = quoted(Path(e.filename).parent) if e.filename else "a file"
+            say_error(
                 f"nst: error: cannot write in {where}: {e.strerror}; runs there are marked failed where "
-                "that could still be written",
-                file=sys.stderr,
+                "that could still be written"
             )
             return EXIT_CANNOT_WRITE
     except BrokenPipeError:

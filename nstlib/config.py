@@ -47,7 +47,8 @@ class Config:
     )
     style: list[str] = _f(
         [DEFAULT_STYLE],
-        "style image(s): paths or http(s) URLs; several are blended",
+        "style image(s): paths or http(s) URLs; several are blended, each entry one style (an image listed twice "
+        "counts twice, and may take its own mask or layer set)",
         "a, the artwork (Sec. 2)",
         path=True,
     )
@@ -180,8 +181,8 @@ class Config:
     # output
     runs_dir: str = _f(
         DEFAULT_RUNS_DIR,
-        "folder holding the timestamped run folders (relative: to the current "
-        "directory; the default: the checkout's runs/)",
+        "folder holding the timestamped run folders, relative to the current directory; empty: the "
+        "checkout's runs/ (./runs outside a checkout)",
     )
     save_every: int = _f(10, "snapshot (frames/ and video frame) every N steps; 0: none", "", minimum=0)
     video: bool = _f(True, "write progress.mp4 and an animated preview from the snapshots")
@@ -233,6 +234,12 @@ class Config:
                 check_layers(self.model, getattr(self, name), what=name[:-1].replace("_", " "))
             except ValueError as e:
                 raise ConfigError(f"{name}: {e}") from None
+        # a layer or a size listed twice has no meaning of its own (one loss term per layer, one level per
+        # size); style images, their masks and blend weights may repeat: each entry is one more style
+        for name in ("content_layers", "style_layers", "sizes"):
+            _refuse_repeats(name, getattr(self, name))
+        for i, layers in enumerate(self.resolved_layer_sets() or [], start=1):
+            _refuse_repeats(f"style_layer_sets (set {i})", layers)
         if not self.style_layers and self.style_weight > 0:
             raise ConfigError("style_layers: empty while style_weight > 0")
         if not self.content_layers and self.content_weight > 0:
@@ -396,6 +403,14 @@ def parse_value(name: str, text: str) -> Any:
     if is_list(kind) and fields[name].metadata.get("path"):
         return [text]
     return coerce(name, text, kind)
+
+
+def _refuse_repeats(name: str, values: list[Any]) -> None:
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise ConfigError(f"{name}: {value!r} is listed twice; give each once")
+        seen.add(value)
 
 
 def _check_field(f: dataclasses.Field[Any], value: Any) -> None:

@@ -16,6 +16,7 @@ from PIL import Image
 from .config import DEFAULT_CONTENT, Config
 from .controls import STYLE_LOSSES
 from .images import load_image, scaled_size
+from .paths import DEFAULT_RUNS_DIR
 
 FORMATS = ("png", "pdf")
 STYLES = ("collections/style/starry_swirls.jpg", "collections/style/ink_mountains.jpg")
@@ -62,7 +63,7 @@ def controls(
     styles: Sequence[str] = STYLES,
     image_size: int = 128,
     epochs: int = 100,
-    runs_dir: str = "runs",
+    runs_dir: str = DEFAULT_RUNS_DIR,
     show: bool = True,
     **common: Any,
 ) -> Path:

@@ -21,3 +21,9 @@ class WeightsError(NSTError, RuntimeError):
 
 class UserError(NSTError):
     """Any other fixable input: a sweep file, a command-line option, a folder."""
+
+
+def quoted(path: object) -> str:
+    """A path or URL as an error message shows it: quoted, a newline or other control character escaped,
+    so the message stays one line whatever the name holds."""
+    return repr(str(path))

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from .errors import quoted
 
 
 class atomic_target:
@@ -52,6 +56,40 @@ def _umask() -> int:
     return mask
 
 
+FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` is not a readable, non-empty regular file, in a few words; None if it is one.
+
+    Checked before opening: opening a FIFO would wait for a writer forever, and Path.exists() reports a
+    symlink loop as a missing file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "a broken symlink (its target does not exist)" if os.path.islink(path) else "file not found"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symlink loop"
+        if e.errno == errno.ENOTDIR:
+            return "file not found (a parent is not a folder)"
+        return f"cannot read it ({e.strerror or e})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not a file"
+    if not stat.S_ISREG(st.st_mode):
+        return f"not a regular file ({FILE_KINDS.get(stat.S_IFMT(st.st_mode), 'a special file')})"
+    if st.st_size == 0:
+        return "empty file (0 bytes)"
+    if not os.access(path, os.R_OK):
+        return "cannot read it (permission denied)"
+    return None
+
+
 def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
@@ -59,7 +97,7 @@ def write_json(path: Path, data: Any) -> None:
 def read_json(path: Path) -> dict[str, Any]:
     data = json.loads(Path(path).read_text())
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+        raise ValueError(f"{quoted(path)}: expected a JSON object")
     return data
 
 
@@ -104,7 +142,7 @@ class FolderLock:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise UserError(
-                f"{self.folder}: {self.what} is in use by another nst process (pid {holder}); "
+                f"{quoted(self.folder)}: {self.what} is in use by another nst process (pid {holder}); "
                 "wait for it to finish or stop it"
             ) from None
         os.ftruncate(fd, 0)

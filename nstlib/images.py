@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from .errors import ImageError as ImageError  # re-exported: the error of this module
-from .files import atomic_target
+from .errors import quoted
+from .files import atomic_target, file_problem
 from .paths import is_url, resolve_input, source_root
 
 CACHE_DIR = Path(os.environ.get("NSTLIB_CACHE", Path.home() / ".cache" / "nstlib"))
@@ -48,16 +49,18 @@ def _download(url: str) -> Path:
                     size += len(chunk)
                     if size > DOWNLOAD_MAX_BYTES:
                         limit = f"{DOWNLOAD_MAX_BYTES / 1e6:g} MB"
-                        raise ImageError(f"{url}: larger than {limit} (NSTLIB_DOWNLOAD_MAX_MB); not downloaded")
+                        raise ImageError(f"{quoted(url)}: larger than {limit} (NSTLIB_DOWNLOAD_MAX_MB); not downloaded")
                     out.write(chunk)
                 if response.length:  # the connection closed before the announced Content-Length
-                    raise ImageError(f"{url}: download incomplete ({size} bytes, {size + response.length} announced)")
+                    raise ImageError(
+                        f"{quoted(url)}: download incomplete ({size} bytes, {size + response.length} announced)"
+                    )
             _check_decodes(tmp, url, response.headers.get("Content-Type", "unknown type"))
     except ImageError:
         raise
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         reason = getattr(e, "reason", None) or e.__class__.__name__ + (f": {e}" if str(e) else "")
-        raise ImageError(" ".join(f"{url}: cannot download ({reason})".split())) from None
+        raise ImageError(" ".join(f"{quoted(url)}: cannot download ({reason})".split())) from None
     return target
 
 
@@ -65,7 +68,9 @@ def _read_some(response: http.client.HTTPResponse, deadline: float, url: str) ->
     """The next bytes that arrived (read1: a trickling server cannot hold one read past the deadline)."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise ImageError(f"{url}: download took longer than {DOWNLOAD_DEADLINE_S:g} s (NSTLIB_DOWNLOAD_DEADLINE_S)")
+        raise ImageError(
+            f"{quoted(url)}: download took longer than {DOWNLOAD_DEADLINE_S:g} s (NSTLIB_DOWNLOAD_DEADLINE_S)"
+        )
     sock = getattr(getattr(response, "fp", None), "raw", None)
     sock = getattr(sock, "_sock", None)
     if sock is not None:
@@ -74,7 +79,7 @@ def _read_some(response: http.client.HTTPResponse, deadline: float, url: str) ->
         return response.read1(CHUNK)
     except TimeoutError:
         raise ImageError(
-            f"{url}: download took longer than {DOWNLOAD_DEADLINE_S:g} s (NSTLIB_DOWNLOAD_DEADLINE_S)"
+            f"{quoted(url)}: download took longer than {DOWNLOAD_DEADLINE_S:g} s (NSTLIB_DOWNLOAD_DEADLINE_S)"
         ) from None
 
 
@@ -83,7 +88,7 @@ def _check_decodes(path: Path, url: str, content_type: str) -> None:
         with Image.open(path) as img:
             img.verify()
     except Exception:
-        raise ImageError(f"{url}: the server sent {content_type}, not an image; nothing cached") from None
+        raise ImageError(f"{quoted(url)}: the server sent {content_type}, not an image; nothing cached") from None
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -109,17 +114,11 @@ def load_pil(path: str, max_pixels: int | None = None) -> Image.Image:
     """Open a path or URL as an RGB PIL image, EXIF orientation applied; raise ImageError on bad input."""
     source = str(path)
     local = _download(source) if is_url(source) else Path(resolve_input(source))
-    if not local.exists():
-        hint = (
-            "; the bundled collections/ come with a source checkout of NST Lab"
-            if source.startswith("collections/") and source_root() is None
-            else ""
-        )
-        raise ImageError(f"{source}: file not found{hint}")
-    if local.is_dir():
-        raise ImageError(f"{source}: is a directory, not an image")
-    if local.stat().st_size == 0:
-        raise ImageError(f"{source}: empty file (0 bytes)")
+    problem = file_problem(local)
+    if problem == "file not found" and source.startswith("collections/") and source_root() is None:
+        problem += "; the bundled collections/ come with a source checkout of NST Lab"
+    if problem is not None:
+        raise ImageError(f"{quoted(source)}: {problem}")
     limit = max_pixels or Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
@@ -127,7 +126,8 @@ def load_pil(path: str, max_pixels: int | None = None) -> Image.Image:
             with Image.open(local) as img:
                 if limit and img.width * img.height > limit:
                     raise ImageError(
-                        f"{source}: {img.width}×{img.height} pixels exceeds the limit of {limit} (decompression bomb?)"
+                        f"{quoted(source)}: {img.width}×{img.height} pixels exceeds the limit of {limit} "
+                        "(decompression bomb?)"
                     )
                 img.load()
                 img = ImageOps.exif_transpose(img)
@@ -135,11 +135,11 @@ def load_pil(path: str, max_pixels: int | None = None) -> Image.Image:
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{source}: too many pixels, refused as a possible decompression bomb ({e})") from None
+        raise ImageError(f"{quoted(source)}: too many pixels, refused as a possible decompression bomb ({e})") from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{source}: not an image file (unrecognised format)") from None
+        raise ImageError(f"{quoted(source)}: not an image file (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{source}: cannot decode ({e}); is the file truncated or corrupt?") from None
+        raise ImageError(f"{quoted(source)}: cannot decode ({e}); is the file truncated or corrupt?") from None
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
@@ -169,7 +169,7 @@ def save_image(image: torch.Tensor, path: str | os.PathLike[str]) -> Path:
     img = Image.fromarray(tensor_to_uint8(image))
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
-        raise ImageError(f"{path}: unknown image format {path.suffix!r}")
+        raise ImageError(f"{quoted(path)}: unknown image format {path.suffix!r}")
     with atomic_target(path) as tmp:
         img.save(tmp, format=fmt)
     return path

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
 from . import images as im
 from .config import Config
-from .errors import ConfigError, ImageError
+from .errors import ConfigError, ImageError, quoted
+from .files import file_problem
 from .layers import min_side
 from .masks import load_masks
 from .memory import Estimate, plan_or_refuse, style_side
@@ -36,8 +36,8 @@ def load_inputs(config: Config) -> Inputs:
     """Load every image of `config`; an ImageError names the parameter."""
     loaded: dict[str, list[torch.Tensor]] = {"content": [], "style": [], "init": []}
     for param, path in config.image_paths():
-        if param == "init" and not is_url(path) and not Path(resolve_input(path)).exists():
-            raise ConfigError(f"init: {path!r} is not content, style, noise or an existing image file")
+        if param == "init" and not is_url(path) and file_problem(resolve_input(path)) == "file not found":
+            raise ConfigError(f"init: {quoted(path)} is not content, style, noise or an existing image file")
         try:
             loaded[param].append(im.load_image(path))
         except ImageError as e:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from . import images as im
 from .config import Config
-from .errors import ImageError
+from .errors import ImageError, quoted
 from .layers import feature_size, layer_names
 
 PROPAGATIONS = ("simple", "inside")
@@ -29,7 +29,7 @@ def load_mask(path: str) -> torch.Tensor:
     except ImageError:
         raise
     except Exception as e:  # a decoder's own error: one line, like every image error
-        raise ImageError(f"{path!r}: {e}") from None
+        raise ImageError(f"{quoted(path)}: {e}") from None
 
 
 def resize_mask(mask: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, fields_by_name
 from .images import scaled_size
 from .layers import layer_channels, layer_names
 from .style_losses import mrf_applies
@@ -46,6 +46,7 @@ RUN_MEMORY_FRACTION = 0.85  # of the available RAM (or free GPU memory) a single
 CPU_MEMORY_FRACTION = 0.5  # of the available RAM, for a batch of sweep points
 CUDA_MEMORY_FRACTION = 0.8  # of the free GPU memory (torch.cuda.mem_get_info)
 GB = 1e9
+SMALLEST_SIZE = int(fields_by_name()["image_size"].metadata["minimum"])  # px: the smallest a refusal can offer
 
 
 def history_used(config: Config, history: int | None = None) -> int:
@@ -289,7 +290,9 @@ def largest_size(config: Config, content_hw: tuple[int, int], device: torch.devi
     lo, hi = 0, 1 << 20
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        need = base_bytes(device) + sample_bytes(small.replace(image_size=max(16, mid)), content_hw, (), None, t)
+        need = base_bytes(device) + sample_bytes(
+            small.replace(image_size=max(SMALLEST_SIZE, mid)), content_hw, (), None, t
+        )
         lo, hi = (mid, hi) if need <= budget else (lo, mid - 1)
     return lo
 
@@ -356,18 +359,32 @@ def plan_or_refuse(
         return chosen
     t = leanest(first)
     need = estimate(configs, content_hw, style_hws, device, MIN_HISTORY, t)
-    fits = largest_size(first, content_hw, device, budget // len(configs))
+    share = budget // len(configs)
+    fits = largest_size(first, content_hw, device, share)
     saving = f"history {MIN_HISTORY} and tile_size {t.tile}"
     other = "a smaller style_scale or " if any(style_hws) else ""
+    limited_by_user = budget < int(have * RUN_MEMORY_FRACTION)
     room = (
         f"memory_limit {first.memory_limit:g} GB ({have / GB:.1f} GB available on {device.type})"
-        if budget < int(have * RUN_MEMORY_FRACTION)
+        if limited_by_user
         else f"{have / GB:.1f} GB available on {device.type}"
     )
+    fewer = " (or fewer configs per batch)" if len(configs) > 1 else ""
+    if fits >= SMALLEST_SIZE:
+        advice = f"use {other}{which} ≤ {fits} px with {saving}{fewer}"
+    else:  # no size to suggest: say what the memory falls short of
+        what = "the memory limit" if limited_by_user else "the available memory"
+        short = (
+            f"is below the ~{base_bytes(device) / GB:.1f} GB the process itself needs (torch and the VGG weights)"
+            if share < base_bytes(device)
+            else f"does not hold even a {SMALLEST_SIZE} px image"
+        )
+        advice = f"no size fits: {what}{' per config' if len(configs) > 1 else ''} {short}; " + (
+            "raise memory_limit" if limited_by_user else "free memory or use another device"
+        )
     raise ConfigError(
         f"{which}: {size} px ({content_hw[1]}×{content_hw[0]}) needs ~{need / GB:.1f} GB even with {saving}, "
-        f"{room}; use {other}{which} ≤ {fits} px with {saving}"
-        + (" (or fewer configs per batch)" if len(configs) > 1 else "")
+        f"{room}; {advice}"
     )
 
 

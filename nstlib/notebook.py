@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import difflib
 import io
 import os
 import sys
@@ -23,11 +24,13 @@ from .config import (
     DEFAULT_STYLE,
     PAPER_STYLE_LAYERS,
     Config,
+    ConfigError,
     field_types,
     fields_by_name,
     from_dict,
     parse_value,
 )
+from .paths import DEFAULT_RUNS_DIR
 from .runs import is_run_folder as is_run_folder  # re-exported: notebooks ask which folder is a run
 
 CONTENT_RECONSTRUCTION_LAYERS = ["relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"]  # Fig. 1, top row
@@ -57,6 +60,43 @@ def setup() -> str:
             "(it works on the CPU too, slowly)."
         )
     return str(device)
+
+
+INJECTABLE = (str, int, float, bool, list, dict, type(None))  # what papermill's -p, -y and -f can give
+_BEFORE_PARAMETERS: dict[int, set[str]] = {}  # per namespace: the names defined before its parameters cell
+
+
+def parameters_begin(namespace: Mapping[str, Any]) -> None:
+    """Remember the names a notebook has before its parameters cell (the setup cell calls this last)."""
+    _BEFORE_PARAMETERS[id(namespace)] = set(namespace)
+
+
+def check_parameters(namespace: Mapping[str, Any], notebook: str) -> None:
+    """Refuse in one line a name set since `parameters_begin` that is no parameter of `notebook`: what
+    papermill's injected cell holds for `-p foo 1` (papermill only warns, and the value would be ignored).
+
+    The parameters are the names the parameters cell declares with a type, as papermill reads them;
+    papermill injects plain assignments of data (not, say, the cell's `from typing import Union`).
+    Checked once per `parameters_begin`, so rerunning a later cell, after the notebook has made names of
+    its own, does not refuse them."""
+    before = _BEFORE_PARAMETERS.pop(id(namespace), None)
+    if before is None:
+        return
+    known = set(namespace.get("__annotations__", {}))
+    unknown = [
+        n
+        for n, value in namespace.items()
+        if n not in before and n not in known and not n.startswith("_") and isinstance(value, INJECTABLE)
+    ]
+    if unknown:
+        named = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            named.append(repr(name) + (f" (did you mean {close[0]}?)" if close else ""))
+        raise ConfigError(
+            f"{notebook}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(named)}; "
+            f"papermill --help-notebook {notebook} lists its parameters"
+        )
 
 
 def config_from_parameters(namespace: Mapping[str, Any], **overrides: Any) -> Config:
@@ -209,7 +249,7 @@ def is_sweep_folder(path: Path) -> bool:
     return (path / "index.csv").is_file()
 
 
-def newest_folder(runs_dir: str | os.PathLike = "runs") -> Path:
+def newest_folder(runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR) -> Path:
     """The most recently modified run or sweep folder in `runs_dir`."""
     from .paths import resolve_output
 
@@ -267,7 +307,7 @@ def run_title(folder: Path) -> str:
 # ---- figures.ipynb ----------------------------------------------------------------------------------
 def presentation_figures(
     folder: str | os.PathLike = "",
-    runs_dir: str | os.PathLike = "runs",
+    runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR,
     formats: Sequence[str] = FIGURE_FORMATS,
     show: bool = True,
     **grid_options: Any,
@@ -382,7 +422,7 @@ def reconstructions(
     style: str = DEFAULT_STYLE,
     image_size: int = 256,
     epochs: int = 200,
-    runs_dir: str = "runs",
+    runs_dir: str = DEFAULT_RUNS_DIR,
     formats: Sequence[str] = FIGURE_FORMATS,
     show: bool = True,
     **common: Any,

@@ -3,8 +3,8 @@
 - Inputs (content, style, init images): as given — a URL, an absolute path, or a path relative to
   the current directory — else relative to the source checkout, so `collections/...` works from any
   folder (notebooks run from notebooks/).
-- Outputs (`runs_dir`): relative to the current directory, except that the default `runs` means the
-  checkout's runs/ when NST Lab runs from a source checkout.
+- Outputs (`runs_dir`): a value given, "runs" included, is relative to the current directory; the
+  default (empty: none given) is the checkout's runs/ when NST Lab runs from a source checkout, else ./runs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DEFAULT_RUNS_DIR = "runs"
+DEFAULT_RUNS_DIR = ""  # none given: only then may the checkout's runs/ be meant
+RUNS = "runs"
 
 
 def source_root() -> Path | None:
@@ -45,12 +46,10 @@ def resolve_input(path: str) -> str:
 
 def resolve_output(runs_dir: str | os.PathLike[str]) -> Path:
     """The folder that `runs_dir` names, per the rule above."""
-    path = Path(runs_dir).expanduser()
     if str(runs_dir) == DEFAULT_RUNS_DIR:
         root = source_root()
-        if root is not None:
-            return root / DEFAULT_RUNS_DIR
-    return path
+        return root / RUNS if root is not None else Path(RUNS)
+    return Path(runs_dir).expanduser()
 
 
 def project_file(relative: str) -> Path | None:

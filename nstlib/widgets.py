@@ -21,7 +21,7 @@ from typing import Any
 
 from .config import DEFAULT_CONTENT, DEFAULT_STYLE, INIT_MODES, Config, fields_by_name
 from .errors import ConfigError
-from .paths import resolve_output, source_root
+from .paths import DEFAULT_RUNS_DIR, resolve_output, source_root
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 THUMB_SIDE = 160
@@ -140,7 +140,12 @@ class Explorer:
     """The widget UI. `show()` displays it; `run()`/`stop()`/`wait()` do what the buttons do."""
 
     def __init__(
-        self, runs_dir: str = "runs", image_size: int = 256, epochs: int = 100, refresh_every: int = 5, **config: Any
+        self,
+        runs_dir: str = DEFAULT_RUNS_DIR,
+        image_size: int = 256,
+        epochs: int = 100,
+        refresh_every: int = 5,
+        **config: Any,
     ):
         import ipywidgets as w
 

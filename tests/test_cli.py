@@ -30,7 +30,7 @@ def test_help_lists_every_config_field():
     [
         (["--pooling", "mean"], "pooling: 'mean' is not one of avg, max"),
         (["--style-weight", "abc"], "style_weight: expected a number"),
-        (["--content", "nope.jpg"], "content: nope.jpg: file not found"),
+        (["--content", "nope.jpg"], "content: 'nope.jpg': file not found"),
         (["--content-layers", "relu9_1"], "content_layers: unknown content layer 'relu9_1'"),
     ],
 )
@@ -45,7 +45,9 @@ def test_non_image_style_exits_2_in_a_real_process(tmp_path):
     bad.write_text("not an image")
     p = run_cli("run", "--style", str(bad), "--runs-dir", str(tmp_path))
     assert p.returncode == 2 and "Traceback" not in p.stderr
-    assert p.stderr.strip().splitlines() == [f"nst: error: style: {bad}: not an image file (unrecognised format)"]
+    assert p.stderr.strip().splitlines() == [
+        f"nst: error: style: {str(bad)!r}: not an image file (unrecognised format)"
+    ]
     assert not list(tmp_path.glob("20*"))  # nothing started
 
 

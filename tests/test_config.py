@@ -35,6 +35,17 @@ def test_inverse_channels_preset_is_the_seed_notebooks():
         (dict(sizes=[128, 256], level_epochs=[1]), "level_epochs: 1 values for 2 sizes"),
         (dict(lr=float("nan")), "lr: expected a finite number"),
         (dict(weights="vgg.bin"), "weights: 'vgg.bin'"),
+        (dict(style_layers=["relu1_1", "relu2_1", "relu1_1"]), "style_layers: 'relu1_1' is listed twice"),
+        (dict(content_layers=["relu4_2", "relu4_2"]), "content_layers: 'relu4_2' is listed twice"),
+        (dict(sizes=[64, 128, 64]), "sizes: 64 is listed twice"),
+        (
+            dict(
+                style=["a.jpg", "b.jpg"],
+                style_layers=["relu1_1", "relu2_1"],
+                style_layer_sets=["relu1_1+relu1_1", "relu2_1"],
+            ),
+            "style_layer_sets (set 1): 'relu1_1' is listed twice",
+        ),
     ],
 )
 def test_bad_values_name_the_parameter(kw, message):
@@ -56,3 +67,11 @@ def test_parse_value_types():
     assert parse_value("video", "no") is False
     assert parse_value("style", "a,b.jpg") == ["a,b.jpg"]
     assert Config(epochs=12.0).epochs == 12
+
+
+def test_a_style_image_listed_twice_is_two_styles():
+    """Repeats are refused where they mean nothing (layers, sizes), kept where each entry is one style."""
+    c = Config(style=["a.jpg", "a.jpg", "b.jpg"], style_layers=["relu1_1", "relu2_1"])
+    c = c.replace(style_layer_sets=["relu1_1", "relu2_1", "relu1_1+relu2_1"], style_masks=["m.png"] * 3)
+    assert c.resolved_blend_weights() == pytest.approx([1 / 3] * 3)  # a.jpg has twice b.jpg's share
+    assert c.resolved_layer_sets() == [["relu1_1"], ["relu2_1"], ["relu1_1", "relu2_1"]]

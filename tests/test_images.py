@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -69,7 +71,7 @@ def test_url_downloaded_to_cache(tmp_path, monkeypatch, serve):
     x = load_image(url + "s.png")
     assert x.shape == (1, 3, 10, 20)
     assert len(list((tmp_path / "cache" / "images").iterdir())) == 1
-    with pytest.raises(ImageError, match="missing.png: cannot download"):
+    with pytest.raises(ImageError, match="missing.png': cannot download"):
         load_image(url + "missing.png")
 
 
@@ -80,9 +82,15 @@ def _bad_files(tmp_path):
     data = (tmp_path / "full.jpg").read_bytes()
     (tmp_path / "trunc.jpg").write_bytes(data[: len(data) // 2])
     (tmp_path / "dir.jpg").mkdir()
+    (tmp_path / "loop.jpg").symlink_to(tmp_path / "loop.jpg")
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
+    os.mkfifo(tmp_path / "fifo.jpg")  # opening it would wait for a writer forever
     return {
         "missing.jpg": "file not found",
         "dir.jpg": "directory",
+        "loop.jpg": "a symlink loop",
+        "dangling.jpg": "a broken symlink",
+        "fifo.jpg": "not a regular file (a FIFO)",
         "empty.jpg": "empty file",
         "text.jpg": "not an image",
         "trunc.jpg": "truncated",

@@ -156,7 +156,8 @@ def test_memory_limit_tiles_a_run_that_would_fit_whole(monkeypatch):
 
 
 def test_memory_limit_too_small_is_refused_naming_it(tmp_path, capsys):
-    assert main(["run", "--image-size", "2048", "--memory-limit", "0.5", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert main(["run", "--image-size", "2048", "--memory-limit", "1.5", "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "memory_limit 0.5 GB" in err and "image_size ≤" in err, err
+    suggested = int(err.split("image_size ≤ ")[1].split(" px")[0])
+    assert len(err.splitlines()) == 1 and "memory_limit 1.5 GB" in err and 16 <= suggested < 2048, err
     assert not (tmp_path / "runs").exists()

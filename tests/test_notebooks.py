@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nstlib.config import Config, field_types
+from nstlib.config import Config, ConfigError, field_types
 
 from conftest import ROOT
 
@@ -325,6 +325,34 @@ def test_sweep_overrides_reach_every_point(options, tmp_path):
 def test_papermill_p_values_of_the_other_notebooks(name, options, expected, tmp_path):
     ns = prepared(name, tmp_path, *options)
     assert {k: ns[k] for k in expected} == expected
+
+
+def test_a_parameter_the_notebook_lacks_is_refused_before_any_work(tmp_path):
+    """papermill only warns about `-p style_wieght 1e4`; the notebook refuses it before any model work."""
+    with pytest.raises(papermill.PapermillExecutionError) as e:
+        execute("style_transfer", tmp_path, style_wieght=1e4, foo=1, runs_dir=str(tmp_path / "runs"), **TINY)
+    assert e.value.ename == "ConfigError"
+    assert e.value.evalue == (
+        "style_transfer.ipynb: unknown parameters 'style_wieght' (did you mean style_weight?), 'foo'; "
+        "papermill --help-notebook style_transfer.ipynb lists its parameters"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_check_parameters_knows_the_typed_names_and_runs_once():
+    from nstlib.notebook import check_parameters, parameters_begin
+
+    namespace: dict = {"nb": object()}
+    parameters_begin(namespace)
+    exec("from typing import Union\nimage_size: int = 256\nepochs: int = 100", namespace)  # the parameters cell
+    exec("epochs = 5", namespace)  # papermill's injected cell, for a known name
+    check_parameters(namespace, "x.ipynb")
+    namespace["folder"] = "made by a later cell"
+    check_parameters(namespace, "x.ipynb")  # a rerun of that cell: no new parameters cell, nothing to check
+    parameters_begin(namespace)
+    exec("image_size: int = 256\nepochs: int = 100\nimage_sise = 64", namespace)
+    with pytest.raises(ConfigError, match=r"x.ipynb: unknown parameter 'image_sise' \(did you mean image_size\?\);"):
+        check_parameters(namespace, "x.ipynb")
 
 
 def test_reconstruction_plan_is_figure_1():

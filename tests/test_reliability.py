@@ -321,6 +321,32 @@ def test_deep_nesting_is_malformed_yaml(tmp_path, capsys):
     assert "malformed YAML" in one_line_error(capsys)
 
 
+@pytest.mark.parametrize(
+    "text, key, lines",
+    [
+        ("base:\n  epochs: 1\n  image_size: 32\n  epochs: 3\naxes:\n  seed: [1, 2]\n", "epochs", "2 and 4"),
+        ("axes:\n  style_weight: [1, 10]\n  style_weight: [100]\n", "style_weight", "2 and 3"),
+        ("axes:\n  seed: [1]\nzip:\n  lr: [1, 2]\n  lr: [3, 4]\n", "lr", "4 and 5"),
+        ("axes:\n  init:\n    - {init: noise, seed: 1, seed: 2}\n", "seed", "3"),
+        ("name: a\naxes:\n  seed: [1]\nname: b\n", "name", "1 and 4"),
+    ],
+)
+def test_a_key_given_twice_is_malformed_yaml(text, key, lines, tmp_path, capsys):
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    assert main(["sweep", str(path), "--set", f"runs_dir={tmp_path / 'runs'}"]) == 2
+    err = one_line_error(capsys)
+    assert "malformed YAML" in err
+    assert err.rstrip().endswith(f"key {key!r} given twice on line{'s' if ' ' in lines else ''} {lines}")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_yaml_merge_keys_still_override():
+    from nstlib.sweep.spec import load_yaml
+
+    assert load_yaml("a: &a {x: 1, y: 2}\nb:\n  <<: *a\n  y: 3\n")["b"] == {"x": 1, "y": 3}
+
+
 # ---- 6. sweep size ------------------------------------------------------------------------------------
 def test_a_huge_sweep_is_refused_unless_the_limit_is_raised(tmp_path, capsys):
     path = tmp_path / "huge.yaml"
@@ -342,6 +368,20 @@ def test_sizes_that_cannot_fit_are_refused_first(flags, tmp_path, capsys):
     assert main(["run", *flags, "--runs-dir", str(tmp_path / "runs")]) == 2
     err = one_line_error(capsys)
     assert "GB available" in err and "needs ~" in err and time.time() - started < 20
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "limit, cause",
+    [
+        ("0.001", "no size fits: the memory limit is below the ~0.9 GB the process itself needs"),
+        ("0.9005", "no size fits: the memory limit does not hold even a 16 px image"),
+    ],
+)
+def test_a_refusal_with_no_size_to_suggest_says_why(limit, cause, tmp_path, capsys):
+    assert main(["run", "--image-size", "100000", "--memory-limit", limit, "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = one_line_error(capsys)
+    assert cause in err and err.rstrip().endswith("; raise memory_limit") and "≤ 0 px" not in err
     assert not (tmp_path / "runs").exists()
 
 
@@ -389,11 +429,59 @@ def test_a_strip_too_thin_for_the_deepest_layer_is_refused(tmp_path, capsys):
         (["--style", ""], "style: an empty path"),
         (["--style", STYLE, "--style", STYLE, "--style-blend-weights", "0,0"], "style_blend_weights: all zero"),
         (["--style", STYLE, "--style", STYLE, "--style-blend-weights", "1,-1"], "style_blend_weights: must be >= 0"),
+        (["--style-layers", "relu1_1,relu1_1"], "style_layers: 'relu1_1' is listed twice"),
+        (["--content-layers", "relu4_2,relu2_1,relu4_2"], "content_layers: 'relu4_2' is listed twice"),
+        (["--sizes", "32,64,32"], "sizes: 32 is listed twice"),
     ],
 )
 def test_bad_values_are_one_line(flags, message, tmp_path, capsys):
     assert main(["run", *flags, "--runs-dir", str(tmp_path / "runs")]) == 2
     assert message in one_line_error(capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_path_holding_a_newline_stays_one_line(tmp_path, capsys, monkeypatch):
+    odd = tmp_path / "two\nlines.jpg"
+    assert main(["run", "--content", str(odd), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "content: " + repr(str(odd)) + ": file not found" in one_line_error(capsys)
+    assert main(["sweep", str(tmp_path / "a\nsweep.yaml")]) == 2
+    assert "a\\nsweep.yaml': sweep file not found" in one_line_error(capsys)
+
+    # the last guard: a message that still holds a line break is printed on one line
+    def params(args):
+        raise nstlib.UserError("a\nb\rc")
+
+    monkeypatch.setattr("nstlib.cli.cmd_params", params)
+    assert main(["params"]) == 2
+    assert one_line_error(capsys) == "nst: error: a\\nb\\rc\n"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_symlink_loop_or_a_fifo_is_named(tmp_path, capsys):
+    import os
+
+    loop, fifo = tmp_path / "loop.jpg", tmp_path / "fifo.png"
+    loop.symlink_to(loop)
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    cases = [
+        (["--content", str(loop)], "content: " + repr(str(loop)) + ": a symlink loop"),
+        (["--style", str(fifo)], "style: " + repr(str(fifo)) + ": not a regular file (a FIFO)"),
+        (["--init", str(loop)], "init: " + repr(str(loop)) + ": a symlink loop"),
+        (["--weights", str(tmp_path / "fifo.pth")], "weights file " + repr(str(tmp_path / "fifo.pth"))),
+    ]
+    os.mkfifo(tmp_path / "fifo.pth")
+    for flags, message in cases:
+        assert main(["run", *TINY, *flags, *runs]) == 2, flags
+        assert message in one_line_error(capsys)
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        yaml.safe_dump({"base": {"content": str(fifo), "runs_dir": str(tmp_path / "runs")}, "axes": {"seed": [1]}})
+    )
+    assert main(["sweep", str(sweep)]) == 2
+    assert "content: " + repr(str(fifo)) + ": not a regular file (a FIFO)" in one_line_error(capsys)
+    assert main(["sweep", str(fifo)]) == 2
+    assert "not a regular file (a FIFO)" in one_line_error(capsys)
     assert not (tmp_path / "runs").exists()
 
 
@@ -403,6 +491,19 @@ def test_runs_dir_that_is_a_file_or_under_one(tmp_path, capsys, original_weights
     for runs_dir in (afile, afile / "sub"):
         assert main(["run", *TINY, "--runs-dir", str(runs_dir)]) == 2
         assert "runs_dir: cannot make a folder" in one_line_error(capsys)
+
+
+def test_an_explicit_runs_dir_is_relative_to_the_current_directory(tmp_path, monkeypatch, original_weights):
+    from nstlib.paths import resolve_output
+
+    checkout_runs = ROOT / "runs"
+    before = set(checkout_runs.iterdir()) if checkout_runs.is_dir() else set()
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", *TINY, "--runs-dir", "runs", "--name", "here"]) == 0  # "runs", the old default, given
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.endswith("_here") and (run / "final.png").is_file()
+    assert (set(checkout_runs.iterdir()) if checkout_runs.is_dir() else set()) == before
+    assert resolve_output("") == checkout_runs and nstlib.Config().runs_dir == ""  # only the default is the checkout's
 
 
 def test_a_state_dict_missing_a_key_is_one_line(tmp_path, capsys):
@@ -415,5 +516,5 @@ def test_a_state_dict_missing_a_key_is_one_line(tmp_path, capsys):
     path = tmp_path / "nobias.pth"
     torch.save(state, path)
     assert main(["run", *TINY, "--weights", str(path), "--runs-dir", str(tmp_path / "runs")]) == 2
-    assert "nobias.pth: no 'features.0.bias' in the state dict" in one_line_error(capsys)
+    assert "nobias.pth': no 'features.0.bias' in the state dict" in one_line_error(capsys)
     assert not (tmp_path / "runs").exists()

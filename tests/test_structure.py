@@ -142,7 +142,7 @@ def test_works_outside_a_source_checkout(tmp_path):
         timeout=120,
     )
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
-    assert "collections/content/chelsea.jpg: file not found; the bundled collections/ come with a source checkout" in (
+    assert "collections/content/chelsea.jpg': file not found; the bundled collections/ come with a source checkout" in (
         run.stderr
     )
     assert not (work / "runs").exists()

@@ -167,6 +167,27 @@ def test_resume_reruns_only_unfinished_points(inprocess_sweep, tmp_path, capsys)
     assert len([p for p in folder.parent.iterdir()]) == 1  # no new sweep folder
 
 
+def test_resume_checks_done_points_against_an_edited_sweep_yaml(inprocess_sweep, tmp_path, capsys):
+    source, _ = inprocess_sweep
+    folder = tmp_path / source.name
+    shutil.copytree(source, folder)
+    saved = folder / "sweep.yaml"
+    saved.write_text(saved.read_text().replace("epochs: 2\n", "epochs: 3\n"))
+    rows = read_csv(folder / "index.csv")
+    mtimes = [(folder / r["folder"] / "final.png").stat().st_mtime_ns for r in rows]
+    assert main(["sweep", "--resume", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "point 01_style_weight=100 ran with other parameters" in err and "epochs 2 → 3" in err
+    assert "(and 2 more points)" in err and "--rerun-changed" in err
+    assert [(folder / r["folder"] / "final.png").stat().st_mtime_ns for r in rows] == mtimes  # nothing touched
+    assert main(["sweep", "--resume", str(folder), "--rerun-changed"]) == 0
+    assert "(0 already done)" in capsys.readouterr().out
+    for row in check_sweep(folder):
+        assert read_json(folder / row["folder"] / "config.json")["config"]["epochs"] == 3
+        assert read_csv(folder / row["folder"] / "losses.csv")[-1]["epoch"] == "3"  # ran 3 steps, not 2
+
+
 def test_resume_refuses_a_different_sweep(inprocess_sweep, images, tmp_path):
     folder, _ = inprocess_sweep
     other = write_sweep(tmp_path / "other.yaml", tiny_sweep(images, tmp_path / "runs", base={"epochs": 3}))
@@ -189,7 +210,7 @@ def test_resume_refuses_a_different_sweep(inprocess_sweep, images, tmp_path):
         (lambda d: d["axes"].update(pooling=["avg", "mean"]), "pooling: 'mean' is not one of avg, max"),
         (lambda d: d.update(axes={}), "axes: empty"),
         (lambda d: d.update(zip={"lr": [1, 2], "epochs": [1]}), "zip: lists of unequal length"),
-        (lambda d: d["base"].update(content="missing.jpg"), "content: missing.jpg: file not found"),
+        (lambda d: d["base"].update(content="missing.jpg"), "content: 'missing.jpg': file not found"),
         (lambda d: d.update(axis={"lr": [1]}), "unknown key 'axis' (did you mean axes?)"),
     ],
 )

@@ -3,7 +3,8 @@
 `nst sweep FILE` makes `runs/<time>_sweep-<name>/` holding sweep.yaml (the resolved sweep), one
 folder per point (`01_style_weight=0.01/`: the run's files; with the papermill engine also
 notebook.ipynb), index.csv and index.jsonl (rewritten after every point) and grid.png/.pdf.
-`--resume SWEEP_DIR` reruns exactly the points whose config.json does not say "done".
+`--resume SWEEP_DIR` reruns exactly the points whose config.json does not say "done" (a done point whose
+recorded config differs from sweep.yaml is refused unless `--rerun-changed`).
 
 Read top-down: `spec` (the file → points), `plan` (batches within memory), `engines` (running
 them), `folder` (the sweep folder's state and index), `grid` (the figure).
@@ -22,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import UserError
-from ..files import FolderLock, atomic_write_text
+from ..errors import UserError, quoted
+from ..files import FolderLock, atomic_write_text, file_problem
 from ..interrupts import deferred_interrupts
 from ..paths import project_file, resolve_output
 from ..runs import new_folder
@@ -69,6 +70,7 @@ def sweep(
     set: Iterable[str] | Mapping[str, Any] = (),
     engine: str | None = None,
     resume: str | os.PathLike[str] | None = None,
+    rerun_changed: bool = False,
     batch: bool = True,
     scheduler: Any = None,
     workers: int = 2,
@@ -82,9 +84,10 @@ def sweep(
     points batched through VGG unless batch=False; the default), "papermill" (each point executes
     `notebook`) or "dask" (points as tasks on a LocalCluster of `workers` processes, or on `scheduler`:
     an address, a Cluster object or a Client; implies "dask"); `resume` is a sweep folder whose
-    unfinished or failed points are rerun. Bad input raises ConfigError/UserError before anything is
-    created, as is a sweep of more than `max_points` points. Prints one line per finished point unless
-    verbose=False.
+    unfinished or failed points are rerun; a done point that ran with other parameters than its
+    sweep.yaml now gives is refused, or rerun if `rerun_changed`. Bad input raises ConfigError/UserError
+    before anything is created, as is a sweep of more than `max_points` points. Prints one line per
+    finished point unless verbose=False.
     """
     engine = engine or ("dask" if scheduler is not None else "inprocess")
     if engine not in ENGINES:
@@ -109,7 +112,7 @@ def sweep(
         # one process per sweep folder: a second `--resume` would clear the first one's running points
         stack.enter_context(FolderLock(folder, "this sweep"))
         state = SweepFolder(spec, folder.resolve(), say)
-        todo = state.prepare(resume is not None)
+        todo = state.prepare(resume is not None, rerun_changed)
         say(
             f"sweep {spec.name}: {len(spec.points)} points in {state.folder}"
             + (f" ({len(spec.points) - len(todo)} already done)" if resume is not None else "")
@@ -154,14 +157,14 @@ def _spec(
             raise UserError("give a sweep FILE (see sweeps/) or --resume SWEEP_DIR")
         return load_sweep(source, sets, max_points=max_points)
     saved = Path(resume) / "sweep.yaml"
-    if not saved.is_file():
-        raise UserError(f"--resume {resume}: no sweep.yaml there; is it a sweep folder?")
+    if file_problem(saved) == "file not found":
+        raise UserError(f"--resume {quoted(resume)}: no sweep.yaml there; is it a sweep folder?")
     spec = load_sweep(saved, max_points=max_points)
     if source is not None or sets:
         other = load_sweep(source if source is not None else spec.to_dict(), sets, max_points=max_points)
         if other.to_dict() != spec.to_dict():
             raise UserError(
-                f"--resume {resume}: the sweep given differs from the saved sweep.yaml; "
+                f"--resume {quoted(resume)}: the sweep given differs from the saved sweep.yaml; "
                 "resume without FILE and --set, or start a new sweep"
             )
     return spec
@@ -183,8 +186,9 @@ def _notebook(notebook: str | os.PathLike[str] | None) -> Path:
         raise UserError(
             f"papermill engine: give --notebook (the default {DEFAULT_NOTEBOOK} comes with a source checkout)"
         )
-    if not path.is_file():
-        raise UserError(f"papermill engine: notebook {path} not found")
+    problem = file_problem(path)
+    if problem is not None:
+        raise UserError(f"papermill engine: notebook {quoted(path)}: {problem}")
     return path
 
 

@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import Config, from_dict
+from ..errors import ConfigError, UserError, quoted
 from ..files import atomic_write_text, write_csv
 from ..runs import RunRecord
-from .spec import Point, Sweep
+from .labels import format_value
+from .spec import Point, Sweep, one_line
 
 LOSS_COLUMNS = ("total", "content", "style", "tv")
+# how a point reports progress and where a standalone run would go: not what it computes (the engines
+# themselves turn progress "auto" into "text" or "none", and give each point its folder)
+NOT_COMPARED = ("progress", "log_every", "runs_dir")
 
 
 @dataclass
@@ -50,6 +56,24 @@ def read_point(path: Path) -> PointState | None:
     return PointState.of(record) if record is not None else None
 
 
+def changes(recorded: dict[str, Any], now: Config) -> list[str]:
+    """'name old → new' for each parameter that `now` sets otherwise than a run's recorded config did."""
+    try:
+        old = from_dict(recorded).portable()  # paths compared as the files they name (dask records them absolute)
+    except ConfigError as e:
+        return [f"its config.json does not hold a config of this NST Lab ({one_line(e)})"]
+    new = now.portable()
+    out = []
+    for name, value in new.items():
+        if name in NOT_COMPARED or old[name] == value:
+            continue
+        was, now_text = format_value(name, old[name]), format_value(name, value)
+        if was == now_text:  # labels too short to tell them apart (two paths with one stem)
+            was, now_text = repr(old[name]), repr(value)
+        out.append(f"{name} {was} → {now_text}")
+    return out
+
+
 class SweepFolder:
     """The points' states in one sweep folder and the index files written from them."""
 
@@ -61,13 +85,31 @@ class SweepFolder:
     def path(self, point: Point) -> Path:
         return self.folder / point.folder
 
-    def prepare(self, resuming: bool) -> list[Point]:
-        """The points to run; on resume, done points are kept and the others' folders cleared."""
+    def prepare(self, resuming: bool, rerun_changed: bool = False) -> list[Point]:
+        """The points to run; on resume, done points are kept and the others' folders cleared.
+
+        A done point whose recorded config differs from what the sweep now asks for (sweep.yaml edited)
+        is refused in one line before anything is touched, or rerun if `rerun_changed`."""
+        done: dict[int, RunRecord] = {}
+        for p in self.spec.points if resuming else ():
+            record = RunRecord.read(self.path(p))
+            if record is not None and record.status == "done":
+                done[p.number] = record
+        changed = {
+            p.number: d for p in self.spec.points if p.number in done if (d := changes(done[p.number].config, p.config))
+        }
+        if changed and not rerun_changed:
+            p = next(p for p in self.spec.points if p.number in changed)
+            more = f" (and {len(changed) - 1} more points)" if len(changed) > 1 else ""
+            raise UserError(
+                f"--resume {quoted(self.folder)}: point {p.folder} ran with other parameters than the sweep now "
+                f"asks for: {'; '.join(changed[p.number])}{more}; give --rerun-changed (rerun_changed=True) to "
+                "rerun such points, or restore sweep.yaml"
+            )
         todo = []
         for p in self.spec.points:
-            state = read_point(self.path(p)) if resuming else None
-            if state is not None and state.status == "done":
-                self.states[p.number] = state
+            if p.number in done and p.number not in changed:
+                self.states[p.number] = PointState.of(done[p.number])
                 self.finished += 1
                 continue
             if self.path(p).exists():

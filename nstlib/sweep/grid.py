@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, quoted
 from ..figures import grid
 from ..images import load_pil
 from .folder import read_point
@@ -24,7 +24,7 @@ def grid_inputs(spec: Sweep | None, folder: str | os.PathLike[str], done: set[in
     folder = Path(folder)
     if spec is None:
         if not (folder / "sweep.yaml").is_file():
-            raise UserError(f"{folder}: no sweep.yaml; not a sweep folder")
+            raise UserError(f"{quoted(folder)}: no sweep.yaml; not a sweep folder")
         spec = load_sweep(folder / "sweep.yaml", check_files=False, max_points=sys.maxsize)  # it ran already
     titles, values, pairs = spec.axis_titles, spec.axis_values, spec.axis_pairs
     if len(titles) == 1:

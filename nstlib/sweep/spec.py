@@ -43,7 +43,8 @@ from ..config import (
     parse_value,
     unknown_name_error,
 )
-from ..errors import ConfigError, UserError
+from ..errors import ConfigError, UserError, quoted
+from ..files import file_problem
 from ..paths import is_url, resolve_input
 from ..runs import slug
 from .labels import format_value, pairs, try_coerce
@@ -94,6 +95,36 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (SafeLoader keeps the last silently).
+
+    Merge keys (`<<: *base`) stay YAML's: explicit keys override merged ones."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                seen = first.get(key)
+            except TypeError:  # an unhashable key: SafeLoader's own error says so
+                continue
+            if seen is not None:
+                where = f"on line {line}" if seen == line else f"on lines {seen} and {line}"
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice {where}", key_node.start_mark
+                )
+            first[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """A user's YAML (NST Lab reads none but sweep files): safe tags only; a key given twice is a YAMLError."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # safe: a SafeLoader subclass
+
+
 def _check_size(data: Any, source: str) -> None:
     """Refuse a file whose aliases expand into a huge structure ("billion laughs") or that nests deeply."""
     budget = [MAX_YAML_VALUES]
@@ -130,17 +161,18 @@ def load_sweep(
         label, default_name = "sweep", "sweep"
     else:
         path = Path(source)
-        label, default_name = str(source), path.stem
-        if not path.is_file():
-            raise UserError(f"{source}: sweep file not found")
+        label, default_name = quoted(source), path.stem
+        problem = file_problem(path)
+        if problem is not None:
+            raise UserError(f"{label}: {'sweep file not found' if problem == 'file not found' else problem}")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = load_yaml(path.read_text())
         except yaml.YAMLError as e:
             raise _yaml_error(label, e) from None
         except UnicodeDecodeError:
-            raise UserError(f"{source}: not a text (YAML) file") from None
+            raise UserError(f"{label}: not a text (YAML) file") from None
         except RecursionError:
-            raise UserError(f"{source}: malformed YAML: nested too deeply") from None
+            raise UserError(f"{label}: malformed YAML: nested too deeply") from None
         _check_size(data, label)
     return resolve(data, sets, default_name, f"{label}: ", check_files, max_points)
 
@@ -310,10 +342,12 @@ def _coerced_axes(axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 
 def _check_files(config: Config, where: str) -> None:
-    """Image files must exist before a sweep starts (whether they decode is only known at run time)."""
+    """Image files must be readable, non-empty files before a sweep starts (whether they decode is only known
+    at run time)."""
     masks = [("style_masks", p) for p in config.style_masks] + [
         ("style_region_masks", p) for p in config.style_region_masks
     ]
     for param, path in config.image_paths() + masks:
-        if not is_url(path) and not Path(resolve_input(path)).exists():
-            raise ConfigError(f"{where}{param}: {path}: file not found")
+        problem = None if is_url(path) else file_problem(resolve_input(path))
+        if problem is not None:
+            raise ConfigError(f"{where}{param}: {quoted(path)}: {problem}")
