@@ -149,7 +149,7 @@ class Config:
     )
     epochs: int = _f(300, "optimizer steps; one L-BFGS step is one iteration (one forward + backward)", "", minimum=0)
     tolerance: float = _f(
-        1e-3,
+        2e-4,
         "stop a sample early once its best loss improved by less than this fraction over the last "
         "tolerance_window steps (epochs stays the maximum); 0: run every step, as a fixed-step experiment",
         "",
