@@ -173,7 +173,10 @@ def reconstructions():
             'runs_dir: str = ""  # gets a new <time>_reconstructions/ sub-folder; empty: the checkout\'s runs/\n'
             'progress: str = "auto"  # auto (bars), text (lines, for papermill) or none'
         ),
-        new_code_cell("folder = nb.reconstructions(content, style, image_size, epochs, runs_dir, progress=progress)"),
+        new_code_cell(
+            "from nstlib.reconstructions import reconstructions\n\n"
+            "folder = reconstructions(content, style, image_size, epochs, runs_dir, progress=progress)"
+        ),
     ]
 
 

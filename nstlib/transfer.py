@@ -19,6 +19,7 @@ import torch
 
 from . import images as im
 from . import tiled_losses
+from .batching import BATCH_KEYS, batch_key, default_name
 from .config import Config
 from .device import compute_dtype, precision_record, resolve_device, resolve_precision
 from .errors import ConfigError
@@ -27,7 +28,7 @@ from .interrupts import Interrupted, Terminated, deferred_interrupts, describe, 
 from .losses import LossTerms, LossWeights, Targets
 from .memory import Estimate, bound_heap, memory_notes, memory_record, peak_record, style_side
 from .optimize import Stopping, make_optimizer, optimize
-from .paths import resolve_output, url_stem
+from .paths import resolve_output
 from .progress import Progress
 from .recorder import Recorder
 from .runs import RunFolder
@@ -35,28 +36,6 @@ from .style_losses import STYLE_LOSS_SCALE
 from .targets import level_targets
 from .vgg import build_extractor, load_weights
 from .video import expected_frames
-
-BATCH_KEYS = (
-    "model",
-    "weights",
-    "pooling",
-    "content_layers",
-    "style_layers",
-    "optimizer",
-    "history",
-    "history_precision",
-    "tile_size",
-    "memory_limit",
-    "sizes",
-    "image_size",
-    "level_epochs",
-    "epochs",
-    "device",
-    "precision",
-    "save_every",
-    "video",
-    "fps",
-)
 
 
 @dataclass
@@ -104,15 +83,6 @@ def transfer(
     config = config.replace(**params) if config is not None else Config(**params)
     dirs = [Path(run_dir)] if run_dir else None
     return transfer_batch([config], stop=stop, on_progress=on_progress, run_dirs=dirs)[0]
-
-
-def batch_key(config: Config) -> tuple[str, ...]:
-    """Configs with equal keys can share one batch (content image sizes are checked once loaded)."""
-    return tuple(str(getattr(config, k)) for k in BATCH_KEYS)
-
-
-def default_name(config: Config) -> str:
-    return f"{url_stem(config.content) or 'image'}-{'+'.join(url_stem(s) or 'image' for s in config.style)}"
 
 
 def transfer_batch(

@@ -286,7 +286,7 @@ def test_controls_sweep_runs_every_loss_and_propagation_in_one_batch(tmp_path, m
 def test_controls_notebook_demonstrations_batch_and_validate(tmp_path):
     """Every figure of controls.ipynb is one valid batch (same batch keys), masks included."""
     from nstlib.demos import demo_configs, half_masks
-    from nstlib.transfer import batch_key
+    from nstlib.batching import batch_key
 
     masks = half_masks(tmp_path, (48, 64))
     figures = demo_configs("collections/content/chelsea.jpg", ["a.jpg", "b.jpg"], masks, 64, 5)

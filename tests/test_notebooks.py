@@ -356,7 +356,7 @@ def test_check_parameters_knows_the_typed_names_and_runs_once():
 
 
 def test_reconstruction_plan_is_figure_1():
-    from nstlib.notebook import reconstruction_configs
+    from nstlib.reconstructions import reconstruction_configs
 
     plan = reconstruction_configs(image_size=32, epochs=2)
     content, style = [p for p in plan if p.row == "content"], [p for p in plan if p.row == "style"]

@@ -15,7 +15,7 @@ STYLE = str(ROOT / "collections/style/starry_swirls.jpg")
 # bf16 runs are small everywhere. That still fails a broken bf16 path (checked by breaking it: bf16 features
 # rounded to 8-bit floats end 80x (Adam) and 150-390x (L-BFGS) worse than fp32; features 3% too large end
 # Adam 1.025x).
-ADAM = dict(image_size=32, epochs=30)
+ADAM = dict(image_size=32, epochs=20)
 LBFGS = dict(image_size=32, epochs=40)
 LBFGS_PHOTOS = ("chelsea", "rocket")
 bf16_quiet = pytest.mark.filterwarnings("ignore:precision 'bf16'")  # the slow-bf16 warning, tested below

@@ -17,12 +17,13 @@ LAYERS = [
     {"config"},
     {"images", "device", "losses", "optimize", "vgg", "style_losses", "masks"},
     {"tiles", "tiled_losses"},
-    {"targets", "runs", "video", "figures", "progress", "memory", "inputs"},
+    {"targets", "runs", "video", "figures", "progress", "memory", "inputs", "batching"},
     {"tblog"},
     {"recorder"},
     {"transfer"},
     {"sweep", "sweep.labels", "sweep.spec", "sweep.folder", "sweep.plan", "sweep.grid", "sweep.engines"},
     {"notebook", "widgets", "explore", "demos"},
+    {"reconstructions"},
     {"cli", "__main__", ""},  # "" is the package itself (nstlib/__init__.py)
 ]
 

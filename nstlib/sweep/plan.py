@@ -6,10 +6,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..batching import batch_key
 from ..config import Config
 from ..images import load_pil
 from ..memory import batch_budget, bytes_per_sample, level_shapes
-from ..transfer import batch_key
 from .spec import Point
 
 
