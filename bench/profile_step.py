@@ -44,11 +44,14 @@ T_TORCH = time.perf_counter()
 
 import nstlib  # noqa: E402
 import nstlib.optimize  # noqa: E402,F401
+import nstlib.tiled_losses  # noqa: E402,F401
 import nstlib.transfer  # noqa: E402,F401
 import nstlib.vgg  # noqa: E402,F401
 
 # nstlib/__init__ re-exports functions named like its modules (transfer, sweep): take the modules themselves
-nst_optimize, nst_transfer, nst_vgg = (sys.modules[f"nstlib.{m}"] for m in ("optimize", "transfer", "vgg"))
+nst_optimize, nst_transfer, nst_vgg, nst_tiled = (
+    sys.modules[f"nstlib.{m}"] for m in ("optimize", "transfer", "vgg", "tiled_losses")
+)
 
 T_IMPORTS = time.perf_counter()
 
@@ -127,20 +130,21 @@ def instrument(phases: Phases) -> Callable[[], None]:
 
     original_optimize = nst_transfer.optimize
 
-    def optimize(x: Any, objective: Any, optimizer: Any, steps: int, on_step: Any, active: Any) -> Any:
+    def optimize(x: Any, objective: Any, optimizer: Any, steps: int, on_step: Any) -> Any:
         phases.in_loop = True
         phases.loop_start = time.perf_counter()
         try:  # the step hook (logging, NaN guard, snapshots) is timed as its own phase
             return original_optimize(
-                x, objective, optimizer, steps, phases.wrap("on_step", on_step, profiler_step=True), active
+                x, objective, optimizer, steps, phases.wrap("on_step", on_step, profiler_step=True)
             )
         finally:
             phases.loop_end = time.perf_counter()
             phases.in_loop = False
 
     patch(nst_transfer, "optimize", optimize)
-    patch(nst_vgg.VGGFeatures, "__call__", phases.wrap("vgg_forward", nst_vgg.VGGFeatures.__call__, new_step=True))
-    patch(nst_transfer, "total_loss", phases.wrap("loss_forward", nst_transfer.total_loss))
+    # a step starts with the objective: the losses, which run VGG's forward inside (timed as its own phase)
+    patch(nst_vgg.VGGFeatures, "__call__", phases.wrap("vgg_forward", nst_vgg.VGGFeatures.__call__))
+    patch(nst_tiled, "total_loss", phases.wrap("loss_forward", nst_tiled.total_loss, new_step=True))
     patch(torch.autograd, "grad", phases.wrap("backward", torch.autograd.grad))
     for cls in (nst_optimize.LBFGS, nst_optimize.Adam):
         patch(cls, "step", phases.wrap("optimizer_step", cls.step))
