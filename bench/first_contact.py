@@ -6,6 +6,8 @@
     python bench/first_contact.py --install --cpu-torch "torch==2.13.0"   # CPU torch from this disk
     python bench/first_contact.py --only image          # the README image's run (512 px, 300 steps)
     python bench/first_contact.py --out -               # print only, do not append to bench/RESULTS.md
+    python bench/first_contact.py --smoke               # CI: main job and image at 32 px × 2 steps, a one-test
+                                                        # pytest run; no install, no network; print only
 
 Every time and size in the README's "Two commands" and "Install" sections (and the time under the
 result image) comes from this script; it prints them with the machine (CPU model, cores, the
@@ -163,29 +165,43 @@ def install(name: str, steps: list[str], python: str, keep: bool) -> Result:
     )
 
 
-def main_job(work: Path) -> Result:
+SMOKE_SETS = ["image_size=32", "epochs=2"]  # --smoke: the same commands, tiny
+SMOKE_TEST = "def test_smoke():\n    assert 1 + 1 == 2\n"
+
+
+def main_job(work: Path, smoke: bool = False) -> Result:
     """The README's first command after the install: the 6-point style-weight sweep at 256 px, 100 steps."""
     cmd = [sys.executable, "-m", "nstlib", "sweep", "sweeps/style_weight.yaml", "--set", f"runs_dir={work / 'runs'}"]
+    cmd += [x for s in SMOKE_SETS for x in ("--set", s)] if smoke else []
     wall, rc, out, cpu = run(cmd, env=child_env())
     done = len(re.findall(r"^\[\d+/\d+\].*\bdone\b", out, re.MULTILINE))  # "[3/6] style_weight=1 done 41.2 s"
-    return Result("main job", "nst sweep sweeps/style_weight.yaml", wall, rc == 0, f"{done} points reported done", cpu)
+    label = "nst sweep sweeps/style_weight.yaml" + "".join(f" --set {s}" for s in SMOKE_SETS if smoke)
+    return Result("main job", label, wall, rc == 0, f"{done} points reported done", cpu)
 
 
-def test_suite() -> Result:
-    """The README's second command after the install; also names the slowest tests."""
+def test_suite(smoke_dir: Path | None = None) -> Result:
+    """The README's second command after the install; also names the slowest tests.
+
+    With `smoke_dir`: pytest on one trivial test written there (the harness, not the suite)."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=5"]
+    if smoke_dir is not None:
+        (smoke_dir / "test_smoke.py").write_text(SMOKE_TEST)
+        cmd += ["--rootdir", str(smoke_dir), str(smoke_dir / "test_smoke.py")]
     wall, rc, out, cpu = run(cmd, env=child_env())
     summary = next((ln.strip("= ") for ln in reversed(out.splitlines()) if re.search(r"\d+ (passed|failed)", ln)), "?")
     slow = [ln.strip() for ln in out.splitlines() if re.match(r"^\d+\.\d+s (call|setup|teardown)", ln.strip())][:3]
     detail = summary + ("; slowest: " + "; ".join(slow) if slow else "")
-    return Result("test suite", "python -m pytest -q", wall, rc == 0, detail, cpu)
+    label = "python -m pytest -q" + (" test_smoke.py (one trivial test)" if smoke_dir is not None else "")
+    return Result("test suite", label, wall, rc == 0, detail, cpu)
 
 
-def result_image(work: Path) -> Result:
+def result_image(work: Path, smoke: bool = False) -> Result:
     """The run behind docs/result.jpg: the bundled pair at 512 px with the default 300 L-BFGS steps."""
-    cmd = [sys.executable, "-m", "nstlib", "run", "--image-size", "512", "--runs-dir", str(work / "runs")]
+    size = ["--image-size", "32", "--epochs", "2"] if smoke else ["--image-size", "512"]
+    cmd = [sys.executable, "-m", "nstlib", "run", *size, "--runs-dir", str(work / "runs")]
     wall, rc, _, cpu = run(cmd, env=child_env())
-    return Result("README image", "nst run --image-size 512", wall, rc == 0, "300 L-BFGS steps", cpu)
+    label, steps = ("nst run --image-size 32 --epochs 2", "2") if smoke else ("nst run --image-size 512", "300")
+    return Result("README image", label, wall, rc == 0, f"{steps} L-BFGS steps", cpu)
 
 
 def minutes(s: float) -> str:
@@ -231,9 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter that makes the scratch venvs")
     parser.add_argument("--keep", action="store_true", help="keep the scratch venvs and run folders")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"), help="append the report here; '-' prints only")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="check the script: main job and image at 32 px × 2 steps, pytest on one trivial test; no installs "
+        "(no network); print only",
+    )
     a = parser.parse_args(argv)
     jobs = [j.strip() for j in a.only.split(",") if j.strip()]
     jobs += ["install"] * a.install + ["image"] * a.result_image
+    if a.smoke:
+        jobs, a.out = ["main", "tests", "image"], "-"
     if unknown := set(jobs) - set(JOBS):
         parser.error(f"unknown job(s) {', '.join(sorted(unknown))}; choose from {', '.join(JOBS)}")
 
@@ -248,11 +272,11 @@ def main(argv: list[str] | None = None) -> int:
                 steps = [f"pip install {a.cpu_torch}", README_INSTALL]
                 results.append(install("CPU-only torch", steps, a.python, a.keep))
         if "main" in jobs:
-            results.append(main_job(work))
+            results.append(main_job(work, a.smoke))
         if "tests" in jobs:
-            results.append(test_suite())
+            results.append(test_suite(work if a.smoke else None))
         if "image" in jobs:
-            results.append(result_image(work))
+            results.append(result_image(work, a.smoke))
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -8,6 +8,7 @@ nstlib.build_extractor("vgg19", "original", <Config's content + style layers>, p
 fp32 NCHW, or with --precision bf16 the bf16 channels_last network nstlib runs for precision "bf16".
 Backward is of relu5_1's sum, through every layer to the input. Prints one JSON line:
 {"precision", "hw", "times_s", "median_s", "torch", "threads"}.
+`--smoke` alone: the bundled chelsea.jpg at 32 px, 1 warm-up, 1 pass (checks the script).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
@@ -64,13 +66,19 @@ def measure(content: str, size: int, precision: str, reps: int = 5, warmup: int 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--content", required=True)
-    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--content", help="content image (required unless --smoke)")
+    p.add_argument("--size", type=int, help="longest side (required unless --smoke)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--pooling", choices=("avg", "max"), default="avg")
+    p.add_argument("--smoke", action="store_true", help="bundled chelsea.jpg, 32 px, 1 warm-up, 1 pass")
     a = p.parse_args(argv)
+    if a.smoke:
+        a.content = a.content or str(ROOT / "collections/content/chelsea.jpg")
+        a.size, a.reps, a.warmup = 32, 1, 1
+    if a.content is None or a.size is None:
+        p.error("--content and --size are required (or --smoke)")
     print(json.dumps(measure(a.content, a.size, a.precision, max(1, a.reps), max(0, a.warmup), a.pooling)))
     return 0
 

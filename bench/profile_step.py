@@ -4,6 +4,7 @@
     python bench/profile_step.py --size 512 --steps 8 --precision fp32
     python bench/profile_step.py --size 256 --steps 8 --precision bf16 --top 30
     python bench/profile_step.py --size 512 --steps 8 --no-profiler      # wall-clock split only, no profiler overhead
+    python bench/profile_step.py --smoke      # 32 px, 4 steps, profiler on, top 5; fails if the split does not add up
 
 Runs nstlib.transfer() as `nst run` would (progress text, a line every --log-every steps, no
 snapshots unless --save-every), with thin wrappers around nstlib's pieces, and prints:
@@ -28,6 +29,7 @@ T_START = time.perf_counter()
 import argparse  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -119,6 +121,10 @@ class Phases:
         out["other"] = max(0.0, total - sum(out.values()))
         return out
 
+    def unaccounted(self, step: int, total: float) -> float:
+        """Step time less its timed phases; negative would mean a phase counted twice (other clamps to 0)."""
+        return total - sum(self.acc.get((step, name), 0.0) for name in PHASES[:-1])
+
 
 def instrument(phases: Phases) -> Callable[[], None]:
     """Patch nstlib's pieces with timers and profiler labels; returns the undo."""
@@ -191,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=20, help="rows of the top-ops table [20]")
     p.add_argument("--no-profiler", dest="profiler", action="store_false", help="wall-clock split only")
     p.add_argument("--batch", type=int, default=1, help="run the same experiment N times as one batch [1]")
+    p.add_argument("--smoke", action="store_true", help="32 px, 4 steps, top 5: checks the script and the split")
     a = p.parse_args(argv)
+    if a.smoke:
+        a.size, a.steps, a.top = 32, 4, 5
     if a.profiler and a.steps < 4:
         p.error("--steps must be ≥ 4 with the profiler (steps 0-1 are skipped as warm-up)")
     if a.steps < 2:
@@ -256,6 +265,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {LABELS[name]} | {first[name] * 1e3:.1f} | {split[name] * 1e3:.1f} | {split[name] / mean_step:.1%} |")
     print(f"| **step** | {step_times[0] * 1e3:.1f} | {mean_step * 1e3:.1f} | 100% |")
     print(f"\nsteady steps (s): {', '.join(f'{t:.3f}' for t in step_times[1:])}")
+    # the split adds up: the phases + other give each step exactly unless a phase was counted twice
+    slack = min(phases.unaccounted(k, t) for k, t in enumerate(step_times))
+    steady_sum = sum(split.values())
+    print(
+        f"check: steady phases + other = {steady_sum * 1e3:.1f} ms, step = {mean_step * 1e3:.1f} ms; step 0 "
+        f"{sum(first.values()) * 1e3:.1f} ms = {step_times[0] * 1e3:.1f} ms; smallest unclamped other "
+        f"{slack * 1e3:.2f} ms; {len(step_times)} steps timed of {a.steps}"
+    )
+    adds_up = slack > -1e-4 and abs(steady_sum - mean_step) <= 1e-3 * mean_step and len(step_times) == a.steps
+    if not adds_up:
+        print("! the split does not add up to the step (a phase counted twice, or steps missed)", file=sys.stderr)
 
     if a.profiler:
         recorded = a.steps - 2
@@ -277,8 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| **total** | {total * 1e3:.1f} | 100% |")
         print(f"\n### Top {a.top} ops by self CPU time (steps 2…{a.steps - 1}, all {recorded} steps summed)\n")
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.top))
-    print(f"run folder: {result.run_dir}")
-    return 0
+    if a.smoke:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        print(f"run folder: {result.run_dir}")
+    return 0 if adds_up else 1
 
 
 if __name__ == "__main__":

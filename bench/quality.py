@@ -7,6 +7,7 @@ w_l = 1/5; alpha = 1, beta = 1e3), targets from the content image resized to lon
 style image resized to longest side N·style_scale, with the style Gram rescaled by M_gen/M_style as
 nstlib does (nstlib/transfer.py `_targets`). An image whose size differs from the content's is
 resized to it first (reported). Prints one JSON line per image.
+`--smoke` alone: the bundled chelsea.jpg × starry_swirls.jpg at 32 px, scoring the content photo itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
@@ -71,12 +73,19 @@ class PaperLoss:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--content", required=True)
-    p.add_argument("--style", required=True)
-    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--content", help="content image (required unless --smoke)")
+    p.add_argument("--style", help="style image (required unless --smoke)")
+    p.add_argument("--size", type=int, help="longest side (required unless --smoke)")
     p.add_argument("--pooling", choices=("avg", "max"), default="avg")
-    p.add_argument("images", nargs="+")
+    p.add_argument("--smoke", action="store_true", help="bundled pair at 32 px, scoring the content photo")
+    p.add_argument("images", nargs="*")
     a = p.parse_args(argv)
+    if a.smoke:
+        a.content = a.content or str(ROOT / "collections/content/chelsea.jpg")
+        a.style = a.style or str(ROOT / "collections/style/starry_swirls.jpg")
+        a.size, a.images = 32, a.images or [a.content]
+    if a.content is None or a.style is None or a.size is None or not a.images:
+        p.error("--content, --style, --size and at least one image are required (or --smoke)")
     loss = PaperLoss(a.content, a.style, a.size, a.pooling)
     for path in a.images:
         print(json.dumps(loss.of_file(path)))

@@ -5,34 +5,38 @@ chosen at 512 px by the look and content loss of finished runs (README, "Control
 start they overpower the content).
 Forward only (epochs 0), one batch of the four losses per content × style pair:
     PYTHONPATH=. python bench/style_loss_scale.py 512
+    python bench/style_loss_scale.py --smoke         # one pair at 32 px: checks the script
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from nstlib.config import Config
 from nstlib.controls import STYLE_LOSSES
 from nstlib.transfer import transfer_batch
 
+ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [("chelsea", "starry_swirls"), ("astronaut", "cubist_facets"), ("coffee", "ink_mountains")]
 
 
-def main(size: int) -> None:
-    for content, style in PAIRS:
+def main(size: int, pairs: list[tuple[str, str]] = PAIRS, runs_dir: str = "/tmp/nst-style-loss-scale") -> None:
+    for content, style in pairs:
         start = time.time()
         configs = [
             Config(
-                content=f"collections/content/{content}.jpg",
-                style=[f"collections/style/{style}.jpg"],
+                content=str(ROOT / f"collections/content/{content}.jpg"),
+                style=[str(ROOT / f"collections/style/{style}.jpg")],
                 style_loss=kind,
                 image_size=size,
                 epochs=0,
                 video=False,
                 save_every=0,
                 progress="none",
-                runs_dir="/tmp/nst-style-loss-scale",
+                runs_dir=runs_dir,
             )
             for kind in STYLE_LOSSES
         ]
@@ -43,4 +47,8 @@ def main(size: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 512)
+    if sys.argv[1:] == ["--smoke"]:
+        with tempfile.TemporaryDirectory() as runs:
+            main(32, PAIRS[:1], runs)
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 512)

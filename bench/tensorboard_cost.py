@@ -1,6 +1,7 @@
 """Per-step cost of TensorBoard logging: the same run with `tensorboard` on and off, interleaved.
 
     python bench/tensorboard_cost.py [--size 256] [--steps 30] [--reps 3] [--out bench/tensorboard_cost.png]
+    python bench/tensorboard_cost.py --smoke      # 32 px, 2 steps, 1 rep, figure in a temp dir: checks the script
 
 Each run logs and snapshots every 10 steps (the defaults, so event writing happens where it would in
 practice); the per-step time is taken between the first and the last progress report, so model
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 from nstlib import Config, transfer
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def per_step(config: Config) -> float:
@@ -35,7 +38,7 @@ def work_per_step(size: int, every: int = 10, reps: int = 20) -> float:
     names = ["total", "content", "style", "tv", "content_relu4_2", *[f"style_relu{i}_1" for i in range(1, 6)]]
     from nstlib.images import load_image, tensor_to_uint8
 
-    frame = tensor_to_uint8(load_image("collections/content/chelsea.jpg", size))  # a photo-like snapshot
+    frame = tensor_to_uint8(load_image(str(ROOT / "collections/content/chelsea.jpg"), size))  # a photo-like snapshot
     with tempfile.TemporaryDirectory() as folder:
         log = EventLog(Path(folder), {"image_size": size})
         start = time.process_time()  # CPU time of this process: the background writer thread included
@@ -57,8 +60,15 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--out", default="bench/tensorboard_cost.png")
+    parser.add_argument("--smoke", action="store_true", help="32 px, 2 steps, 1 rep, figure in a temp dir")
     args = parser.parse_args()
-    work = work_per_step(args.size)
+    every = 10
+    smoke_dir = None
+    if args.smoke:
+        smoke_dir = tempfile.TemporaryDirectory(prefix="nst-tb-smoke-")
+        args.size, args.steps, args.reps, every = 32, 2, 1, 1
+        args.out = str(Path(smoke_dir.name) / "tensorboard_cost.png")
+    work = work_per_step(args.size, reps=2 if args.smoke else 20)
     print(
         f"TensorBoard work: {1000 * work:.2f} ms of CPU per step (rows every step, a {args.size}-px snapshot every 10)"
     )
@@ -67,8 +77,8 @@ def main() -> None:
         base = Config(
             image_size=args.size,
             epochs=args.steps,
-            save_every=10,
-            log_every=10,
+            save_every=every,
+            log_every=every,
             progress="none",
             precision=args.precision,
             runs_dir=runs,
@@ -104,6 +114,8 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=80)
     print(f"figure: {args.out}")
+    if smoke_dir is not None:
+        smoke_dir.cleanup()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
     python bench/tv_tradeoff.py                       # 256 px, 200 steps, β 1e4 → docs/tv_tradeoff.jpg
     python bench/tv_tradeoff.py --size 128 --steps 60 --tv 0,1e5,1e6 --out /tmp/tv.jpg
+    python bench/tv_tradeoff.py --smoke              # 32 px, 2 steps, tv 0 and 1e6, figure in a temp dir
 
 Prints, per tv_weight, the style loss of the result (how much style is kept) and its speckle: the
 mean absolute Laplacian of the 8-bit image (high-frequency energy, in grey levels). Uses only the
@@ -12,6 +13,7 @@ bundled collection.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -42,7 +44,11 @@ def main() -> None:
     p.add_argument("--style-weight", type=float, default=1e4)
     p.add_argument("--tv", default="0,1e5,1e6,1e7", help="comma-separated tv_weight values")
     p.add_argument("--out", default=str(ROOT / "docs" / "tv_tradeoff.jpg"))
+    p.add_argument("--smoke", action="store_true", help="32 px, 2 steps, tv 0,1e6; figure and runs in a temp dir")
     a = p.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="nst-tv-smoke-")) if a.smoke else None
+    if scratch is not None:
+        a.size, a.steps, a.tv, a.out = 32, 2, "0,1e6", str(scratch / "tv_tradeoff.jpg")
     weights = [float(v) for v in a.tv.split(",")]
     configs = [
         nstlib.Config(
@@ -54,7 +60,7 @@ def main() -> None:
             tv_weight=w,
             save_every=0,
             progress="none",
-            runs_dir=tempfile.mkdtemp(prefix="nst-tv-"),
+            runs_dir=str(scratch / "runs") if scratch else tempfile.mkdtemp(prefix="nst-tv-"),
         )
         for w in weights
     ]
@@ -76,6 +82,8 @@ def main() -> None:
     Image.open(written[0]).convert("RGB").save(out, quality=85)
     written[0].unlink()
     print(f"wrote {out} ({out.stat().st_size // 1024} kB)")
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
