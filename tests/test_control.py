@@ -205,7 +205,7 @@ def test_half_half_masks_make_each_half_its_own_style(tmp_path, images, propagat
 
 
 def test_every_loss_lowers_its_own_value_in_one_batch(tmp_path):
-    """Issue 11: each style loss lowers its own value ≥ 5× in 40 L-BFGS steps at 64 px from content init; the four
+    """Each style loss lowers its own value ≥ 5× in 40 L-BFGS steps at 64 px from content init; the four
     losses in one batch, each sample its own loss. The settings, and why (measured on CPU, 40 steps, 64 px):
 
     - the style term alone (content_weight 0): "its own value". L-BFGS is scale-invariant, so neither β nor

@@ -1,4 +1,4 @@
-"""The memory model (issue 10): estimates, refusals before any allocation, what a run records."""
+"""The memory model: estimates, refusals before any allocation, what a run records."""
 
 from __future__ import annotations
 

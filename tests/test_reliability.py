@@ -1,6 +1,6 @@
 """What NST Lab promises when things go wrong: one line, no hang, no lost or half-written record.
 
-One test (or a few) per class of failure found by an adversarial pass (issue 9).
+One test (or a few) per class of failure found by an adversarial pass.
 """
 
 from __future__ import annotations

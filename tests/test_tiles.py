@@ -1,4 +1,4 @@
-"""Tiled features (issue 10): a tiled step has the untiled step's losses and gradient."""
+"""Tiled features: a tiled step has the untiled step's losses and gradient."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_halo_covers_the_receptive_field():
     [(2, CONTENT, 5), (3, CONTENT, 5), (4, CONTENT, 5), (3, ["relu2_2"], 5), (3, ["relu2_2"], 2)],
 )
 def test_tiled_step_has_the_untiled_gradient(original_weights, level, content_layers, style_layers):
-    """96 px with 48 px tiles (issue 10): relative gradient error ≤ 1e-4 in fp32, for every cut, with an early
+    """96 px with 48 px tiles: relative gradient error ≤ 1e-4 in fp32, for every cut, with an early
     content layer, and with every layer before the cut (then nothing runs on the whole image)."""
     extractor, x, targets, weights = setup(original_weights, content_layers=content_layers)
     targets.style = dict(list(targets.style.items())[:style_layers])
@@ -183,9 +183,9 @@ def control_setup(original_weights, hw=(64, 96)):
 
 @pytest.mark.parametrize("level", [2, 4])
 def test_every_style_loss_and_mask_tiles_exactly(original_weights, level):
-    """Tiled runs support every control of issue 11: each early layer's loss comes from sums over the tiles
-    (guided Gram, mean/std, W2) or, for mrf through pool3/pool4, its assembled map; the losses per sample and
-    the gradient match the untiled ones."""
+    """Tiled runs support every control (style losses, masks, layer sets): each early layer's loss comes from
+    sums over the tiles (guided Gram, mean/std, W2) or, for mrf through pool3/pool4, its assembled map; the
+    losses per sample and the gradient match the untiled ones."""
     extractor, x, targets, weights = control_setup(original_weights)
     t = tiling("vgg19", STYLE + CONTENT, 48, level)
     whole, g1, tiled, g2 = whole_and_tiled(extractor, x, targets, weights, t)
