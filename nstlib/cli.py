@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from ._version import __version__
 from .config import Config, field_default, field_types, fields_by_name, parse_value
 from .errors import NSTError, quoted
-from .interrupts import Terminated, terminate_as_interrupt
+from .interrupts import is_terminated, terminate_as_interrupt
 from .paths import DEFAULT_RUNS_DIR
 
 EXIT_FAILED = 1
@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM
             folders = getattr(e, "folders", [])
             where = f"{', '.join(folders)} keeps what was made (status interrupted)" if folders else "nothing written"
-            terminated = isinstance(e, Terminated) or getattr(e, "terminated", False)
+            terminated = is_terminated(e)
             say_error(f"nst: {'terminated (SIGTERM)' if terminated else 'interrupted'}; {where}")
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         except OSError as e:

@@ -78,8 +78,8 @@ def _cpu_model() -> str:
 
 def cache_file() -> Path:
     """$NSTLIB_CACHE_DIR, else $XDG_CACHE_HOME/nstlib, else ~/.cache/nstlib: precision.json."""
-    root = os.environ.get("NSTLIB_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    base = Path(root) if os.environ.get("NSTLIB_CACHE_DIR") else Path(root) / "nstlib"
+    explicit = os.environ.get("NSTLIB_CACHE_DIR")
+    base = Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nstlib"
     return base / "precision.json"
 
 
@@ -145,13 +145,13 @@ def _read_cache(path: Path) -> dict[str, dict[str, float | None]]:
 def precision_timing(device: torch.device) -> PrecisionTiming:
     """The cached timing for this device model and torch version, measured and cached the first time."""
     key, path = device_key(device), cache_file()
-    entry = _read_cache(path).get(key)
+    data = _read_cache(path)
+    entry = data.get(key)
     if isinstance(entry, dict):
         fp32, bf16 = entry.get("fp32_s"), entry.get("bf16_s")
         if isinstance(fp32, float) and fp32 > 0:
             return PrecisionTiming(key, fp32, bf16 if isinstance(bf16, float) else None)
     timing = measure_precision(device)
-    data = _read_cache(path)
     data[key] = {k: v for k, v in asdict(timing).items() if k != "key"}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

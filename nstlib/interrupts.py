@@ -27,9 +27,14 @@ class Interrupted(KeyboardInterrupt):
         self.folders, self.terminated = folders, terminated
 
 
+def is_terminated(e: BaseException) -> bool:
+    """Whether an interruption came from SIGTERM (raised as `Terminated`, or an `Interrupted` that says so)."""
+    return isinstance(e, Terminated) or (isinstance(e, Interrupted) and e.terminated)
+
+
 def describe(e: BaseException) -> str:
     """The reason a run folder records for an interruption."""
-    return "SIGTERM (terminated)" if isinstance(e, Terminated) else "KeyboardInterrupt (Ctrl-C)"
+    return "SIGTERM (terminated)" if is_terminated(e) else "KeyboardInterrupt (Ctrl-C)"
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:

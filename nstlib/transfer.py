@@ -24,7 +24,7 @@ from .config import Config
 from .device import compute_dtype, precision_record, resolve_device, resolve_precision
 from .errors import ConfigError
 from .inputs import Inputs, check_sizes, content_hw, load_inputs
-from .interrupts import Interrupted, Terminated, deferred_interrupts, describe, terminate_as_interrupt
+from .interrupts import Interrupted, deferred_interrupts, describe, is_terminated, terminate_as_interrupt
 from .losses import LossTerms, LossWeights, Targets
 from .memory import Estimate, bound_heap, memory_notes, memory_record, peak_record, style_side
 from .optimize import Stopping, make_optimizer, optimize
@@ -186,8 +186,7 @@ class _Job:
             # a second Ctrl-C must not cut the records short; it asks for what is being done already
             with contextlib.suppress(KeyboardInterrupt), deferred_interrupts():
                 self._finish("interrupted", describe(e), self.last_x)
-            terminated = isinstance(e, Terminated) or getattr(e, "terminated", False)
-            raise Interrupted([str(run.path) for run in self.runs], terminated) from None
+            raise Interrupted([str(run.path) for run in self.runs], is_terminated(e)) from None
         except BaseException as e:
             with deferred_interrupts():
                 self.progress.close()

@@ -80,43 +80,35 @@ def test_a_run_folder_being_written_is_refused(tmp_path, original_weights):
 
 # ---- 2. Ctrl-C twice: the record is still written -----------------------------------------------------
 def _as_from_a_shell() -> None:
-    """The child's SIGINT as a shell leaves it: default and unblocked. Ignored or blocked dispositions are
-    inherited across exec, and whatever an earlier test's libraries left in this process (the test passes alone
-    but saw exit 0, the Ctrl-C never delivered, late in a full CI run) must not decide this test."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    """The child's SIGINT and SIGTERM as a shell or a batch scheduler leaves them: default and unblocked. Ignored or
+    blocked dispositions are inherited across exec, and whatever an earlier test's libraries left in this process
+    (the test passes alone but saw exit 0, the Ctrl-C never delivered, late in a full CI run) must not decide this
+    test."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+        signal.signal(sig, signal.SIG_DFL)
 
 
-def test_second_ctrl_c_during_cleanup_still_writes_the_record(tmp_path):
-    runs = tmp_path / "runs"
+def _nst_until(args: list[str], folder: Path, pattern: str) -> subprocess.Popen:
+    """`python -m nstlib ARGS` started as from a shell, once a file matching `pattern` under `folder` exists."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nstlib",
-            "run",
-            "--image-size",
-            "96",
-            "--epochs",
-            "400",
-            "--save-every",
-            "1",
-            "--progress",
-            "none",
-            "--device",
-            "cpu",
-            "--runs-dir",
-            str(runs),
-        ],
+        [sys.executable, "-m", "nstlib", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_as_from_a_shell,
     )
-    deadline = time.time() + 120
-    while not list(runs.glob("*/frames/epoch_00002.png")) and time.time() < deadline:
+    deadline = time.time() + 180
+    while not list(folder.glob(pattern)) and time.time() < deadline:
         time.sleep(0.1)
+    return proc
+
+
+def test_second_ctrl_c_during_cleanup_still_writes_the_record(tmp_path):
+    runs = tmp_path / "runs"
+    args = ["run", "--image-size", "96", "--epochs", "400", "--save-every", "1", "--progress", "none"]
+    proc = _nst_until([*args, "--device", "cpu", "--runs-dir", str(runs)], runs, "*/frames/epoch_00002.png")
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)  # the run is now in its cleanup (final losses, final.png, panel, video)
     proc.send_signal(signal.SIGINT)
@@ -128,12 +120,6 @@ def test_second_ctrl_c_during_cleanup_still_writes_the_record(tmp_path):
     assert "Traceback" not in err and f"{folder} keeps what was made (status interrupted)" in err
 
 
-def _as_from_a_scheduler() -> None:
-    """SIGTERM's default disposition, unblocked, as a batch scheduler's child has it."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def test_sigterm_to_a_sweep_is_an_interruption_with_records_written(tmp_path):
     spec = tmp_path / "sweep.yaml"
     spec.write_text(
@@ -141,17 +127,7 @@ def test_sigterm_to_a_sweep_is_an_interruption_with_records_written(tmp_path):
         f"  progress: none\n  device: cpu\n  runs_dir: {tmp_path / 'runs'}\naxes:\n  style_weight: [1e3, 1e4]\n"
     )
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nstlib", "sweep", str(spec)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_as_from_a_scheduler,
-    )
-    deadline = time.time() + 180
-    while not list(runs.glob("*/*/frames/epoch_00002.png")) and time.time() < deadline:
-        time.sleep(0.1)
+    proc = _nst_until(["sweep", str(spec)], runs, "*/*/frames/epoch_00002.png")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 143, err
