@@ -9,6 +9,7 @@ BATCH_KEYS = (
     "model",
     "weights",
     "pooling",
+    "padding",
     "content_layers",
     "style_layers",
     "optimizer",

@@ -27,6 +27,7 @@ DEFAULT_STYLE = "collections/style/starry_swirls.jpg"
 PAPER_STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 STYLE_LAYER_PRESETS = ("uniform", "inverse_channels")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+MARGIN = 8  # px of the mirror canvas on each side: 4 left faint frames on 2 of 6 pairs (bench/edges.py)
 INIT_MODES = ("content", "style", "noise")  # any other `init` is an image path
 
 
@@ -93,6 +94,15 @@ class Config:
         "pooling layers: 'avg' or 'max'",
         "Sec. 2: average pooling 'yields slightly more appealing results'",
         ("avg", "max"),
+    )
+    padding: str = _f(
+        "mirror",
+        "what the network sees beyond the image's edges: 'mirror' (the image is optimised on a canvas "
+        f"mirrored {MARGIN} px wider on each side and cut from it when saved, so no frame forms along the "
+        f"edges; images with a side under {16 * MARGIN} px run as 'zeros') or 'zeros' (the paper's network "
+        "on the image itself)",
+        "VGG's zero padding (Sec. 2)",
+        ("mirror", "zeros"),
     )
     # losses
     content_layers: list[str] = _f(["relu4_2"], "layers of the content loss", "conv4_2 (Sec. 3, Fig. 2)", layer=True)
@@ -320,6 +330,12 @@ class Config:
 
     def resolved_layer_sets(self) -> list[list[str]] | None:
         return parse_layer_sets(self.style_layer_sets)
+
+    def margin_at(self, height: int, width: int) -> int:
+        """Pixels the canvas extends an image of this size by on each side (padding 'mirror'): MARGIN where the
+        short side is at least 16 × MARGIN. Below that the margin is a large share of the canvas, and the
+        free margin takes up style statistics the image should carry (masked halves at 64 px: measured)."""
+        return MARGIN if self.padding == "mirror" and min(height, width) >= 16 * MARGIN else 0
 
     @property
     def uses_control(self) -> bool:

@@ -195,6 +195,21 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     ).clamp(0, 1)
 
 
+def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Reflect `pad` pixels on each side; in rounds, as a reflection cannot exceed the side − 1."""
+    while pad > 0:
+        step = min(pad, x.shape[-2] - 1, x.shape[-1] - 1)
+        if step < 1:
+            return F.pad(x, (pad,) * 4, mode="replicate")  # a 1-pixel side has nothing to reflect
+        x, pad = F.pad(x, (step,) * 4, mode="reflect"), pad - step
+    return x
+
+
+def crop_margin(x: torch.Tensor, margin: int) -> torch.Tensor:
+    """`x` without `margin` pixels on each side (the inverse of mirror_pad's geometry)."""
+    return x[..., margin : x.shape[-2] - margin, margin : x.shape[-1] - margin] if margin else x
+
+
 def resize_longest(image: torch.Tensor, longest: int) -> torch.Tensor:
     return resize(image, scaled_size(image.shape[-2], image.shape[-1], longest))
 

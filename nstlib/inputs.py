@@ -88,3 +88,45 @@ def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.devic
 
 def style_hws(img: Inputs) -> list[tuple[int, int]]:
     return [(s.shape[-2], s.shape[-1]) for s in img.styles]
+
+
+def level_inputs(
+    configs: Sequence[Config], loaded: Sequence[Inputs], size: int, device: torch.device
+) -> tuple[torch.Tensor, list[list[torch.Tensor]]]:
+    """Content batch and per-sample style images at a level of longest side `size`, colour-preprocessed."""
+    hw = content_hw(loaded, size)
+    contents, styles = [], []
+    for c, img in zip(configs, loaded):
+        content = im.resize(img.content, hw).to(device)
+        these = [im.resize_longest(s, style_side(c, size)).to(device) for s in img.styles]
+        if c.preserve_color == "histogram":
+            these = [im.match_colour_histogram(s, content) for s in these]
+        elif c.preserve_color == "luminance":
+            these = [im.match_luminance(s, content) for s in these]
+            content = im.luminance(content)
+        contents.append(content)
+        styles.append(these)
+    return torch.cat(contents), styles
+
+
+def initial_images(
+    configs: Sequence[Config], loaded: Sequence[Inputs], content: torch.Tensor, styles: list[list[torch.Tensor]]
+) -> torch.Tensor:
+    """Each sample's starting image at the content's size: its `init` (content, style, seeded noise, a file)."""
+    out = []
+    hw = (content.shape[-2], content.shape[-1])
+    for i, (c, img) in enumerate(zip(configs, loaded)):
+        if c.init == "content":
+            x = content[i : i + 1]
+        elif c.init == "style":
+            x = im.resize(styles[i][0], hw)
+        elif c.init == "noise":
+            gen = torch.Generator().manual_seed(c.seed)
+            x = (0.5 + c.noise_std * torch.randn(1, 3, *hw, generator=gen)).clamp(0, 1).to(content.device)
+        else:
+            assert img.init is not None
+            x = im.resize(img.init.to(content.device), hw)
+        if c.preserve_color == "luminance":
+            x = im.luminance(x)
+        out.append(x)
+    return torch.cat(out).contiguous()

@@ -2,7 +2,7 @@
 
 One model for runs and sweep batches. A run's peak is the process itself (torch, VGG weights) plus,
 per sample, the largest of its phases: optimisation at the largest level (VGG activations kept for
-the backward pass — of the whole mirror-padded image, or, tiled (tiles.py), of one tile with its
+the backward pass — of the whole canvas (the image and its mirrored margin), or, tiled (tiles.py), of one tile with its
 halo through the cut plus the whole image's layers after it — the full-image vectors the step keeps,
 the L-BFGS history of 2·m vectors s, y of 3 fp32 values per pixel, content targets, snapshot
 buffers) and the no-grad pass that makes the style Grams. Activations are split between layers in
@@ -27,10 +27,9 @@ from .images import scaled_size
 from .layers import layer_channels, layer_names
 from .style_losses import mrf_applies
 from .tiles import CUT_LEVELS, Tiling, spans, tiling
-from .vgg import MIRROR
 
 BASE_BYTES = 900_000_000  # the process before any image: torch, the VGG weights (fp32 and quantised), buffers
-VGG_BYTES_PER_PIXEL = 2_200  # autograd pass to relu5_1, per pixel of the (mirror-padded) input, fp32
+VGG_BYTES_PER_PIXEL = 2_200  # autograd pass to relu5_1, per pixel of the input, fp32
 CALIBRATED_THROUGH = "relu5_1"  # the deepest layer of the runs VGG_BYTES_PER_PIXEL was measured on
 TARGET_BYTES_PER_PIXEL = 1_000  # a no-grad pass keeps ~2 activations of the widest early layer (+ padding)
 IMAGE_VECTORS = 14  # full-image 3-channel fp32 tensors alive in a step: x, grad, optimizer copies, good/last x, …
@@ -65,6 +64,12 @@ def optimizer_bytes_per_pixel(config: Config, history: int | None = None) -> int
 
 def level_shapes(config: Config, content_hw: tuple[int, int]) -> list[tuple[int, int]]:
     return [scaled_size(content_hw[0], content_hw[1], size) for size in config.level_sizes]
+
+
+def network_hw(config: Config, h: int, w: int) -> tuple[int, int]:
+    """The size the network sees an h × w generated image at: mirrored `margin` px wider (padding 'mirror')."""
+    m = config.margin_at(h, w)
+    return h + 2 * m, w + 2 * m
 
 
 def style_side(config: Config, size: int) -> int:
@@ -106,13 +111,9 @@ def activation_bytes(model: str, first: str | None, last: str) -> float:
     return VGG_BYTES_PER_PIXEL * share / sum(sizes[n] for n in order[: order.index(CALIBRATED_THROUGH) + 1])
 
 
-def _padded_px(h: int, w: int) -> int:
-    return (h + 2 * MIRROR) * (w + 2 * MIRROR)
-
-
 def _crop_px(h: int, w: int, t: Tiling) -> int:
-    """Input pixels of the largest crop: a tile with its halo, within the padded image."""
-    side = lambda n: min(n + 2 * MIRROR, t.tile + 2 * t.halo)  # noqa: E731
+    """Input pixels of the largest crop: a tile with its halo, within the image."""
+    side = lambda n: min(n, t.tile + 2 * t.halo)  # noqa: E731
     return side(h) * side(w)
 
 
@@ -120,8 +121,8 @@ def vgg_bytes(config: Config, h: int, w: int, t: Tiling | None) -> float:
     """VGG activations kept for one step's backward pass: whole, or a tile's through the cut plus the rest whole."""
     last = deepest_layer(config)
     if t is None or not t.applies(h, w):
-        return _padded_px(h, w) * activation_bytes(config.model, None, last)
-    whole = _padded_px(h, w)
+        return h * w * activation_bytes(config.model, None, last)
+    whole = h * w
     late = whole * activation_bytes(config.model, t.cut, last) if t.cut != last else 0.0
     return (
         _crop_px(h, w, t) * activation_bytes(config.model, None, t.cut)
@@ -155,15 +156,14 @@ def step_cost(config: Config, h: int, w: int, t: Tiling | None) -> float:
         n: (sizes[n] * layer_channels(config.model, order[i - 1] if i else n) if n.startswith("conv") else 0.0)
         for i, n in enumerate(order[: last + 1])
     }
-    whole = _padded_px(h, w)
+    whole = h * w
     if t is None or not t.applies(h, w):
         return 2 * whole * sum(flops.values())
     cut = order.index(t.cut)
-    hp, wp = h + 2 * MIRROR, w + 2 * MIRROR
     crops = sum(
-        (min(hp, y1 + t.halo) - max(0, y0 - t.halo)) * (min(wp, x1 + t.halo) - max(0, x0 - t.halo))
-        for y0, y1 in spans(hp, t.tile)
-        for x0, x1 in spans(wp, t.tile)
+        (min(h, y1 + t.halo) - max(0, y0 - t.halo)) * (min(w, x1 + t.halo) - max(0, x0 - t.halo))
+        for y0, y1 in spans(h, t.tile)
+        for x0, x1 in spans(w, t.tile)
     )
     early = sum(flops[n] for n in order[: cut + 1])
     return 3 * crops * early + 2 * whole * (sum(flops.values()) - early)
@@ -208,11 +208,13 @@ def sample_bytes(
         + content_target_bytes_per_pixel(config)
         + (2 * PIXEL_VECTOR_BYTES if config.save_every else 0)  # the snapshot and the video frame being encoded
     )
-    optimise = vectors + vgg_bytes(config, h, w, t) + loss_bytes(config, h, w, t)
+    optimise = (
+        vectors + vgg_bytes(config, *network_hw(config, h, w), t) + loss_bytes(config, *network_hw(config, h, w), t)
+    )
     styles = 0
     for sh, sw in style_shapes(config, style_hws):
         # the style image, resized and preprocessed copies, and one no-grad pass (whole or tiled)
-        seen = _crop_px(sh, sw, t) if t is not None and t.applies(sh, sw) else _padded_px(sh, sw)
+        seen = _crop_px(sh, sw, t) if t is not None and t.applies(sh, sw) else sh * sw
         styles = max(styles, 4 * sh * sw * PIXEL_VECTOR_BYTES + seen * TARGET_BYTES_PER_PIXEL)
     return int(max(optimise, pixels * (optimizer_bytes_per_pixel(config, history) + 4 * PIXEL_VECTOR_BYTES) + styles))
 
@@ -240,7 +242,7 @@ def tilings(config: Config, content_hw: tuple[int, int]) -> list[Tiling | None]:
     (h, w) = max(level_shapes(config, content_hw), key=lambda s: s[0] * s[1])
     sides = [config.tile_size] if config.tile_size > 0 else list(TILE_CHOICES)
     tiled = {config_tiling(config, side, level) for side in sides for level in CUT_LEVELS}
-    ordered = sorted(tiled, key=lambda t: (step_cost(config, h, w, t), -t.tile))
+    ordered = sorted(tiled, key=lambda t: (step_cost(config, *network_hw(config, h, w), t), -t.tile))
     return [*ordered] if config.tile_size > 0 else [None, *ordered]
 
 

@@ -18,6 +18,7 @@ import torch
 
 from . import tiles
 from .config import Config
+from .images import mirror_pad
 from .layers import feature_size
 from .losses import StyleControl, StyleGroup, Targets, gram_matrix
 from .masks import propagate, resize_mask
@@ -134,29 +135,39 @@ def level_targets(
     content: torch.Tensor,
     styles: list[list[torch.Tensor]],
     t: Tiling | None = None,
+    margin: int = 0,
 ) -> Targets:
     """A batch's targets at one level: the paper's Grams, or (other style losses, masks, layer sets) controlled.
 
+    `content` is the canvas: the content images mirrored `margin` px wider on each side.
     With `t` the early layers' statistics are sums over tiles."""
     cfg, hw = configs[0], (content.shape[-2], content.shape[-1])
     contents = content_targets(extractor, content, cfg.content_layers, t)
     if any(c.uses_control for c in configs):  # Gatys et al. 2017 control, other style losses
-        control = control_targets(extractor, sample_styles(configs, loaded, styles, hw), cfg.style_layers, hw, t)
+        control = control_targets(
+            extractor, sample_styles(configs, loaded, styles, hw, margin), cfg.style_layers, hw, t
+        )
         return Targets(contents, {}, control)
     blend = [c.resolved_blend_weights() for c in configs]
     return Targets(contents, style_targets(extractor, styles, blend, cfg.style_layers, hw, t))
 
 
 def sample_styles(
-    configs: Sequence[Config], loaded: Sequence[Any], styles: list[list[torch.Tensor]], hw: tuple[int, int]
+    configs: Sequence[Config],
+    loaded: Sequence[Any],
+    styles: list[list[torch.Tensor]],
+    hw: tuple[int, int],
+    margin: int = 0,
 ) -> list[SampleStyle]:
-    """Each sample's style loss, styles, masks (at the generated size `hw`) and region masks (at its styles')."""
+    """Each sample's style loss, styles, masks (at the canvas size `hw`, mirrored as the canvas is) and region
+    masks (at its styles')."""
+    inner = (hw[0] - 2 * margin, hw[1] - 2 * margin)
     out = []
     for c, img, these in zip(configs, loaded, styles):
         regions: list[torch.Tensor | None] = [
             resize_mask(m, (s.shape[-2], s.shape[-1])) for m, s in zip(img.region_masks, these)
         ]
-        masks = [resize_mask(m, hw) for m in img.masks] or None
+        masks = [mirror_pad(resize_mask(m, inner), margin) for m in img.masks] or None
         blend, sets = c.resolved_blend_weights(), c.resolved_layer_sets()
         out.append(SampleStyle(c.style_loss, these, blend, masks, regions, sets, c.mask_propagation))
     return out

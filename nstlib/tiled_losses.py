@@ -33,7 +33,7 @@ from .losses import (
     tv_loss,
 )
 from .style_losses import family_loss, mean_std_from_moments, mrf_applies, position_weights, w2_from_moments
-from .tiles import Sums, Tiling, after_cut, gather, padded, split, tiles_of
+from .tiles import Sums, Tiling, after_cut, gather, prepared, split, tiles_of
 from .vgg import VGGFeatures
 
 
@@ -144,7 +144,7 @@ def loss_terms(
     early, late = split(model, style_layers + content_layers, t.cut)
     zero = images.new_zeros(batch, dtype=torch.float32)
     needs_grad = images.requires_grad and torch.is_grad_enabled()
-    xp = padded(extractor, images)
+    xp = prepared(extractor, images)
     source = xp.detach()
     gathered = _gather_plan(model, targets, early, batch, hw)
     terms: dict[str, torch.Tensor] = {}
@@ -155,7 +155,7 @@ def loss_terms(
             terms[f"content_{layer}"] = terms.get(f"content_{layer}", zero) + term
         gathered.visit(layer, f, where)
 
-    cut_map = gather(extractor, source, hw, t, early, bool(late), visit)
+    cut_map = gather(extractor, source, t, early, bool(late), visit)
 
     # (b) the losses from the gathered sums and, after the cut, the whole map; their gradients w.r.t. both
     grads: dict[int, torch.Tensor] = {}
@@ -170,7 +170,7 @@ def loss_terms(
                 weighted = weighted + weights.style * weights.style_layers[:, i] * term
         if cut_map is not None:
             leaves.append(cut_map.requires_grad_(needs_grad))
-            feats = after_cut(extractor, cut_map, hw, t, late)
+            feats = after_cut(extractor, cut_map, t, late)
             content, style, late_terms = losses.layer_terms(feats, targets, weights, late)
             terms.update({name: value.detach() for name, value in late_terms.items()})
             weighted = weighted + weights.content * content + weights.style * style
@@ -185,8 +185,8 @@ def loss_terms(
     if needs_grad:
         upstream = _Upstream(targets, weights, gathered, grads)
         if weights.normalize_gradients:
-            upstream.normalise(extractor, source, hw, t, early)
-        grad = _inject(extractor, source, hw, t, early, upstream, cut_grad)
+            upstream.normalise(extractor, source, t, early)
+        grad = _inject(extractor, source, t, early, upstream, cut_grad)
 
     content = sum((weights.content_layers[:, i] * terms[f"content_{x}"] for i, x in enumerate(content_layers)), zero)
     style = sum((weights.style_layers[:, i] * terms[f"style_{x}"] for i, x in enumerate(style_layers)), zero)
@@ -236,9 +236,7 @@ class _Upstream:
             for kind, output, u in out
         ]
 
-    def normalise(
-        self, extractor: VGGFeatures, source: torch.Tensor, hw: tuple[int, int], t: Tiling, early: list[str]
-    ) -> None:
+    def normalise(self, extractor: VGGFeatures, source: torch.Tensor, t: Tiling, early: list[str]) -> None:
         """Rescale each early layer's content and style gradient to L1 norm = its weight per sample, as
         neural-style's -normalize_gradients (style_losses.normalize_gradient) does untiled: the norms span every
         tile, so they take one more no-grad pass."""
@@ -248,7 +246,7 @@ class _Upstream:
             for kind, _, u in self.at(layer, f, where):
                 norms[(kind, layer)] = norms.get((kind, layer), 0.0) + u.float().abs().flatten(1).sum(1)
 
-        gather(extractor, source, hw, t, early, False, visit)
+        gather(extractor, source, t, early, False, visit)
         style_layers = self.targets.style_layers
         for (kind, layer), norm in norms.items():
             if kind == "content":
@@ -261,13 +259,12 @@ class _Upstream:
 def _inject(
     extractor: VGGFeatures,
     source: torch.Tensor,
-    hw: tuple[int, int],
     t: Tiling,
     early: list[str],
     upstream: _Upstream,
     cut_grad: torch.Tensor | None,
 ) -> torch.Tensor:
-    """Pass (c): the gradient w.r.t. the padded input, tile by tile, from the exact upstream gradients."""
+    """Pass (c): the gradient w.r.t. the preprocessed input, tile by tile, from the exact upstream gradients."""
     grad = torch.zeros_like(source)
     level = extractor.level(t.cut)
     for tile in tiles_of(source.shape[-2], source.shape[-1], t):
@@ -278,11 +275,9 @@ def _inject(
             outputs: list[torch.Tensor] = []
             gradients: list[torch.Tensor] = []
             for layer in early:
-                part = tile.inside(feats[layer], extractor.level(layer), *hw)
-                if part is not None:
-                    for _, output, u in upstream.at(layer, *part):
-                        outputs.append(output)
-                        gradients.append(u.to(output.dtype))
+                for _, output, u in upstream.at(layer, *tile.own(feats[layer], extractor.level(layer))):
+                    outputs.append(output)
+                    gradients.append(u.to(output.dtype))
             if cut_grad is not None:
                 f, (fy, fx) = tile.own(feats[t.cut], level)
                 outputs.append(f)

@@ -2,14 +2,14 @@
 
 Memory goes to the early layers: at full resolution they hold ~90% of VGG's activations, the layers
 after pool3 ~10%. So a pass is split at a pooling layer, the cut: the layers through the cut run on
-tiles of the (mirror-padded) image, each with a halo covering their receptive field; the layers after
+tiles of the image, each with a halo covering their receptive field; the layers after
 it run on the whole image's cut features, assembled from the tiles — small (1/64 of the pixels after
 pool3) and with a short reach, so they need no halo. `gather` is that pass without gradients: it hands
 each early layer's features at a tile's own positions to a visitor (e.g. `Sums.add`, the statistics the
 Gram, mean/std and W2 losses depend on) and assembles the cut map; `after_cut` runs the rest. A step's
 losses and gradient on tiles are in tiled_losses.py.
 
-Exactness: tiles partition the padded image at multiples of 16 px, so every pooling window is the one
+Exactness: tiles partition the image at multiples of 16 px, so every pooling window is the one
 of the untiled pass, and each crop carries `halo(model, cut)` pixels of context, at least VGG's reach
 at the cut, so the features at a tile's own positions do not see the crop's border.
 """
@@ -23,7 +23,7 @@ import torch
 
 from .layers import feature_size, layer_channels, layer_names
 from .losses import positions_major
-from .vgg import MIRROR, VGGFeatures, mirror_pad
+from .vgg import VGGFeatures
 
 ALIGN = 16  # the deepest pooling stride: tile edges on this grid keep VGG's pooling windows
 CUT_LEVELS = (2, 3, 4)  # pool2, pool3, pool4: deeper cuts leave less on the whole image but need wider halos
@@ -50,7 +50,7 @@ def deepest(model: str, layers: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class Tiling:
-    """Layers through `cut` run on tiles of `tile` px of the padded image, with `halo` px of context."""
+    """Layers through `cut` run on tiles of `tile` px of the image, with `halo` px of context."""
 
     tile: int
     cut: str
@@ -58,7 +58,7 @@ class Tiling:
 
     def applies(self, height: int, width: int) -> bool:
         """Whether an image of this size is larger than one tile (else it runs whole)."""
-        return max(height, width) + 2 * MIRROR > self.tile
+        return max(height, width) > self.tile
 
 
 def tiling(model: str, layers: Sequence[str], tile: int, level: int) -> Tiling:
@@ -81,7 +81,7 @@ def split(model: str, layers: Sequence[str], cut: str) -> tuple[list[str], list[
 
 @dataclass(frozen=True)
 class _Tile:
-    y0: int  # own pixels [y0, y1) × [x0, x1) of the padded image
+    y0: int  # own pixels [y0, y1) × [x0, x1) of the image
     y1: int
     x0: int
     x1: int
@@ -96,20 +96,6 @@ class _Tile:
         oy, ox = (self.y0 - self.cy0) // s, (self.x0 - self.cx0) // s
         return f[..., oy : oy + fy1 - fy0, ox : ox + fx1 - fx0], (slice(fy0, fy1), slice(fx0, fx1))
 
-    def inside(
-        self, f: torch.Tensor, level: int, height: int, width: int
-    ) -> tuple[torch.Tensor, tuple[slice, slice]] | None:
-        """Like `own`, limited to the image (the mirrored border's features are not the image's), with
-        the positions in the image's feature map; None if the tile has none there."""
-        s, p = 2**level, MIRROR >> level
-        own, (fy, fx) = self.own(f, level)
-        ay, by = max(fy.start, p), min(fy.stop, p - (-height // s))
-        ax, bx = max(fx.start, p), min(fx.stop, p - (-width // s))
-        if ay >= by or ax >= bx:
-            return None
-        part = own[..., ay - fy.start : by - fy.start, ax - fx.start : bx - fx.start]
-        return part, (slice(ay - p, by - p), slice(ax - p, bx - p))
-
 
 def spans(size: int, tile: int) -> list[tuple[int, int]]:
     """A side of `size` px cut into the fewest pieces of at most `tile` px, of equal sides on the ALIGN grid
@@ -121,7 +107,7 @@ def spans(size: int, tile: int) -> list[tuple[int, int]]:
 
 
 def tiles_of(height: int, width: int, t: Tiling) -> Iterator[_Tile]:
-    """The tiles of a padded image height × width, each with its crop (own pixels ± halo, clipped)."""
+    """The tiles of an image height × width, each with its crop (own pixels ± halo, clipped)."""
     for y0, y1 in spans(height, t.tile):
         for x0, x1 in spans(width, t.tile):
             cy0, cx0 = max(0, y0 - t.halo), max(0, x0 - t.halo)
@@ -129,11 +115,9 @@ def tiles_of(height: int, width: int, t: Tiling) -> Iterator[_Tile]:
             yield _Tile(y0, y1, x0, x1, cy0, cx0, crop)
 
 
-def padded(extractor: VGGFeatures, images: torch.Tensor) -> torch.Tensor:
-    """The preprocessed, mirror-padded images, as the untiled pass feeds its conv stack (differentiable)."""
-    if extractor.padding != "mirror":
-        raise ValueError("tiles need the extractor's mirror padding")
-    return mirror_pad(extractor.preprocess(images), MIRROR)
+def prepared(extractor: VGGFeatures, images: torch.Tensor) -> torch.Tensor:
+    """The preprocessed images, as the untiled pass feeds its conv stack (differentiable)."""
+    return extractor.preprocess(images)
 
 
 Visit = Callable[[str, torch.Tensor, tuple[slice, slice]], None]
@@ -143,14 +127,13 @@ Visit = Callable[[str, torch.Tensor, tuple[slice, slice]], None]
 def gather(
     extractor: VGGFeatures,
     xp: torch.Tensor,
-    hw: tuple[int, int],
     t: Tiling,
     early: list[str],
     whole: bool,
     visit: Visit,
 ) -> torch.Tensor | None:
     """Pass (a): each tile through the cut; `visit(layer, features, where)` for each early layer's features
-    inside the image; returns the cut features of the whole padded map if `whole`."""
+    at the tile's own positions; returns the cut features of the whole map if `whole`."""
     level = extractor.level(t.cut)
     cut_map = None
     if whole:
@@ -165,21 +148,16 @@ def gather(
     for tile in tiles_of(xp.shape[-2], xp.shape[-1], t):
         feats = extractor.stack(xp[..., tile.crop[0], tile.crop[1]], set(early) | ({t.cut} if whole else set()))
         for layer in early:
-            part = tile.inside(feats[layer], extractor.level(layer), *hw)
-            if part is not None:
-                visit(layer, *part)
+            visit(layer, *tile.own(feats[layer], extractor.level(layer)))
         if cut_map is not None:
             f, (fy, fx) = tile.own(feats[t.cut], level)
             cut_map[..., fy, fx] = f
     return cut_map
 
 
-def after_cut(
-    extractor: VGGFeatures, cut_map: torch.Tensor, hw: tuple[int, int], t: Tiling, late: list[str]
-) -> dict[str, torch.Tensor]:
-    """The layers after the cut on the whole cut map, cropped to the image (as extractor(images) gives them)."""
-    feats = extractor.stack(cut_map, set(late), after=t.cut)
-    return {layer: extractor.to_image(layer, feats[layer], *hw) for layer in late}
+def after_cut(extractor: VGGFeatures, cut_map: torch.Tensor, t: Tiling, late: list[str]) -> dict[str, torch.Tensor]:
+    """The layers after the cut on the whole cut map (as extractor(images) gives them)."""
+    return extractor.stack(cut_map, set(late), after=t.cut)
 
 
 @torch.no_grad()
@@ -197,9 +175,9 @@ def features(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str]
     def keep(layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
         out[layer][..., where[0], where[1]] = f.float()
 
-    cut_map = gather(extractor, padded(extractor, images), hw, t, early, bool(late), keep)
+    cut_map = gather(extractor, prepared(extractor, images), t, early, bool(late), keep)
     if cut_map is not None:
-        out.update({layer: f.float() for layer, f in after_cut(extractor, cut_map, hw, t, late).items()})
+        out.update({layer: f.float() for layer, f in after_cut(extractor, cut_map, t, late).items()})
     return {layer: out[layer].contiguous(memory_format=torch.channels_last) for layer in layers}
 
 
@@ -258,12 +236,11 @@ class Sums:
 @torch.no_grad()
 def sums(extractor: VGGFeatures, images: torch.Tensor, layers: dict[str, Sums], t: Tiling) -> dict[str, Sums]:
     """Each layer's `Sums` over the images' features, the early layers' tile by tile (style targets)."""
-    hw = (images.shape[-2], images.shape[-1])
     early, late = split(extractor.model, list(layers), t.cut)
-    xp = padded(extractor, images)
-    cut_map = gather(extractor, xp, hw, t, early, bool(late), lambda layer, f, where: layers[layer].add(f, where))
+    xp = prepared(extractor, images)
+    cut_map = gather(extractor, xp, t, early, bool(late), lambda layer, f, where: layers[layer].add(f, where))
     if cut_map is not None:
-        for layer, f in after_cut(extractor, cut_map, hw, t, late).items():
+        for layer, f in after_cut(extractor, cut_map, t, late).items():
             layers[layer].add(f, (slice(None), slice(None)))
     return layers
 

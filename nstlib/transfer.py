@@ -23,10 +23,10 @@ from .batching import BATCH_KEYS, batch_key, default_name
 from .config import Config
 from .device import compute_dtype, precision_record, resolve_device, resolve_precision
 from .errors import ConfigError
-from .inputs import Inputs, check_sizes, content_hw, load_inputs
+from .inputs import Inputs, check_sizes, content_hw, initial_images, level_inputs, load_inputs
 from .interrupts import Interrupted, deferred_interrupts, describe, is_terminated, terminate_as_interrupt
 from .losses import LossTerms, LossWeights, Targets
-from .memory import Estimate, bound_heap, memory_notes, memory_record, peak_record, style_side
+from .memory import Estimate, bound_heap, memory_notes, memory_record, peak_record
 from .optimize import Stopping, make_optimizer, optimize
 from .paths import resolve_output
 from .progress import Progress
@@ -163,6 +163,9 @@ class _Job:
         self.progress = Progress(self.cfg.progress, self.cfg.total_epochs, self.cfg.log_every, labels)
         for line in memory_notes(memory, self.cfg, self.final_hw, device):
             self.progress.note(line)
+        # padding 'mirror': the iterate is a canvas, the image and a margin of this many px on each side (started
+        # as the image's mirror, then free), cut off in every output
+        self.margin = 0  # at the current level (margin_at)
         self.targets: Targets | None = None
         self.last_x: torch.Tensor | None = None
         self.level = 0
@@ -228,49 +231,20 @@ class _Job:
         return content_hw(self.loaded, size)
 
     # ---- one resolution level ----------------------------------------------------------------
-    def _inputs(self, size: int) -> tuple[torch.Tensor, list[list[torch.Tensor]]]:
-        """Content batch and per-sample style images at this level, colour-preprocessed."""
-        hw = self._content_hw(size)
-        contents, styles = [], []
-        for c, img in zip(self.configs, self.loaded):
-            content = im.resize(img.content, hw).to(self.device)
-            these = [im.resize_longest(s, style_side(c, size)).to(self.device) for s in img.styles]
-            if c.preserve_color == "histogram":
-                these = [im.match_colour_histogram(s, content) for s in these]
-            elif c.preserve_color == "luminance":
-                these = [im.match_luminance(s, content) for s in these]
-                content = im.luminance(content)
-            contents.append(content)
-            styles.append(these)
-        return torch.cat(contents), styles
-
-    def _initial(self, content: torch.Tensor, styles: list[list[torch.Tensor]]) -> torch.Tensor:
-        out = []
-        hw = (content.shape[-2], content.shape[-1])
-        for i, (c, img) in enumerate(zip(self.configs, self.loaded)):
-            if c.init == "content":
-                x = content[i : i + 1]
-            elif c.init == "style":
-                x = im.resize(styles[i][0], hw)
-            elif c.init == "noise":
-                gen = torch.Generator().manual_seed(c.seed)
-                x = (0.5 + c.noise_std * torch.randn(1, 3, *hw, generator=gen)).clamp(0, 1).to(self.device)
-            else:
-                assert img.init is not None
-                x = im.resize(img.init.to(self.device), hw)
-            if c.preserve_color == "luminance":
-                x = im.luminance(x)
-            out.append(x)
-        return torch.cat(out).contiguous()
-
     def _level(self, level: int, size: int, steps: int, offset: int, previous: torch.Tensor | None) -> torch.Tensor:
         cfg = self.cfg
-        content, styles = self._inputs(size)
-        hw = (content.shape[-2], content.shape[-1])
+        image, styles = level_inputs(self.configs, self.loaded, size, self.device)
+        hw = (image.shape[-2], image.shape[-1])
+        previous_margin, self.margin = self.margin, cfg.margin_at(*hw)
+        content = im.mirror_pad(image, self.margin)  # the content on the canvas
         self.targets = full = level_targets(
-            self.extractor, self.configs, self.loaded, content, styles, self.memory.tiling
+            self.extractor, self.configs, self.loaded, content, styles, self.memory.tiling, self.margin
         )
-        x = self._initial(content, styles) if previous is None else im.resize(previous, hw)
+        if previous is None:
+            start = initial_images(self.configs, self.loaded, image, styles)
+        else:
+            start = im.resize(im.crop_margin(previous, previous_margin), hw)
+        x = im.mirror_pad(start, self.margin).contiguous()
         self.last_x = x
         self.level, self.offset, self.level_steps = level, offset, steps
         self.good_x, self.best_x = x.clone(), x.clone()
@@ -289,7 +263,6 @@ class _Job:
                 if part["live"] is None or not torch.equal(part["live"], live):
                     part.update(live=live, **self._part(live, content, styles))
                 targets, weights = part["targets"], part["weights"]
-            # tiling None: the whole image
             return tiled_losses.total_loss(extractor, images, targets, weights, self.memory.tiling)
 
         # the history the memory model allows (config.history unless it had to be capped)
@@ -312,6 +285,7 @@ class _Job:
             content[live],
             [styles[i] for i in index],
             self.memory.tiling,
+            self.margin,
         )
         return {"targets": targets, "weights": self.weights.select(live)}
 
@@ -371,12 +345,18 @@ class _Job:
         self.progress.update(done, self.recorder.last_rows(self.active.tolist()))
         if self.on_progress is not None:
             self.on_progress(
-                {"epoch": done, "total_epochs": self.cfg.total_epochs, "rows": self.recorder.rows, "image": x.detach()}
+                {
+                    "epoch": done,
+                    "total_epochs": self.cfg.total_epochs,
+                    "rows": self.recorder.rows,
+                    "image": im.crop_margin(x.detach(), self.margin),
+                }
             )
 
     def _displayed(self, x: torch.Tensor) -> torch.Tensor:
-        """What the user sees: with luminance-only transfer, the content's colours put back."""
-        out = x.detach().clone()
+        """What the user sees of the canvas x: the image; with luminance-only transfer, the content's colours."""
+        x = im.crop_margin(x.detach(), self.margin)
+        out = x.clone()
         for b, (c, img) in enumerate(zip(self.configs, self.loaded)):
             if c.preserve_color == "luminance":
                 out[b : b + 1] = im.with_content_colour(x[b : b + 1], img.content.to(x.device))
@@ -390,7 +370,9 @@ class _Job:
         outputs: list[tuple[torch.Tensor, dict[str, float], dict[str, float]]] = []
         if x is not None and self.targets is not None:
             x = self._check(x)
-            final = im.quantize(x)
+            m = self.margin
+            final = x.clone()  # the saved 8-bit image in the margin it was made in
+            im.crop_margin(final, m).copy_(im.quantize(im.crop_margin(x, m)))
             with torch.no_grad():  # both in fp32: the saved 8-bit image and the iterate it was rounded from
                 saved = tiled_losses.total_loss(self.extractor, final, self.targets, self.weights, self.memory.tiling)
                 iterate = tiled_losses.total_loss(self.extractor, x, self.targets, self.weights, self.memory.tiling)

@@ -31,8 +31,6 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RANDOM_WEIGHTS_SEED = 0
-PADDINGS = ("mirror", "zeros")
-MIRROR = 16  # pixels mirrored on each side: a multiple of the deepest pooling stride, so features crop exactly
 
 
 @dataclass(frozen=True)
@@ -193,14 +191,10 @@ class VGGFeatures:
     Called on RGB images in [0, 1] (B×3×H×W), it returns {layer name: features} (channels_last).
     With `dtype=torch.bfloat16` the network runs in bf16, the input's gradient stays fp32.
 
-    Two changes from the plain network, both against border artefacts in the generated image:
-    - padding "mirror" (the default) reflects MIRROR pixels of the image on each side before the
-      network and crops every feature map back to the image, so the pixels near an edge are seen
-      like interior ones. With VGG's zero padding ("zeros") each conv sees a mean-colour frame and
-      the style loss paints a bright frame 2–3 px inside the edges; padding each conv by reflection
-      instead (crowsonkb/style-transfer-pytorch) leaves speckle on the outermost pixels.
-    - pooling rounds the output size up, as Caffe (and so neural-style) does; floor pooling gives
-      the last rows/columns of a side not divisible by 16 no gradient from the deep layers.
+    One change from the plain network: pooling rounds the output size up, as Caffe (and so
+    neural-style) does; floor pooling gives the last rows/columns of a side not divisible by 16 no
+    gradient from the deep layers. Convolutions zero-pad as in the paper (border artefacts are kept
+    out of the image by the run's canvas, see `nstlib.images.mirror_pad`).
     """
 
     def __init__(
@@ -210,17 +204,12 @@ class VGGFeatures:
         pooling: str = "avg",
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
-        padding: str = "mirror",
     ):
-        if padding not in PADDINGS:
-            raise ValueError(f"padding: {padding!r} is not one of {', '.join(PADDINGS)}")
         order = layer_names(stack.model)
-        self.model, self.profile, self.pooling, self.padding = stack.model, stack.profile, pooling, padding
+        self.model, self.profile, self.pooling = stack.model, stack.profile, pooling
         # what makes two extractors compute the same features (None: a stack of unknown source)
         self.cache_key: tuple[str, ...] | None = (
-            (stack.model, stack.source, pooling, str(torch.device(device)), str(dtype), padding)
-            if stack.source
-            else None
+            (stack.model, stack.source, pooling, str(torch.device(device)), str(dtype)) if stack.source else None
         )
         self.layers = list(dict.fromkeys(layers))
         self.deepest = max(order.index(layer) for layer in self.layers)
@@ -245,20 +234,7 @@ class VGGFeatures:
         return x.flip(1) if self.profile == "caffe" else x  # Caffe's first conv reads BGR
 
     def __call__(self, images: torch.Tensor, layers: list[str] | None = None) -> dict[str, torch.Tensor]:
-        wanted = set(layers or self.layers)
-        x = self.preprocess(images)
-        height, width = x.shape[-2:]
-        if self.padding == "mirror":
-            x = mirror_pad(x, MIRROR)
-        return {name: self.to_image(name, f, height, width) for name, f in self.stack(x, wanted).items()}
-
-    def to_image(self, name: str, f: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Features of the padded input cropped to the image's positions (a height × width image's)."""
-        if self.padding != "mirror":
-            return f
-        level = self.level(name)
-        p = MIRROR >> level
-        return f[..., p : p - (-height // 2**level), p : p - (-width // 2**level)]
+        return self.stack(self.preprocess(images), set(layers or self.layers))
 
     def level(self, layer: str) -> int:
         """Poolings up to and including `layer`: its features have stride 2**level."""
@@ -266,7 +242,7 @@ class VGGFeatures:
         return sum(name.startswith("pool") for name in order[: order.index(layer) + 1])
 
     def stack(self, x: torch.Tensor, wanted: set[str], after: str | None = None) -> dict[str, torch.Tensor]:
-        """The conv stack on preprocessed (and padded) input, uncropped: tiles.py runs it on crops.
+        """The conv stack on preprocessed input: tiles.py runs it on crops.
 
         `after`: x is that layer's output (of the whole image, tiles.py), and only the layers after it run."""
         x = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
@@ -291,16 +267,6 @@ class VGGFeatures:
         return out
 
 
-def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """Reflect-pad `pad` pixels on each side; in rounds, as a reflection cannot exceed the side − 1."""
-    while pad > 0:
-        step = min(pad, x.shape[-2] - 1, x.shape[-1] - 1)
-        if step < 1:
-            return F.pad(x, (pad,) * 4, mode="replicate")  # a 1-pixel side has nothing to reflect
-        x, pad = F.pad(x, (step,) * 4, mode="reflect"), pad - step
-    return x
-
-
 def build_extractor(
     model: str,
     weights: str,
@@ -308,17 +274,16 @@ def build_extractor(
     pooling: str = "avg",
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-    padding: str = "mirror",
 ) -> VGGFeatures:
     """Load weights (cached per process) and build an extractor truncated at the deepest of `layers`."""
     from .layers import check_layers
 
     check_layers(model, layers)
-    return _cached_extractor(model, weights, tuple(layers), pooling, str(device), dtype, padding)
+    return _cached_extractor(model, weights, tuple(layers), pooling, str(device), dtype)
 
 
 @functools.lru_cache(maxsize=8)
 def _cached_extractor(
-    model: str, weights: str, layers: tuple[str, ...], pooling: str, device: str, dtype: torch.dtype, padding: str
+    model: str, weights: str, layers: tuple[str, ...], pooling: str, device: str, dtype: torch.dtype
 ) -> VGGFeatures:
-    return VGGFeatures(load_weights(model, weights), list(layers), pooling, device, dtype, padding)
+    return VGGFeatures(load_weights(model, weights), list(layers), pooling, device, dtype)

@@ -124,3 +124,15 @@ def test_luminance_transfer_keeps_content_chroma():
     result = im.luminance(0.4 + 0.2 * torch.rand(1, 3, 8, 8))
     out = im.with_content_colour(result, content)
     assert torch.allclose(im.rgb_to_yiq(out)[:, 1:], im.rgb_to_yiq(content)[:, 1:], atol=0.05)
+
+
+def test_mirror_pad_reflects_in_rounds_and_crop_margin_inverts_it():
+    from nstlib.images import crop_margin, mirror_pad
+
+    x = torch.rand(1, 3, 21, 10)
+    canvas = mirror_pad(x, 16)  # wider than the 10 px side − 1: reflected in rounds
+    assert canvas.shape[-2:] == (53, 42)
+    assert torch.equal(crop_margin(canvas, 16), x)
+    assert torch.equal(canvas[..., 16 - 3, 16:26], x[..., 3, :])  # row −3 is row 3
+    assert torch.equal(canvas[..., 16:37, 16 + 10 + 2], x[..., :, 10 - 2 - 2])  # 2 px past the edge: column 6
+    assert torch.equal(mirror_pad(x, 0), x) and torch.equal(crop_margin(x, 0), x)

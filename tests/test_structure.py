@@ -15,7 +15,7 @@ MAX_LINES = 450
 LAYERS = [
     {"_version", "errors", "paths", "files", "interrupts", "layers", "controls", "values"},
     {"config"},
-    {"images", "device", "losses", "optimize", "vgg", "style_losses", "masks"},
+    {"images", "device", "losses", "optimize", "vgg", "style_losses", "masks", "metrics"},
     {"tiles", "tiled_losses"},
     {"targets", "runs", "video", "figures", "progress", "memory", "inputs", "batching"},
     {"tblog"},

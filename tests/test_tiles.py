@@ -90,10 +90,12 @@ def test_tiled_features_and_grams_match(original_weights):
     t = tiling("vgg19", STYLE + CONTENT, 32, 3)
     tiled = features(extractor, x, STYLE + CONTENT, t)
     g = grams(extractor, x, STYLE, t)
-    for layer in STYLE + CONTENT:
-        torch.testing.assert_close(tiled[layer], whole[layer], rtol=1e-4, atol=1e-4)
+    for layer in STYLE + CONTENT:  # fp32 convolutions of other shapes round differently: ~1e-6 of the scale
+        scale = float(whole[layer].abs().max())
+        torch.testing.assert_close(tiled[layer], whole[layer], rtol=1e-4, atol=1e-5 * scale)
     for layer in STYLE:
-        torch.testing.assert_close(g[layer], gram_matrix(whole[layer]), rtol=1e-4, atol=1e-2)
+        gram = gram_matrix(whole[layer])
+        torch.testing.assert_close(g[layer], gram, rtol=1e-4, atol=1e-5 * float(gram.abs().max()))
 
 
 MASKED = dict(

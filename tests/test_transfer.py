@@ -249,3 +249,64 @@ def test_a_finite_blow_up_stops_and_keeps_the_chosen_image(tmp_path, original_we
         assert final <= 1.01 * best  # the saved image is the best iterate (8-bit rounding aside)
     else:
         assert final > 10 * best
+
+
+def _paper_losses(stack, content, style, generated, margin):
+    """Eq. 1, 3-5 and 7 with Config's layers and weights, written out on the plain VGG-19 (zero padding,
+    Caffe ceil pooling, averaged): an implementation that shares no code with nstlib's run."""
+    names = []
+    for block, convs in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 1)):
+        for i in range(1, convs + 1):
+            names += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        names.append(f"pool{block}")
+
+    def feats(x):
+        x = x.flip(1) * 255 - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+        out, weights = {}, iter(stack.weights)
+        for name in names[: names.index("relu5_1") + 1]:
+            if name.startswith("conv"):
+                w, b = next(weights)
+                x = torch.nn.functional.conv2d(x, w, b, padding=1)
+            elif name.startswith("relu"):
+                x = x.clamp(min=0)
+            else:
+                x = torch.nn.functional.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)
+            out[name] = x.flatten(2)[0].double()  # N × M
+        return out
+
+    def pad(x):
+        return torch.nn.functional.pad(x, (margin,) * 4, mode="reflect") if margin else x
+
+    c, s, g = feats(pad(content)), feats(style), feats(pad(generated))
+    content_term = 0.5 * ((g["relu4_2"] - c["relu4_2"]) ** 2).sum()
+    style_term = 0.0
+    for layer in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"):
+        n, m = g[layer].shape
+        a = s[layer] @ s[layer].T * (m / s[layer].shape[1])  # the style Gram at the generated image's size
+        style_term += 0.2 * ((g[layer] @ g[layer].T - a) ** 2).sum() / (4 * n**2 * m**2)
+    return float(content_term), float(style_term)
+
+
+@pytest.mark.parametrize("padding", ["zeros", "mirror"])
+def test_first_logged_losses_are_the_papers_on_the_plain_network(tmp_path, original_weights, padding):
+    # images at their final sizes, so that nothing is resized: the run and the formulas see the same pixels
+    from conftest import make_image
+
+    content, style, start = (
+        make_image(tmp_path / "c.png", (160, 128), 1),
+        make_image(tmp_path / "s.png", (120, 160), 2),
+        make_image(tmp_path / "i.png", (160, 128), 3),
+    )
+    result = transfer(
+        tiny(tmp_path, content=str(content), style=[str(style)], init=str(start), image_size=160, epochs=1),
+        padding=padding,
+    )
+    first = result.history[0]
+    margin = Config(padding=padding).margin_at(128, 160)
+    assert margin == (8 if padding == "mirror" else 0)
+    expected = _paper_losses(
+        original_weights, *(nstlib.load_image(str(p)) for p in (content, style, start)), margin=margin
+    )
+    assert first["content"] == pytest.approx(expected[0], rel=1e-4)
+    assert first["style"] == pytest.approx(expected[1], rel=1e-4)
+    assert result.image.shape[-2:] == (128, 160)  # the canvas's margin is not in the image
