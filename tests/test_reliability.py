@@ -351,7 +351,7 @@ def test_sizes_that_cannot_fit_are_refused_first(flags, tmp_path, capsys):
     "limit, cause",
     [
         ("0.001", "no size fits: the memory limit is below the ~0.9 GB the process itself needs"),
-        ("0.9005", "no size fits: the memory limit does not hold even a 16 px image"),
+        ("0.9002", "no size fits: the memory limit does not hold even a 16 px image"),
     ],
 )
 def test_a_refusal_with_no_size_to_suggest_says_why(limit, cause, tmp_path, capsys):
