@@ -8,7 +8,7 @@ the L-BFGS history of 2·m vectors s, y of 3 fp32 values per pixel, content targ
 buffers) and the no-grad pass that makes the style Grams. Activations are split between layers in
 proportion to their sizes (channels / stride²). Calibrated on `nst run`
 peak RSS (fp32, CPU, 256–1024 px; bench/memory.py checks it at 512–4096 px). bf16 runs take their
-first L-BFGS step in fp32 (FACTS.md), so the fp32 figures bound them too.
+first L-BFGS step in fp32 (the curvature pair must not be bf16 noise), so the fp32 figures bound them too.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """What a batch run leaves as it goes: loss rows, snapshots and, at the end, the final files of each run.
 
 The optimiser's loss values stay on the device until a log or snapshot step needs them (one host
-transfer for many steps). Files go through `RunFolder` (the record), `FrameSink` (the snapshots) and, for runs with
-`tensorboard` on, `tblog.EventLog` (one event stream per sample, fed at the same flush points).
+transfer for many steps). Each sample's outputs are sinks (sink.py), fed at the same points: `LossFile`
+(losses.csv, through `RunFolder`, the record's one writer), `FrameSink` (the snapshots and video, with
+`save_every`) and `tblog.EventLog` (TensorBoard, with `tensorboard` on and the package installed).
 """
 
 from __future__ import annotations
@@ -15,10 +16,21 @@ import torch
 from . import images as im
 from .losses import LossTerms
 from .runs import ITERATE, SAVED, RunFolder
+from .sink import Sink
 from .tblog import EventLog, available
 from .video import FrameSink
 
 LOSS_NAMES = ("total", "content", "style", "tv")
+
+
+class LossFile(Sink):
+    """losses.csv: every row so far, rewritten (atomically, by the run folder) when rows come."""
+
+    def __init__(self, run: RunFolder, rows: list[dict[str, Any]]):
+        self.run, self.all = run, rows  # the recorder's list of this sample's rows
+
+    def rows(self, rows: list[dict[str, Any]]) -> None:
+        self.run.save_losses(self.all)
 
 
 class Recorder:
@@ -36,15 +48,15 @@ class Recorder:
         self.runs = list(runs)
         self.rows: list[list[dict[str, Any]]] = [[] for _ in self.runs]
         self.pending: list[tuple[int, int, dict[str, torch.Tensor], torch.Tensor]] = []
-        self.sinks = (
-            [FrameSink(run.path, video, fps, video_hw, expected_frames) for run in self.runs] if save_every else []
-        )
-        # one event stream per sample, as its config says; without the tensorboard package nothing is written
-        on = available()
-        self.logs: list[EventLog | None] = [
-            EventLog(run.path, run.info["config"]) if on and run.info["config"].get("tensorboard") else None
-            for run in self.runs
-        ]
+        board = available()  # without the tensorboard package no event stream is written
+        self.sinks: list[list[Sink]] = []
+        for run, rows in zip(self.runs, self.rows):
+            sinks: list[Sink] = [LossFile(run, rows)]
+            if save_every:
+                sinks.append(FrameSink(run.path, video, fps, video_hw, expected_frames))
+            if board and run.info["config"].get("tensorboard"):
+                sinks.append(EventLog(run.path, run.info["config"]))
+            self.sinks.append(sinks)
 
     # ---- during the run --------------------------------------------------------------------------
     def step(self, epoch: int, level: int, terms: LossTerms, live: torch.Tensor) -> None:
@@ -84,12 +96,9 @@ class Recorder:
                 self.rows[b].append(
                     {"epoch": epoch, "level": level, "image": ITERATE, **{n: float(values[n][i, b]) for n in names}}
                 )
-            log = self.logs[b]
-            if log is not None:
-                log.rows(self.rows[b][before:])
+            for sink in self.sinks[b]:
+                sink.rows(self.rows[b][before:])
         self.pending = []
-        for run, rows in zip(self.runs, self.rows):
-            run.save_losses(rows)
         return broken
 
     def last_rows(self, active: Sequence[bool]) -> list[dict[str, Any] | None]:
@@ -98,15 +107,10 @@ class Recorder:
     def snapshot(self, epoch: int, shown: torch.Tensor, samples: Sequence[int]) -> None:
         """One frame per sample in `samples` of `shown` (B×3×H×W in [0, 1], as the user should see it); a
         sample that stopped gets none: its video holds its final frame."""
-        if not self.sinks:
-            return
         for b in samples:
-            sink = self.sinks[b]
             frame = im.tensor_to_uint8(shown[b : b + 1])
-            sink.add(epoch, frame)
-            log = self.logs[b]
-            if log is not None:
-                log.image(epoch, frame)
+            for sink in self.sinks[b]:
+                sink.frame(epoch, frame)
 
     # ---- the end -------------------------------------------------------------------------------
     def final(
@@ -116,23 +120,18 @@ class Recorder:
         saved_losses = {n: float(v[b]) for n, v in saved.columns().items()}
         iterate_losses = {n: float(v[b]) for n, v in iterate.columns().items()}
         self.rows[b].append({"epoch": epoch, "level": level, "image": SAVED, **saved_losses})
-        self.runs[b].save_losses(self.rows[b])
+        for sink in self.sinks[b]:
+            sink.rows(self.rows[b][-1:])
         im.save_image(image, self.runs[b].path / "final.png")
-        if self.sinks:
-            self.sinks[b].add(epoch, im.tensor_to_uint8(image))
-        log = self.logs[b]
-        if log is not None:
-            log.rows(self.rows[b][-1:])
-            log.image(epoch, im.tensor_to_uint8(image))
-            log.final(epoch, saved_losses)
+        frame = im.tensor_to_uint8(image)
+        for sink in self.sinks[b]:
+            sink.final(epoch, frame, saved_losses)
         return saved_losses, iterate_losses
 
     def close(self, quiet: bool = False) -> None:
         """Finish the videos and previews; with `quiet`, errors are dropped (the run already failed)."""
-        sinks, self.sinks = self.sinks, []
-        logs, self.logs = [log for log in self.logs if log is not None], [None] * len(self.runs)
-        closing: list[FrameSink | EventLog] = [*sinks, *logs]
-        for sink in closing:
+        sinks, self.sinks = self.sinks, [[] for _ in self.runs]
+        for sink in (sink for per_run in sinks for sink in per_run):
             try:
                 sink.close()
             except Exception:

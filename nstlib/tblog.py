@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .sink import Sink
+
 LOSS_NAMES = ("total", "content", "style", "tv")
 SNAPSHOT_TAG = "snapshot"
 CONFIG_TAG = "config"
@@ -44,7 +46,7 @@ def hparam_value(value: Any) -> float | str | bool:
     return json.dumps(value) if isinstance(value, list | dict) else str(value)
 
 
-class EventLog:
+class EventLog(Sink):
     """One run's event stream (one per sample of a batch), written on a background thread."""
 
     def __init__(self, folder: Path, config: Mapping[str, Any]):
@@ -70,12 +72,13 @@ class EventLog:
                 if name not in ("epoch", "level", "image") and math.isfinite(value):
                     self.writer.add_scalar(scalar_tag(name), value, row["epoch"])
 
-    def image(self, epoch: int, frame: np.ndarray) -> None:
+    def frame(self, epoch: int, frame: np.ndarray) -> None:
         """A snapshot (H×W×3 uint8) at `epoch`."""
         self._submit(self.writer.add_image, SNAPSHOT_TAG, frame, epoch, None, "HWC")
 
-    def final(self, epoch: int, losses: Mapping[str, float]) -> None:
-        """final.png's losses as `final/<name>` scalars (the metrics of `write_hparams`)."""
+    def final(self, epoch: int, frame: np.ndarray, losses: dict[str, float]) -> None:
+        """The final image, and final.png's losses as `final/<name>` scalars (the metrics of `write_hparams`)."""
+        self.frame(epoch, frame)
         self._submit(self._final, epoch, dict(losses))
 
     def _final(self, epoch: int, losses: dict[str, float]) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .files import atomic_target
+from .sink import Sink
 
 PREVIEW_FRAMES = 40
 PREVIEW_SIDE = 256
@@ -72,7 +73,7 @@ class VideoWriter:
             self.tmp.unlink(missing_ok=True)
 
 
-class FrameSink:
+class FrameSink(Sink):
     """One run's snapshots: frames/epoch_NNNNN.png, and with `video` progress.mp4 and preview.webp.
 
     `fps` 0 chooses the frame rate from `expected` (the number of snapshots the run will make) and,
@@ -91,7 +92,7 @@ class FrameSink:
         self.video: VideoWriter | None = None
         (folder / "frames").mkdir(exist_ok=True)
 
-    def add(self, epoch: int, frame: np.ndarray) -> None:
+    def frame(self, epoch: int, frame: np.ndarray) -> None:
         self.pending = [f for f in self.pending if not f.done()] + [self.pool.submit(self._write, epoch, frame)]
 
     def _write(self, epoch: int, frame: np.ndarray) -> None:

@@ -13,7 +13,7 @@ PACKAGE = ROOT / "nstlib"
 MAX_LINES = 450
 # Lower layers first; a module may import its own layer or lower ones (README, "The code").
 LAYERS = [
-    {"_version", "errors", "paths", "files", "interrupts", "layers", "controls", "values"},
+    {"_version", "errors", "paths", "files", "interrupts", "layers", "controls", "values", "sink"},
     {"config"},
     {"images", "device", "losses", "optimize", "vgg", "style_losses", "masks", "metrics"},
     {"tiles", "tiled_losses"},
