@@ -69,7 +69,7 @@ def controls(
 ) -> Path:
     """Run the four demonstrations into a new `<time>_controls/` folder; returns it."""
     from .figures import panel, save_figure
-    from .notebook import _display, to_uint8
+    from .notebook.display import display, to_uint8
     from .paths import resolve_output
     from .runs import new_folder
     from .transfer import transfer_batch
@@ -95,7 +95,7 @@ def controls(
 
             buffer = io.BytesIO()
             fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-            _display(IPImage(data=buffer.getvalue(), format="png"))
+            display(IPImage(data=buffer.getvalue(), format="png"))
         files = save_figure(fig, folder / name, FORMATS)
         print("wrote " + ", ".join(str(f) for f in files), flush=True)
     return folder

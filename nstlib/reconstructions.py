@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from .config import DEFAULT_CONTENT, DEFAULT_STYLE, PAPER_STYLE_LAYERS, Config, from_dict
-from .notebook import FIGURE_FORMATS, to_uint8
+from .notebook.display import to_uint8
+from .notebook.presentation import FIGURE_FORMATS
 from .paths import DEFAULT_RUNS_DIR
 
 CONTENT_RECONSTRUCTION_LAYERS = ["relu1_2", "relu2_2", "relu3_2", "relu4_2", "relu5_2"]  # Fig. 1, top row

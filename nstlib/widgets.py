@@ -98,7 +98,7 @@ def image_png(image: Any, side: int = PREVIEW_SIDE) -> bytes:
     """PNG bytes of a 1×3×H×W tensor (or uint8 array), shrunk to `side` on its longest side."""
     from PIL import Image
 
-    from .notebook import to_uint8
+    from .notebook.display import to_uint8
 
     img = Image.fromarray(to_uint8(image))
     if max(img.size) > side:
@@ -322,7 +322,7 @@ class Explorer:
         name = f"{Path(result.run_dir).name}.png" if result.run_dir else "result.png"
         final = Path(result.run_dir) / "final.png" if result.run_dir else None
         data = final.read_bytes() if final is not None and final.is_file() else image_png(result.image, 10_000)
-        from .notebook import download_link
+        from .notebook.display import download_link
 
         self.download.value = download_link(data, name, text=f"⬇ Download the result ({name})")
         why = f" ({_escape(result.reason)})" if result.reason else ""

@@ -22,7 +22,8 @@ LAYERS = [
     {"recorder"},
     {"transfer"},
     {"sweep", "sweep.labels", "sweep.spec", "sweep.folder", "sweep.plan", "sweep.grid", "sweep.engines"},
-    {"notebook", "widgets", "explore", "demos"},
+    {"notebook.colab", "notebook.parameters", "notebook.folders", "notebook.display"},
+    {"notebook", "notebook.presentation", "widgets", "explore", "demos"},
     {"reconstructions"},
     {"cli", "__main__", ""},  # "" is the package itself (nstlib/__init__.py)
 ]
