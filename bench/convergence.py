@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from nstlib import Config
-from nstlib.transfer import transfer_batch
+from nstlib.run.transfer import transfer_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 BETAS = "1e-2,1e-1,1,1e1,1e2,1e3,1e4,1e5"
@@ -28,7 +28,7 @@ RULES = "1e-3:10,5e-4:10,2e-4:10,1e-4:10"
 
 
 def stop_step(totals: np.ndarray, tolerance: float, window: int) -> int | None:
-    """The rule of nstlib.optimize.Stopping on one sample's totals."""
+    """The rule of nstlib.run.optimize.Stopping on one sample's totals."""
     best = np.minimum.accumulate(totals)
     return next((k for k in range(window, len(totals)) if best[k - window] - best[k] <= tolerance * abs(best[k])), None)
 

@@ -15,7 +15,7 @@ import torch
 
 from nstlib.config import Config
 from nstlib.images import mirror_pad
-from nstlib.vgg import build_extractor
+from nstlib.model.vgg import build_extractor
 
 LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
 

@@ -1,4 +1,4 @@
-"""Frames along the edges: the edge score (nstlib.metrics) of results with padding "zeros" and "mirror".
+"""Frames along the edges: the edge score (nstlib.record.metrics) of results with padding "zeros" and "mirror".
 
     python bench/edges.py                         # 12 pairs, 200-333 px, portrait and landscape, β 1e3-1e5, 60 steps
     python bench/edges.py --margins 4,6,8          # the mirror canvas's margin (Config's MARGIN) compared
@@ -21,7 +21,7 @@ from pathlib import Path
 import nstlib
 import nstlib.config
 from nstlib.images import resize_longest
-from nstlib.metrics import SIDES, edge_scores
+from nstlib.record.metrics import SIDES, edge_scores
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT, STYLE = ROOT / "collections/content", ROOT / "collections/style"

@@ -45,14 +45,14 @@ import torch  # noqa: E402
 T_TORCH = time.perf_counter()
 
 import nstlib  # noqa: E402
-import nstlib.optimize  # noqa: E402,F401
-import nstlib.tiled_losses  # noqa: E402,F401
-import nstlib.transfer  # noqa: E402,F401
-import nstlib.vgg  # noqa: E402,F401
+import nstlib.losses.tiled  # noqa: E402,F401
+import nstlib.model.vgg  # noqa: E402,F401
+import nstlib.run.optimize  # noqa: E402,F401
+import nstlib.run.transfer  # noqa: E402,F401
 
 # nstlib/__init__ re-exports functions named like its modules (transfer, sweep): take the modules themselves
 nst_optimize, nst_transfer, nst_vgg, nst_tiled = (
-    sys.modules[f"nstlib.{m}"] for m in ("optimize", "transfer", "vgg", "tiled_losses")
+    sys.modules[f"nstlib.{m}"] for m in ("run.optimize", "run.transfer", "model.vgg", "losses.tiled")
 )
 
 T_IMPORTS = time.perf_counter()

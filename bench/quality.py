@@ -5,7 +5,7 @@
 Same layers and weights as nstlib.Config's defaults (relu4_2 content; relu1_1 … relu5_1 style,
 w_l = 1/5; alpha = 1, beta = 1e3), targets from the content image resized to longest side N and the
 style image resized to longest side N·style_scale, with the style Gram rescaled by M_gen/M_style as
-nstlib does (nstlib/transfer.py `_targets`). An image whose size differs from the content's is
+nstlib does (nstlib/run/transfer.py `_targets`). An image whose size differs from the content's is
 resized to it first (reported). Prints one JSON line per image.
 `--smoke` alone: the bundled chelsea.jpg × starry_swirls.jpg at 32 px, scoring the content photo itself.
 """
@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 import nstlib  # noqa: E402
 from nstlib.images import resize, resize_longest, scaled_size  # noqa: E402
-from nstlib.losses import LossWeights, Targets, gram_matrix, total_loss  # noqa: E402
+from nstlib.losses.core import LossWeights, Targets, gram_matrix, total_loss  # noqa: E402
 
 
 class PaperLoss:

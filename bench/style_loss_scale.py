@@ -1,6 +1,6 @@
 """E_gram / E_loss at the content init: the scale that would give each loss the Gram loss's starting size.
 
-STYLE_LOSS_SCALE (nstlib/style_losses.py) started from these; w2 and mrf now use a fifth and a third of them,
+STYLE_LOSS_SCALE (nstlib/losses/style.py) started from these; w2 and mrf now use a fifth and a third of them,
 chosen at 512 px by the look and content loss of finished runs (README, "Control and style losses": at equal
 start they overpower the content).
 Forward only (epochs 0), one batch of the four losses per content × style pair:
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nstlib.config import Config
 from nstlib.controls import STYLE_LOSSES
-from nstlib.transfer import transfer_batch
+from nstlib.run.transfer import transfer_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [("chelsea", "starry_swirls"), ("astronaut", "cubist_facets"), ("coffee", "ink_mountains")]

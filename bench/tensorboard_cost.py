@@ -33,7 +33,7 @@ def per_step(config: Config) -> float:
 def work_per_step(size: int, every: int = 10, reps: int = 20) -> float:
     """Seconds of TensorBoard work (all of it, done synchronously here) per step: every `every` steps, `every`
     loss rows of 4 + 6 columns and one snapshot; a figure that the machine's load barely moves."""
-    from nstlib.tblog import EventLog
+    from nstlib.record.tblog import EventLog
 
     names = ["total", "content", "style", "tv", "content_relu4_2", *[f"style_relu{i}_1" for i in range(1, 6)]]
     from nstlib.images import load_image, tensor_to_uint8

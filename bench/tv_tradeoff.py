@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nstlib  # noqa: E402
-from nstlib.figures import grid, save_figure  # noqa: E402
 from nstlib.images import tensor_to_uint8  # noqa: E402
+from nstlib.record.figures import grid, save_figure  # noqa: E402
 
 
 def speckle(image: np.ndarray) -> float:

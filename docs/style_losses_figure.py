@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nstlib import figures
+from nstlib.record import figures
 
 
 def main() -> None:

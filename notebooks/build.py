@@ -38,7 +38,7 @@ if "google.colab" in sys.modules:
     os.chdir("/content/nst-lab")  # the bundled collections/ and runs/ are relative paths
 
 import nstlib
-import nstlib.notebook as nb
+import nstlib.ui.notebook as nb
 
 nb.setup();  # device "auto": the GPU if there is one (Colab: Runtime > Change runtime type > T4 GPU)
 nb.parameters_begin(globals())  # so the cell after the parameters can refuse a parameter this notebook lacks"""
@@ -174,7 +174,7 @@ def reconstructions():
             'progress: str = "auto"  # auto (bars), text (lines, for papermill) or none'
         ),
         new_code_cell(
-            "from nstlib.reconstructions import reconstructions\n\n"
+            "from nstlib.ui.reconstructions import reconstructions\n\n"
             "folder = reconstructions(content, style, image_size, epochs, runs_dir, progress=progress)"
         ),
     ]
@@ -196,7 +196,7 @@ def explore():
             'runs_dir: str = ""  # where run folders (and uploads/) go; empty: the checkout\'s runs/'
         ),
         new_code_cell(
-            "from nstlib.widgets import Explorer\n\n"
+            "from nstlib.ui.widgets import Explorer\n\n"
             "explorer = Explorer(runs_dir=runs_dir, image_size=image_size, epochs=epochs).show()"
         ),
     ]
@@ -240,7 +240,7 @@ def controls():
             'progress: str = "auto"  # auto (bars), text (lines, for papermill) or none'
         ),
         new_code_cell(
-            "from nstlib.demos import controls\n\n"
+            "from nstlib.ui.demos import controls\n\n"
             "folder = controls(content, [style_a, style_b], image_size, epochs, runs_dir, progress=progress)"
         ),
     ]

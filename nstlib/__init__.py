@@ -1,19 +1,19 @@
 """NST Lab: Gatys et al. (CVPR 2016) neural style transfer, batched, offline, reproducible.
 
-The package imports only what a run needs: the CLI (`nstlib.cli`), notebook helpers, widgets,
+The package imports only what a run needs: the CLI (`nstlib.ui.cli`), notebook helpers, widgets,
 papermill and dask are imported where they are used.
 """
 
 from __future__ import annotations
 
-from ._version import __version__
-from .config import Config
-from .errors import ConfigError, ImageError, NSTError, UserError, WeightsError
-from .images import load_image, save_image
-from .losses import content_loss, gram_matrix, style_loss, tv_loss
-from .sweep import sweep
-from .transfer import Result, transfer, transfer_batch
-from .vgg import VGGFeatures, build_extractor
+from nstlib._version import __version__
+from nstlib.config import Config
+from nstlib.errors import ConfigError, ImageError, NSTError, UserError, WeightsError
+from nstlib.images import load_image, save_image
+from nstlib.losses.core import content_loss, gram_matrix, style_loss, tv_loss
+from nstlib.model.vgg import VGGFeatures, build_extractor
+from nstlib.run.transfer import Result, transfer, transfer_batch
+from nstlib.sweep import sweep
 
 __all__ = [
     "Config",

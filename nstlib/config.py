@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from .controls import HELP, PROPAGATIONS, STYLE_LOSSES, check_control, parse_layer_sets
-from .errors import ConfigError as ConfigError  # re-exported: the error of this module
-from .layers import check_layers
-from .paths import DEFAULT_RUNS_DIR, is_url, resolve_input
-from .values import coerce as coerce  # re-exported: Config's value parsing
-from .values import is_list
+from nstlib.controls import HELP, PROPAGATIONS, STYLE_LOSSES, check_control, parse_layer_sets
+from nstlib.errors import ConfigError as ConfigError  # re-exported: the error of this module
+from nstlib.model.layers import check_layers
+from nstlib.paths import DEFAULT_RUNS_DIR, is_url, resolve_input
+from nstlib.values import coerce as coerce  # re-exported: Config's value parsing
+from nstlib.values import is_list
 
 DEFAULT_CONTENT = "collections/content/chelsea.jpg"
 DEFAULT_STYLE = "collections/style/starry_swirls.jpg"
@@ -316,7 +316,7 @@ class Config:
         if isinstance(self.style_layer_weights, list):
             return list(self.style_layer_weights)
         if self.style_layer_weights == "inverse_channels":
-            from .layers import layer_channels
+            from nstlib.model.layers import layer_channels
 
             return [1e3 / layer_channels(self.model, layer) ** 2 for layer in self.style_layers]
         return [1.0 / max(1, len(self.style_layers))] * len(self.style_layers)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import ConfigError
+from nstlib.errors import ConfigError
 
 STYLE_LOSSES = ("gram", "mean_std", "w2", "mrf")
 PROPAGATIONS = ("simple", "inside")

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .errors import quoted
+from nstlib.errors import quoted
 
 
 class atomic_target:
@@ -132,7 +132,7 @@ class FolderLock:
     def acquire(self) -> FolderLock:
         import fcntl
 
-        from .errors import UserError
+        from nstlib.errors import UserError
 
         path = self.folder / self.NAME
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)

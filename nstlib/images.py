@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from .errors import ImageError as ImageError  # re-exported: the error of this module
-from .errors import quoted
-from .files import atomic_target, file_problem
-from .paths import is_url, resolve_input, source_root
+from nstlib.errors import ImageError as ImageError  # re-exported: the error of this module
+from nstlib.errors import quoted
+from nstlib.files import atomic_target, file_problem
+from nstlib.paths import is_url, resolve_input, source_root
 
 CACHE_DIR = Path(os.environ.get("NSTLIB_CACHE", Path.home() / ".cache" / "nstlib"))
 # A download must finish within DOWNLOAD_DEADLINE_S in all (not per read) and stay under

@@ -10,7 +10,7 @@ import types
 import typing
 from typing import Any, Union
 
-from .errors import ConfigError
+from nstlib.errors import ConfigError
 
 
 def is_list(kind: Any) -> bool:

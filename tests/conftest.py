@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nstlib.vgg import load_weights
+from nstlib.model.vgg import load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 

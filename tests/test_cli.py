@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from nstlib import Config
-from nstlib.cli import build_parser, main, parameter_table
+from nstlib.ui.cli import build_parser, main, parameter_table
 
 from conftest import ROOT, make_image
 

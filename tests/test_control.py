@@ -9,11 +9,11 @@ from PIL import Image
 
 import nstlib
 from nstlib import config as config_module
-from nstlib import style_losses as sl
+from nstlib.losses import style as sl
 from nstlib.errors import ConfigError, ImageError
-from nstlib.losses import guided_gram, guided_style_loss
-from nstlib.masks import PROPAGATIONS, propagate
-from nstlib.transfer import load_inputs, transfer_batch
+from nstlib.losses.core import guided_gram, guided_style_loss
+from nstlib.losses.masks import PROPAGATIONS, propagate
+from nstlib.run.transfer import load_inputs, transfer_batch
 
 RUN = dict(image_size=64, video=False, save_every=0, progress="none", weights="original")
 
@@ -188,7 +188,7 @@ def _gram_distance(extractor, image, style, side):
 def test_half_half_masks_make_each_half_its_own_style(tmp_path, images, propagation):
     """Two styles split left/right: each half's Gram statistics are closer to its own style (ratio ≤ 0.5)."""
     from nstlib.images import load_image
-    from nstlib.vgg import build_extractor
+    from nstlib.model.vgg import build_extractor
 
     styles = ["collections/style/starry_swirls.jpg", "collections/style/ink_mountains.jpg"]
     config = nstlib.Config(
@@ -261,11 +261,11 @@ def test_controls_sweep_runs_every_loss_and_propagation_in_one_batch(tmp_path, m
     from itertools import product
 
     from nstlib.config import from_dict
-    from nstlib.runs import RunRecord
+    from nstlib.record.runs import RunRecord
 
     from conftest import ROOT
 
-    transfer_module = sys.modules["nstlib.transfer"]
+    transfer_module = sys.modules["nstlib.run.transfer"]
     real, calls = transfer_module.transfer_batch, []
     monkeypatch.setattr(
         transfer_module, "transfer_batch", lambda configs, **kw: calls.append(len(configs)) or real(configs, **kw)
@@ -285,8 +285,8 @@ def test_controls_sweep_runs_every_loss_and_propagation_in_one_batch(tmp_path, m
 
 def test_controls_notebook_demonstrations_batch_and_validate(tmp_path):
     """Every figure of controls.ipynb is one valid batch (same batch keys), masks included."""
-    from nstlib.demos import demo_configs, half_masks
-    from nstlib.batching import batch_key
+    from nstlib.ui.demos import demo_configs, half_masks
+    from nstlib.run.batching import batch_key
 
     masks = half_masks(tmp_path, (48, 64))
     figures = demo_configs("collections/content/chelsea.jpg", ["a.jpg", "b.jpg"], masks, 64, 5)

@@ -32,8 +32,8 @@ def test_high_beta_transfer_has_no_bottom_strip(original_weights, tmp_path):
 
 
 def worst_edge(padding: str, tmp_path) -> float:
-    """The worst side's edge score (nstlib.metrics) of a photo stylised at high β, 192×128 px."""
-    from nstlib.metrics import edge_score
+    """The worst side's edge score (nstlib.record.metrics) of a photo stylised at high β, 192×128 px."""
+    from nstlib.record.metrics import edge_score
 
     result = nstlib.transfer(
         content=str(ROOT / "collections/content/rocket.jpg"),

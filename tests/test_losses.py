@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import nstlib
-from nstlib.losses import LossWeights, Targets, total_loss
+from nstlib.losses.core import LossWeights, Targets, total_loss
 
 
 def test_gram_matrix_is_f_ft():

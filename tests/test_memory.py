@@ -9,9 +9,9 @@ import time
 import torch
 
 from nstlib import Config, transfer
-from nstlib.cli import main
-from nstlib.memory import GB, MIN_HISTORY, RUN_MEMORY_FRACTION, estimate, plan, sample_bytes
-from nstlib.tiles import halo
+from nstlib.ui.cli import main
+from nstlib.run.memory import GB, MIN_HISTORY, RUN_MEMORY_FRACTION, estimate, plan, sample_bytes
+from nstlib.model.tiles import halo
 
 from conftest import ROOT, tiny_config
 
@@ -44,8 +44,8 @@ def test_style_losses_add_their_own_working_tensors():
     """Measured at 512 and 768 px (README, "Large images"): over the Gram run's peak, mean_std adds least, then w2,
     then mrf (its 9C·M patches). The extra grows with the pixels, with the regions of style_masks, and a tiled
     run's early layers add nothing (they work on sums over tiles)."""
-    from nstlib.memory import loss_bytes
-    from nstlib.tiles import tiling
+    from nstlib.run.memory import loss_bytes
+    from nstlib.model.tiles import tiling
 
     base = Config(epochs=300, image_size=768)
     hw = (511, 768)
@@ -105,7 +105,7 @@ def test_history_cap_engages_and_is_recorded(tmp_path, capsys, monkeypatch):
 
     from nstlib.images import load_image
 
-    tr = sys.modules["nstlib.transfer"]  # the package exports the function `transfer` under that name
+    tr = sys.modules["nstlib.run.transfer"]  # the package exports the function `transfer` under that name
     config = tiny(tmp_path, epochs=10, image_size=48)
 
     content = load_image(CONTENT)
@@ -114,7 +114,7 @@ def test_history_cap_engages_and_is_recorded(tmp_path, capsys, monkeypatch):
     low, full = (estimate([config], hw, styles, CPU, m, None) for m in (MIN_HISTORY, 9))
     assert full > low
     monkeypatch.setattr(
-        sys.modules["nstlib.memory"], "available_bytes", lambda device: int((low + full) / 2 / RUN_MEMORY_FRACTION)
+        sys.modules["nstlib.run.memory"], "available_bytes", lambda device: int((low + full) / 2 / RUN_MEMORY_FRACTION)
     )
     used = []
     real = tr.make_optimizer
@@ -146,9 +146,9 @@ def test_plan_tiles_only_when_the_whole_image_does_not_fit():
 
 def test_memory_limit_tiles_a_run_that_would_fit_whole(monkeypatch):
     """memory_limit bounds the plan below what the machine has: 2048 px fits 4 GB only on tiles."""
-    from nstlib.memory import plan_or_refuse
+    from nstlib.run.memory import plan_or_refuse
 
-    monkeypatch.setattr(sys.modules["nstlib.memory"], "available_bytes", lambda device: 20 * 10**9)
+    monkeypatch.setattr(sys.modules["nstlib.run.memory"], "available_bytes", lambda device: 20 * 10**9)
     config = Config(epochs=2, image_size=2048)
     hw = (1365, 2048)
     assert plan_or_refuse([config], hw, [[(1024, 1024)]], CPU).tiling is None

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nstlib.metrics import edge_score, edge_scores
+from nstlib.record.metrics import edge_score, edge_scores
 
 
 def ramp(h: int = 64, w: int = 80) -> torch.Tensor:

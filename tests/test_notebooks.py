@@ -172,7 +172,7 @@ def test_papermill_help_notebook_shows_types_defaults_and_help():
 
 
 def test_config_from_parameters_parses_papermill_strings(tmp_path):
-    from nstlib.notebook import config_from_parameters
+    from nstlib.ui.notebook import config_from_parameters
 
     ns = {
         "style_weight": "1e4",
@@ -231,7 +231,7 @@ def prepared(name: str, tmp_path: Path, *options: str) -> dict:
 
 
 def test_papermill_p_strings_reach_config(tmp_path):
-    from nstlib.notebook import config_from_parameters
+    from nstlib.ui.notebook import config_from_parameters
 
     ns = prepared(
         "style_transfer",
@@ -295,7 +295,7 @@ def test_papermill_p_strings_reach_config(tmp_path):
     ],
 )
 def test_sweep_overrides_reach_every_point(options, tmp_path):
-    from nstlib.notebook import overrides_list, project_path
+    from nstlib.ui.notebook import overrides_list, project_path
     from nstlib.sweep import load_sweep
 
     ns = prepared("sweep", tmp_path, *options)
@@ -340,7 +340,7 @@ def test_a_parameter_the_notebook_lacks_is_refused_before_any_work(tmp_path):
 
 
 def test_check_parameters_knows_the_typed_names_and_runs_once():
-    from nstlib.notebook import check_parameters, parameters_begin
+    from nstlib.ui.notebook import check_parameters, parameters_begin
 
     namespace: dict = {"nb": object()}
     parameters_begin(namespace)
@@ -356,7 +356,7 @@ def test_check_parameters_knows_the_typed_names_and_runs_once():
 
 
 def test_reconstruction_plan_is_figure_1():
-    from nstlib.reconstructions import reconstruction_configs
+    from nstlib.ui.reconstructions import reconstruction_configs
 
     plan = reconstruction_configs(image_size=32, epochs=2)
     content, style = [p for p in plan if p.row == "content"], [p for p in plan if p.row == "style"]
@@ -459,7 +459,7 @@ def png_file_bytes(seed: int = 0) -> bytes:
 
 
 def test_uploaded_files_reads_ipywidgets_7_and_8_shapes():
-    from nstlib.widgets import uploaded_files
+    from nstlib.ui.widgets import uploaded_files
 
     data = png_file_bytes()
     v8 = (
@@ -483,7 +483,7 @@ def test_uploaded_files_reads_ipywidgets_7_and_8_shapes():
 
 @pytest.fixture
 def explorer(tmp_path, original_weights):
-    from nstlib.widgets import Explorer
+    from nstlib.ui.widgets import Explorer
 
     return Explorer(
         runs_dir=str(tmp_path / "runs"),
@@ -567,7 +567,7 @@ def test_explorer_reports_a_bad_parameter_without_running(explorer):
 
 
 def test_explorer_numeric_widgets_take_any_typed_value(tmp_path):
-    from nstlib.widgets import Explorer
+    from nstlib.ui.widgets import Explorer
 
     ex = Explorer(runs_dir=str(tmp_path / "runs"), image_size=32, epochs=3)
     for name, widget in ex.params.items():
@@ -589,7 +589,7 @@ def test_explorer_numeric_widgets_take_any_typed_value(tmp_path):
 
 
 def test_explorer_images_keep_their_aspect_ratio(tmp_path):
-    from nstlib.widgets import Explorer
+    from nstlib.ui.widgets import Explorer
 
     ex = Explorer(runs_dir=str(tmp_path / "runs"), image_size=32, epochs=3)
     row = next(b for b in ex.ui.children[2].children if ex.preview in getattr(b, "children", ()))
@@ -606,8 +606,8 @@ def test_loss_plot_is_figures_loss_curves_without_pyplot(monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nstlib import figures
-    from nstlib.widgets import loss_plot_png
+    from nstlib.record import figures
+    from nstlib.ui.widgets import loss_plot_png
 
     rows = [{"epoch": i, "total": 3.0 / i, "content": 1.0 / i, "style": 2.0 / i, "tv": 0.0} for i in range(1, 6)]
     drawn = []

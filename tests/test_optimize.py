@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nstlib.optimize import LBFGS, Adam
+from nstlib.run.optimize import LBFGS, Adam
 
 
 def _objective():
@@ -107,7 +107,7 @@ def test_bf16_history_halves_the_memory_and_stays_consistent():
 
 def _stopping(losses, tolerance=1e-3, window=3):
     """Feed one sample's loss sequence to Stopping; the step it converged or diverged at (None: neither)."""
-    from nstlib.optimize import Stopping
+    from nstlib.run.optimize import Stopping
 
     rule = Stopping(torch.tensor([tolerance]), torch.tensor([window]))
     live = torch.tensor([0])

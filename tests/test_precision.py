@@ -4,7 +4,7 @@ import warnings
 import pytest
 import torch
 
-from nstlib import device as dev
+from nstlib.model import device as dev
 from nstlib import transfer
 
 from conftest import ROOT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-from nstlib.progress import Progress, duration
+from nstlib.run.progress import Progress, duration
 
 
 def row(total: float) -> dict:

@@ -19,9 +19,9 @@ import yaml
 
 import nstlib
 from nstlib import images as im
-from nstlib.cli import EXIT_CANNOT_WRITE, main
+from nstlib.ui.cli import EXIT_CANNOT_WRITE, main
 from nstlib.files import FolderLock, read_json
-from nstlib.runs import read_csv
+from nstlib.record.runs import read_csv
 
 from conftest import ROOT, make_image
 
@@ -427,7 +427,7 @@ def test_a_path_holding_a_newline_stays_one_line(tmp_path, capsys, monkeypatch):
     def params(args):
         raise nstlib.UserError("a\nb\rc")
 
-    monkeypatch.setattr("nstlib.cli.cmd_params", params)
+    monkeypatch.setattr("nstlib.ui.cli.cmd_params", params)
     assert main(["params"]) == 2
     assert one_line_error(capsys) == "nst: error: a\\nb\\rc\n"
     assert not (tmp_path / "runs").exists()
@@ -485,7 +485,7 @@ def test_an_explicit_runs_dir_is_relative_to_the_current_directory(tmp_path, mon
 def test_a_state_dict_missing_a_key_is_one_line(tmp_path, capsys):
     import torch
 
-    from nstlib.vgg import random_weights
+    from nstlib.model.vgg import random_weights
 
     stack = random_weights("vgg19")
     state = {f"features.{i}.weight": w for i, (w, _) in enumerate(stack.weights)}  # biases missing

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 import nstlib
-from nstlib.cli import main
-from nstlib.runs import read_csv, read_json
+from nstlib.ui.cli import main
+from nstlib.record.runs import read_csv, read_json
 
 from conftest import ROOT, make_image
 
@@ -86,7 +86,7 @@ def test_inprocess_sweep(inprocess_sweep):
 def test_batched_matches_unbatched(inprocess_sweep, images, tmp_path, monkeypatch):
     folder, batched = inprocess_sweep
     calls = []
-    transfer_module = sys.modules["nstlib.transfer"]
+    transfer_module = sys.modules["nstlib.run.transfer"]
     real = transfer_module.transfer_batch
 
     def counting(configs, **kw):
@@ -103,7 +103,7 @@ def test_batched_matches_unbatched(inprocess_sweep, images, tmp_path, monkeypatc
 
 def test_inprocess_batches_compatible_points(images, tmp_path, monkeypatch, capsys):
     calls = []
-    transfer_module = sys.modules["nstlib.transfer"]
+    transfer_module = sys.modules["nstlib.run.transfer"]
     real = transfer_module.transfer_batch
     monkeypatch.setattr(
         transfer_module, "transfer_batch", lambda configs, **kw: calls.append(len(configs)) or real(configs, **kw)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nstlib import Config, transfer
-from nstlib.runs import read_csv
+from nstlib.record.runs import read_csv
 
 from conftest import tiny_config
 

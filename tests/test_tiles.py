@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nstlib.layers import layer_names
-from nstlib.losses import LossWeights, Targets, gram_matrix, total_loss
-from nstlib.tiled_losses import loss_terms
-from nstlib.tiles import Tiling, features, grams, halo, split, tiling
-from nstlib.vgg import VGGFeatures
+from nstlib.model.layers import layer_names
+from nstlib.losses.core import LossWeights, Targets, gram_matrix, total_loss
+from nstlib.losses.tiled import loss_terms
+from nstlib.model.tiles import Tiling, features, grams, halo, split, tiling
+from nstlib.model.vgg import VGGFeatures
 
 STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 CONTENT = ["relu4_2"]
@@ -139,7 +139,7 @@ def test_a_tiled_run_logs_the_untiled_losses(tmp_path, capsys, control):
     "size, tile", [(1056, 512), (713, 512), (544, 256), (100, 48), (48, 48), (49, 48), (2763, 768)]
 )
 def test_tiles_cover_the_side_in_the_fewest_equal_aligned_pieces(size, tile):
-    from nstlib.tiles import ALIGN, spans
+    from nstlib.model.tiles import ALIGN, spans
 
     pieces = spans(size, tile)
     assert pieces[0][0] == 0 and pieces[-1][1] == size
@@ -153,7 +153,7 @@ def test_tiles_cover_the_side_in_the_fewest_equal_aligned_pieces(size, tile):
 def control_setup(original_weights, hw=(64, 96)):
     """A batch of five samples, one per control: gram with two styles under soft left/right masks (inside
     propagation), mean_std, w2 with the masks (simple), mrf, gram with two style_layer_sets."""
-    from nstlib.targets import SampleStyle, control_targets
+    from nstlib.losses.targets import SampleStyle, control_targets
 
     extractor = VGGFeatures(original_weights, STYLE + CONTENT)
     gen = torch.Generator().manual_seed(1)

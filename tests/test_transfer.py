@@ -11,10 +11,10 @@ from PIL import Image
 
 import nstlib
 from nstlib import Config, transfer
-from nstlib.losses import content_loss
-from nstlib.runs import new_folder, read_csv
-from nstlib.transfer import transfer_batch
-from nstlib.video import HOLD_SECONDS, auto_fps, expected_frames, video_stride
+from nstlib.losses.core import content_loss
+from nstlib.record.runs import new_folder, read_csv
+from nstlib.run.transfer import transfer_batch
+from nstlib.record.video import HOLD_SECONDS, auto_fps, expected_frames, video_stride
 
 from conftest import ROOT, tiny_config
 
@@ -213,7 +213,7 @@ def test_converged_sample_stops_early_with_the_full_runs_image(tmp_path, origina
 
 
 def test_a_batch_drops_converged_samples_and_the_others_run_on_unchanged(tmp_path, original_weights, monkeypatch):
-    from nstlib import tiled_losses
+    from nstlib.losses import tiled as tiled_losses
 
     sizes = []
     real = tiled_losses.total_loss

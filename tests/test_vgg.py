@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from nstlib import WeightsError, build_extractor
-from nstlib import vgg
-from nstlib.layers import check_layers, layer_names
+from nstlib.model import vgg
+from nstlib.model.layers import check_layers, layer_names
 
 
 def test_layer_names_follow_neural_style():
@@ -74,7 +74,7 @@ def test_pooling_modes_differ(original_weights):
 def _torchvision_state(model="vgg16", prefix="features."):
     stack = vgg.random_weights(model)
     state, index = {}, 0
-    from nstlib.layers import ARCHITECTURES
+    from nstlib.model.layers import ARCHITECTURES
 
     convs = iter(stack.weights)
     for item in ARCHITECTURES[model]:

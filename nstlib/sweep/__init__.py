@@ -23,15 +23,15 @@ from typing import Any
 
 import yaml
 
-from ..errors import UserError, quoted
-from ..files import FolderLock, atomic_write_text, file_problem
-from ..interrupts import deferred_interrupts
-from ..paths import project_file, resolve_output
-from ..runs import new_folder
-from .engines import ENGINES, EngineOptions, dask_client, error_text
-from .folder import SweepFolder
-from .grid import grid_figure, grid_inputs
-from .spec import MAX_POINTS, Point, Sweep, load_sweep
+from nstlib.errors import UserError, quoted
+from nstlib.files import FolderLock, atomic_write_text, file_problem
+from nstlib.interrupts import deferred_interrupts
+from nstlib.paths import project_file, resolve_output
+from nstlib.record.runs import new_folder
+from nstlib.sweep.engines import ENGINES, EngineOptions, dask_client, error_text
+from nstlib.sweep.folder import SweepFolder
+from nstlib.sweep.grid import grid_figure, grid_inputs
+from nstlib.sweep.spec import MAX_POINTS, Point, Sweep, load_sweep
 
 DEFAULT_NOTEBOOK = "notebooks/style_transfer.ipynb"
 
@@ -130,7 +130,7 @@ def sweep(
                 state.failed_running(" ".join(f"{e.__class__.__name__}: {e}".split()))
             raise
         try:
-            from ..figures import save_figure
+            from nstlib.record.figures import save_figure
 
             done = {p.number for p in spec.points if state.states[p.number].status == "done"}
             save_figure(grid_figure(state.folder, spec, done), state.folder / "grid.png", formats=("png", "pdf"))

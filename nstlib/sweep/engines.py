@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, from_dict
-from ..errors import UserError
-from ..memory import CPU_MEMORY_FRACTION, batch_budget
-from ..runs import RunFolder
-from .folder import PointState, SweepFolder, read_point
-from .plan import make_groups
-from .spec import Point, one_line
+from nstlib.config import Config, from_dict
+from nstlib.errors import UserError
+from nstlib.record.runs import RunFolder
+from nstlib.run.memory import CPU_MEMORY_FRACTION, batch_budget
+from nstlib.sweep.folder import PointState, SweepFolder, read_point
+from nstlib.sweep.plan import make_groups
+from nstlib.sweep.spec import Point, one_line
 
 
 @dataclass
@@ -70,7 +70,7 @@ def run_group(
 
 def log_hparams(config: dict[str, Any], folder: Path, params: dict[str, Any], state: PointState) -> None:
     """A point's axis values and final losses for TensorBoard, when its run logs there."""
-    from ..tblog import available, write_hparams
+    from nstlib.record.tblog import available, write_hparams
 
     if params and config.get("tensorboard") and available() and folder.is_dir():
         with contextlib.suppress(OSError):  # a full disk: the run record already says what happened
@@ -83,7 +83,7 @@ def _run_group(configs: list[dict[str, Any]], run_dirs: list[str], labels: list[
     A batch that fails as a whole (e.g. one unreadable image) is rerun point by point, so one bad
     point cannot take the others down. Never raises for a point's failure (KeyboardInterrupt excepted).
     """
-    from ..transfer import transfer_batch
+    from nstlib.run.transfer import transfer_batch
 
     dirs = [Path(d) for d in run_dirs]
     if len(configs) > 1:
@@ -107,7 +107,7 @@ def _run_group(configs: list[dict[str, Any]], run_dirs: list[str], labels: list[
 
 
 def _run_one(config: dict[str, Any], run_dir: Path) -> PointState:
-    from ..transfer import transfer
+    from nstlib.run.transfer import transfer
 
     started = time.time()
     try:

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, from_dict
-from ..errors import ConfigError, UserError, quoted
-from ..files import atomic_write_text, write_csv
-from ..runs import RunRecord
-from .labels import format_value
-from .spec import Point, Sweep, one_line
+from nstlib.config import Config, from_dict
+from nstlib.errors import ConfigError, UserError, quoted
+from nstlib.files import atomic_write_text, write_csv
+from nstlib.record.runs import RunRecord
+from nstlib.sweep.labels import format_value
+from nstlib.sweep.spec import Point, Sweep, one_line
 
 LOSS_COLUMNS = ("total", "content", "style", "tv")
 # how a point reports progress and where a standalone run would go: not what it computes (the engines

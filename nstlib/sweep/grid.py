@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError, quoted
-from ..figures import grid
-from ..images import load_pil
-from .folder import read_point
-from .spec import Sweep, load_sweep
+from nstlib.errors import UserError, quoted
+from nstlib.images import load_pil
+from nstlib.record.figures import grid
+from nstlib.sweep.folder import read_point
+from nstlib.sweep.spec import Sweep, load_sweep
 
 
 def grid_inputs(spec: Sweep | None, folder: str | os.PathLike[str], done: set[int] | None = None) -> dict[str, Any]:

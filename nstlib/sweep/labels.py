@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import INIT_MODES, coerce, field_types, fields_by_name
-from ..errors import ConfigError
-from ..paths import url_stem
+from nstlib.config import INIT_MODES, coerce, field_types, fields_by_name
+from nstlib.errors import ConfigError
+from nstlib.paths import url_stem
 
 
 def try_coerce(name: str, value: Any) -> Any:

@@ -6,11 +6,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ..batching import batch_key
-from ..config import Config
-from ..images import load_pil
-from ..memory import batch_budget, bytes_per_sample, level_shapes
-from .spec import Point
+from nstlib.config import Config
+from nstlib.images import load_pil
+from nstlib.run.batching import batch_key
+from nstlib.run.memory import batch_budget, bytes_per_sample, level_shapes
+from nstlib.sweep.spec import Point
 
 
 def probe(config: Config, cache: dict[str, Any]) -> tuple[int, int] | None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from ..config import (
+from nstlib.config import (
     Config,
     coerce,
     field_names,
@@ -43,11 +43,11 @@ from ..config import (
     parse_value,
     unknown_name_error,
 )
-from ..errors import ConfigError, UserError, quoted
-from ..files import file_problem
-from ..paths import is_url, resolve_input
-from ..runs import slug
-from .labels import format_value, pairs, try_coerce
+from nstlib.errors import ConfigError, UserError, quoted
+from nstlib.files import file_problem
+from nstlib.paths import is_url, resolve_input
+from nstlib.record.runs import slug
+from nstlib.sweep.labels import format_value, pairs, try_coerce
 
 SWEEP_KEYS = ("name", "description", "base", "axes", "zip")
 MAX_POINTS = 1000  # a sweep above this is refused unless the limit is raised (every point is a folder)

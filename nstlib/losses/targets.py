@@ -1,0 +1,292 @@
+"""The fixed targets of the losses: content features P_l and (blended) style Grams A_l (Gatys et al., Sec. 2).
+
+Computed once per resolution level, in fp32 and without gradients, and cached per process: the
+points of a sweep mostly share their content and style images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any
+
+import torch
+
+from nstlib.config import Config
+from nstlib.images import mirror_pad
+from nstlib.losses.core import StyleControl, StyleGroup, Targets, gram_matrix
+from nstlib.losses.masks import propagate, resize_mask
+from nstlib.losses.style import mean_std_target, moments, mrf_applies, mrf_target, position_weights, w2_target
+from nstlib.model import tiles
+from nstlib.model.layers import feature_size
+from nstlib.model.tiles import Tiling
+from nstlib.model.vgg import VGGFeatures
+
+
+class TargetCache:
+    """Targets keyed by the extractor's identity, the layers and the image's pixels.
+
+    An image changed in any way (size, colour preprocessing) is a different entry.
+    """
+
+    def __init__(self, entries: int = 16):
+        self.entries = entries
+        self.store: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def get(
+        self,
+        extractor: VGGFeatures,
+        kind: str,
+        image: torch.Tensor,
+        layers: Sequence[str],
+        compute: Callable[[torch.Tensor], Any],
+    ) -> Any:
+        if extractor.cache_key is None:
+            return compute(image)
+        digest = hashlib.sha1(image.detach().float().cpu().numpy().tobytes()).hexdigest()
+        key = (extractor.cache_key, kind, tuple(layers), tuple(image.shape), digest)
+        if key in self.store:
+            self.store.move_to_end(key)
+            return self.store[key]
+        value = self.store[key] = compute(image)
+        if len(self.store) > self.entries:
+            self.store.popitem(last=False)
+        return value
+
+
+TARGET_CACHE = TargetCache()
+
+
+@torch.no_grad()
+def content_targets(
+    extractor: VGGFeatures, contents: torch.Tensor, layers: list[str], t: Tiling | None = None
+) -> dict[str, torch.Tensor]:
+    """P_l for each content layer, B×N×H×W in fp32 (one cache entry per sample); with `t`: VGG on its tiles."""
+    if not layers:
+        return {}
+
+    def compute(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if t is not None and t.applies(x.shape[-2], x.shape[-1]):
+            return tiles.features(extractor, x, layers, t)
+        return extractor(x, layers)
+
+    per_sample = [
+        TARGET_CACHE.get(extractor, "content", contents[b : b + 1], layers, compute) for b in range(contents.shape[0])
+    ]
+    return {layer: torch.cat([f[layer] for f in per_sample]).float() for layer in layers}
+
+
+@torch.no_grad()
+def style_targets(
+    extractor: VGGFeatures,
+    styles: Sequence[Sequence[torch.Tensor]],
+    blend_weights: Sequence[Sequence[float]],
+    layers: list[str],
+    generated_hw: tuple[int, int],
+    t: Tiling | None = None,
+) -> dict[str, torch.Tensor]:
+    """A_l per style layer, B×N×N in fp32: sample b's style Grams blended with its weights.
+
+    A Gram sums over positions, so each style Gram is rescaled by M_l(generated) / M_l(style): style
+    images of any size then weigh as in the paper, where style and generated images had equal size.
+    """
+
+    def grams(style: torch.Tensor) -> dict[str, tuple[torch.Tensor, int]]:
+        if t is not None and t.applies(style.shape[-2], style.shape[-1]):  # style images too large for one pass
+            sizes = {layer: math.prod(feature_size(extractor.model, layer, *style.shape[-2:])) for layer in layers}
+            return {layer: (g, sizes[layer]) for layer, g in tiles.grams(extractor, style, layers, t).items()}
+        feats = extractor(style, layers)
+        return {layer: (gram_matrix(f), f.shape[2] * f.shape[3]) for layer, f in feats.items()}
+
+    positions = {layer: math.prod(feature_size(extractor.model, layer, *generated_hw)) for layer in layers}
+    out: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+    for these, weights in zip(styles, blend_weights):
+        blended: dict[str, torch.Tensor] = {}
+        for weight, style in zip(weights, these):
+            for layer, (gram, style_positions) in TARGET_CACHE.get(extractor, "gram", style, layers, grams).items():
+                term = weight * (positions[layer] / style_positions) * gram
+                blended[layer] = blended[layer] + term if layer in blended else term
+        for layer in layers:
+            out[layer].append(blended[layer])
+    return {layer: torch.cat(v).float() for layer, v in out.items()}
+
+
+@dataclass
+class SampleStyle:
+    """What one sample's style targets are made of at one level (Gatys et al. 2017 spatial and scale control)."""
+
+    kind: str  # style_loss
+    styles: list[torch.Tensor]  # 1×3×h×w each, as preprocessed for this level
+    blend: list[float]  # normalised blend weights
+    masks: list[torch.Tensor] | None = None  # per style: 1×1×H×W at the generated size (style_masks)
+    region_masks: list[torch.Tensor | None] = dc_field(default_factory=list)  # per style: 1×1×h×w or None
+    layer_sets: list[list[str]] | None = None  # per style: the layers it applies at
+    propagation: str = "simple"
+
+
+def level_targets(
+    extractor: VGGFeatures,
+    configs: Sequence[Config],
+    loaded: Sequence[Any],
+    content: torch.Tensor,
+    styles: list[list[torch.Tensor]],
+    t: Tiling | None = None,
+    margin: int = 0,
+) -> Targets:
+    """A batch's targets at one level: the paper's Grams, or (other style losses, masks, layer sets) controlled.
+
+    `content` is the canvas: the content images mirrored `margin` px wider on each side.
+    With `t` the early layers' statistics are sums over tiles."""
+    cfg, hw = configs[0], (content.shape[-2], content.shape[-1])
+    contents = content_targets(extractor, content, cfg.content_layers, t)
+    if any(c.uses_control for c in configs):  # Gatys et al. 2017 control, other style losses
+        control = control_targets(
+            extractor, sample_styles(configs, loaded, styles, hw, margin), cfg.style_layers, hw, t
+        )
+        return Targets(contents, {}, control)
+    blend = [c.resolved_blend_weights() for c in configs]
+    return Targets(contents, style_targets(extractor, styles, blend, cfg.style_layers, hw, t))
+
+
+def sample_styles(
+    configs: Sequence[Config],
+    loaded: Sequence[Any],
+    styles: list[list[torch.Tensor]],
+    hw: tuple[int, int],
+    margin: int = 0,
+) -> list[SampleStyle]:
+    """Each sample's style loss, styles, masks (at the canvas size `hw`, mirrored as the canvas is) and region
+    masks (at its styles')."""
+    inner = (hw[0] - 2 * margin, hw[1] - 2 * margin)
+    out = []
+    for c, img, these in zip(configs, loaded, styles):
+        regions: list[torch.Tensor | None] = [
+            resize_mask(m, (s.shape[-2], s.shape[-1])) for m, s in zip(img.region_masks, these)
+        ]
+        masks = [mirror_pad(resize_mask(m, inner), margin) for m in img.masks] or None
+        blend, sets = c.resolved_blend_weights(), c.resolved_layer_sets()
+        out.append(SampleStyle(c.style_loss, these, blend, masks, regions, sets, c.mask_propagation))
+    return out
+
+
+@torch.no_grad()
+def control_targets(
+    extractor: VGGFeatures,
+    samples: Sequence[SampleStyle],
+    layers: list[str],
+    generated_hw: tuple[int, int],
+    t: Tiling | None = None,
+) -> StyleControl:
+    """Per style loss, one `StyleGroup` of the samples using it, with each sample's regions.
+
+    Without masks a sample has one region: its styles blended through their raw moments (μ, E[f fᵀ]),
+    at each layer only the styles whose layer set holds it (weights renormalised; none: weight 0).
+    With masks region r is style r, its statistics taken over its style region mask, its loss on the
+    generated image's mask T_r; its weight ρ_r = mean(T_r^l) · R · blend_r (R · blend_r = 1 for equal
+    blend weights), so each region pulls per position as hard as a whole-image style would.
+    """
+    model = extractor.model
+    positions = {layer: math.prod(feature_size(model, layer, *generated_hw)) for layer in layers}
+    groups = []
+    for kind in dict.fromkeys(s.kind for s in samples):
+        members = [b for b, s in enumerate(samples) if s.kind == kind]
+        regions = max(len(samples[b].styles) if samples[b].masks else 1 for b in members)
+        per_layer: dict[str, list[Any]] = {layer: [] for layer in layers}
+        masks: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
+        weights: dict[str, list[list[float]]] = {layer: [] for layer in layers}
+        for b in members:
+            s = samples[b]
+            guides: list[dict[str, torch.Tensor | None]] = [
+                {layer: propagate(m.to(extractor.device), model, layer, s.propagation) for layer in layers}
+                if m is not None
+                else {layer: None for layer in layers}
+                for m in (s.region_masks or [None] * len(s.styles))
+            ]
+            style_stats = [_style_stats(extractor, kind, style, guide, t) for style, guide in zip(s.styles, guides)]
+            for layer in layers:
+                hw = feature_size(model, layer, *generated_hw)
+                used = [s.layer_sets is None or layer in s.layer_sets[i] for i in range(len(s.styles))]
+                stats = [style_stats[i][layer] for i in range(len(s.styles))]
+                if s.masks:
+                    guide = [propagate(m.to(extractor.device), model, layer, s.propagation) for m in s.masks]
+                    rows = [_finish(kind, [stats[i]], [1.0], positions[layer]) for i in range(len(s.styles))]
+                    w = [float(guide[i].mean()) * len(s.styles) * s.blend[i] * used[i] for i in range(len(s.styles))]
+                else:
+                    chosen = [i for i in range(len(s.styles)) if used[i]] or [0]
+                    total = sum(s.blend[i] for i in chosen) or 1.0
+                    rows = [
+                        _finish(
+                            kind, [stats[i] for i in chosen], [s.blend[i] / total for i in chosen], positions[layer]
+                        )
+                    ]
+                    guide = [torch.ones(1, 1, *hw, device=extractor.device)]
+                    w = [1.0 if any(used) else 0.0]
+                pad = regions - len(rows)
+                per_layer[layer] += rows + [rows[0]] * pad  # padding regions weigh 0
+                masks[layer] += guide + [torch.zeros_like(guide[0])] * pad
+                weights[layer].append(w + [0.0] * pad)
+        any_masks = any(samples[b].masks for b in members)
+        groups.append(
+            StyleGroup(
+                None if len(members) == len(samples) else torch.tensor(members, device=extractor.device),
+                kind,
+                regions,
+                {layer: _stack(kind, rows) for layer, rows in per_layer.items()},
+                {layer: torch.cat(m) if any_masks else None for layer, m in masks.items()},
+                {layer: torch.tensor(w, device=extractor.device) for layer, w in weights.items()},
+            )
+        )
+    return StyleControl(list(layers), groups)
+
+
+def _style_stats(
+    extractor: VGGFeatures, kind: str, style: torch.Tensor, guides: dict[str, torch.Tensor | None], t: Tiling | None
+) -> dict[str, Any]:
+    """One style image's raw statistics per layer (`_stats`), over its region at each layer (`guides`); with `t`
+    the moments are sums over the tiles, and mrf's patches come from the assembled maps."""
+    layers = list(guides)
+    if t is None or not t.applies(style.shape[-2], style.shape[-1]):
+        feats = extractor(style, layers)
+        return {layer: _stats(kind, layer, feats[layer], guides[layer]) for layer in layers}
+    if kind == "mrf":
+        feats = tiles.features(extractor, style, [x for x in layers if mrf_applies(x)], t)
+        dummy = style.new_zeros(1, 1, 1, 1)  # mrf's shallow layers hold a placeholder (`_stats`)
+        return {layer: _stats(kind, layer, feats.get(layer, dummy), guides[layer]) for layer in layers}
+    sums = {}
+    for layer in layers:
+        shape = torch.Size((1, 1, *feature_size(extractor.model, layer, *style.shape[-2:])))
+        p = position_weights(guides[layer], shape, style.device).view(shape)
+        sums[layer] = tiles.Sums(None, p, first=True, diagonal=kind == "mean_std")
+    return {layer: (x.s1, x.s2) for layer, x in tiles.sums(extractor, style, sums, t).items()}
+
+
+def _stats(kind: str, layer: str, features: torch.Tensor, guide: torch.Tensor | None) -> Any:
+    """One style image's raw statistics at one layer, over its region (guide) or the whole image."""
+    if kind == "mrf":  # shallow layers are not matched (MRF_MIN_BLOCK): a placeholder patch
+        return mrf_target(features, guide) if mrf_applies(layer) else (features.new_zeros(1, 1),) * 2
+    p = position_weights(guide, features.shape, features.device)
+    return moments(features, p, full=kind != "mean_std")
+
+
+def _finish(kind: str, stats: list[Any], blend: list[float], positions: int) -> Any:
+    """The targets of one region from its styles' statistics, blended with `blend`."""
+    if kind == "mrf":  # a blend of styles offers the patches of all of them
+        return torch.cat([s[0] for s in stats], 1), torch.cat([s[1] for s in stats], 1)
+    mu = sum(w * s[0] for w, s in zip(blend, stats))
+    second = sum(w * s[1] for w, s in zip(blend, stats))
+    assert isinstance(mu, torch.Tensor) and isinstance(second, torch.Tensor)
+    if kind == "gram":  # A = M_l(generated) · E[f fᵀ]: the Gram the style would have at the generated size
+        return positions * second
+    return mean_std_target(mu, second) if kind == "mean_std" else w2_target(mu, second)
+
+
+def _stack(kind: str, rows: list[Any]) -> Any:
+    if kind == "mrf":
+        return rows
+    if kind == "gram":
+        return torch.cat(rows).float()
+    return tuple(torch.cat(parts).float() for parts in zip(*rows))

@@ -1,0 +1,38 @@
+"""Which experiments can share one batch through VGG, and a run's default name."""
+
+from __future__ import annotations
+
+from nstlib.config import Config
+from nstlib.paths import url_stem
+
+BATCH_KEYS = (
+    "model",
+    "weights",
+    "pooling",
+    "padding",
+    "content_layers",
+    "style_layers",
+    "optimizer",
+    "history",
+    "history_precision",
+    "tile_size",
+    "memory_limit",
+    "sizes",
+    "image_size",
+    "level_epochs",
+    "epochs",
+    "device",
+    "precision",
+    "save_every",
+    "video",
+    "fps",
+)
+
+
+def batch_key(config: Config) -> tuple[str, ...]:
+    """Configs with equal keys can share one batch (content image sizes are checked once loaded)."""
+    return tuple(str(getattr(config, k)) for k in BATCH_KEYS)
+
+
+def default_name(config: Config) -> str:
+    return f"{url_stem(config.content) or 'image'}-{'+'.join(url_stem(s) or 'image' for s in config.style)}"

@@ -1,0 +1,132 @@
+"""A run's input images, loaded and checked before anything is created or allocated.
+
+Every image error names its parameter; sizes are checked against the deepest layer used and the
+batch's memory estimate (`memory.py`) against what the device has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from nstlib import images as im
+from nstlib.config import Config
+from nstlib.errors import ConfigError, ImageError, quoted
+from nstlib.files import file_problem
+from nstlib.losses.masks import load_masks
+from nstlib.model.layers import min_side
+from nstlib.paths import is_url, resolve_input
+from nstlib.run.memory import Estimate, plan_or_refuse, style_side
+
+
+@dataclass
+class Inputs:
+    """A config's images as loaded (full size, RGB in [0, 1])."""
+
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    init: torch.Tensor | None
+    masks: list[torch.Tensor] = field(default_factory=list)  # style_masks, 1×1×H×W each
+    region_masks: list[torch.Tensor] = field(default_factory=list)  # style_region_masks
+
+
+def load_inputs(config: Config) -> Inputs:
+    """Load every image of `config`; an ImageError names the parameter."""
+    loaded: dict[str, list[torch.Tensor]] = {"content": [], "style": [], "init": []}
+    for param, path in config.image_paths():
+        if param == "init" and not is_url(path) and file_problem(resolve_input(path)) == "file not found":
+            raise ConfigError(f"init: {quoted(path)} is not content, style, noise or an existing image file")
+        try:
+            loaded[param].append(im.load_image(path))
+        except ImageError as e:
+            raise ImageError(f"{param}: {e}") from None
+    init = loaded["init"][0] if loaded["init"] else None
+    return Inputs(loaded["content"][0], loaded["style"], init, *load_masks(config))
+
+
+def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
+    """The generated image's (H, W) at longest side `size`; a batch's content images must agree."""
+    shapes = {im.scaled_size(img.content.shape[-2], img.content.shape[-1], size) for img in loaded}
+    if len(shapes) > 1:
+        raise ConfigError(
+            f"batch: content images give different sizes {sorted(shapes)} at {size} px; run them separately"
+        )
+    return shapes.pop()
+
+
+def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.device) -> Estimate:
+    """Before any folder or model: the generated and style images are large enough for the deepest layer
+    used (a short side of 2^poolings pixels, `layers.min_side`); returns the batch's memory plan (whole
+    image, capped history or tiles; `memory.py`) or refuses in one line."""
+    first = configs[0]
+    which = "sizes" if first.sizes else "image_size"
+    layers = first.content_layers + first.style_layers
+    for size in first.level_sizes:
+        hw = content_hw(loaded, size)
+        for layer in layers:
+            if min(hw) < min_side(first.model, layer):
+                raise ConfigError(
+                    f"{which}: {size} px gives a {hw[1]}×{hw[0]} image, too small for layer {layer} (its short "
+                    f"side must be at least {min_side(first.model, layer)} px); use a larger size or shallower layers"
+                )
+        for c, img in zip(configs, loaded):
+            for sh, sw in style_hws(img):
+                h, w = im.scaled_size(sh, sw, style_side(c, size))
+                for layer in c.style_layers:
+                    if min(h, w) < min_side(c.model, layer):
+                        raise ConfigError(
+                            f"style_scale: a {sw}×{sh} style image becomes {w}×{h} at {size} px, too small for "
+                            f"layer {layer} (short side at least {min_side(c.model, layer)} px); use a larger "
+                            "style_scale or image size"
+                        )
+    hw0 = content_hw(loaded, max(first.level_sizes))
+    plan = plan_or_refuse(configs, hw0, [style_hws(i) for i in loaded], device)
+    return plan
+
+
+def style_hws(img: Inputs) -> list[tuple[int, int]]:
+    return [(s.shape[-2], s.shape[-1]) for s in img.styles]
+
+
+def level_inputs(
+    configs: Sequence[Config], loaded: Sequence[Inputs], size: int, device: torch.device
+) -> tuple[torch.Tensor, list[list[torch.Tensor]]]:
+    """Content batch and per-sample style images at a level of longest side `size`, colour-preprocessed."""
+    hw = content_hw(loaded, size)
+    contents, styles = [], []
+    for c, img in zip(configs, loaded):
+        content = im.resize(img.content, hw).to(device)
+        these = [im.resize_longest(s, style_side(c, size)).to(device) for s in img.styles]
+        if c.preserve_color == "histogram":
+            these = [im.match_colour_histogram(s, content) for s in these]
+        elif c.preserve_color == "luminance":
+            these = [im.match_luminance(s, content) for s in these]
+            content = im.luminance(content)
+        contents.append(content)
+        styles.append(these)
+    return torch.cat(contents), styles
+
+
+def initial_images(
+    configs: Sequence[Config], loaded: Sequence[Inputs], content: torch.Tensor, styles: list[list[torch.Tensor]]
+) -> torch.Tensor:
+    """Each sample's starting image at the content's size: its `init` (content, style, seeded noise, a file)."""
+    out = []
+    hw = (content.shape[-2], content.shape[-1])
+    for i, (c, img) in enumerate(zip(configs, loaded)):
+        if c.init == "content":
+            x = content[i : i + 1]
+        elif c.init == "style":
+            x = im.resize(styles[i][0], hw)
+        elif c.init == "noise":
+            gen = torch.Generator().manual_seed(c.seed)
+            x = (0.5 + c.noise_std * torch.randn(1, 3, *hw, generator=gen)).clamp(0, 1).to(content.device)
+        else:
+            assert img.init is not None
+            x = im.resize(img.init.to(content.device), hw)
+        if c.preserve_color == "luminance":
+            x = im.luminance(x)
+        out.append(x)
+    return torch.cat(out).contiguous()
