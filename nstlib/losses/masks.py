@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 
 from nstlib import images as im
-from nstlib.config import Config
 from nstlib.errors import ImageError, quoted
 from nstlib.model.layers import feature_size, layer_names
 
@@ -57,15 +56,3 @@ def propagate(mask: torch.Tensor, model: str, layer: str, method: str) -> torch.
         if name == layer:
             break
     return t
-
-
-def load_masks(config: Config) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """style_masks and style_region_masks as loaded; an ImageError names the parameter (before model work)."""
-    out: dict[str, list[torch.Tensor]] = {"style_masks": [], "style_region_masks": []}
-    for param, masks in out.items():
-        for path in getattr(config, param):
-            try:
-                masks.append(load_mask(path))
-            except ImageError as e:
-                raise ImageError(f"{param}: {e}") from None
-    return out["style_masks"], out["style_region_masks"]

@@ -127,7 +127,7 @@ class _NuclearNorm(torch.autograd.Function):
 
 def w2_cross(root_s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """‖Σ_s^{1/2} X‖_* per sample (V×N×N, V×N×M): the value and gradient of svdvals(Σ_s^{1/2} X).sum(1),
-    with an SVD of N×N instead of N×M (tests/test_control.py checks both)."""
+    with an SVD of N×N instead of N×M (tests/losses/test_style.py checks both)."""
     out: torch.Tensor = _NuclearNorm.apply(root_s, x)
     return out
 

@@ -16,10 +16,8 @@ from typing import Any
 
 import torch
 
-from nstlib.config import Config
-from nstlib.images import mirror_pad
-from nstlib.losses.core import StyleControl, StyleGroup, Targets, gram_matrix
-from nstlib.losses.masks import propagate, resize_mask
+from nstlib.losses.core import StyleControl, StyleGroup, gram_matrix
+from nstlib.losses.masks import propagate
 from nstlib.losses.style import mean_std_target, moments, mrf_applies, mrf_target, position_weights, w2_target
 from nstlib.model import tiles
 from nstlib.model.layers import feature_size
@@ -126,51 +124,6 @@ class SampleStyle:
     region_masks: list[torch.Tensor | None] = dc_field(default_factory=list)  # per style: 1×1×h×w or None
     layer_sets: list[list[str]] | None = None  # per style: the layers it applies at
     propagation: str = "simple"
-
-
-def level_targets(
-    extractor: VGGFeatures,
-    configs: Sequence[Config],
-    loaded: Sequence[Any],
-    content: torch.Tensor,
-    styles: list[list[torch.Tensor]],
-    t: Tiling | None = None,
-    margin: int = 0,
-) -> Targets:
-    """A batch's targets at one level: the paper's Grams, or (other style losses, masks, layer sets) controlled.
-
-    `content` is the canvas: the content images mirrored `margin` px wider on each side.
-    With `t` the early layers' statistics are sums over tiles."""
-    cfg, hw = configs[0], (content.shape[-2], content.shape[-1])
-    contents = content_targets(extractor, content, cfg.content_layers, t)
-    if any(c.uses_control for c in configs):  # Gatys et al. 2017 control, other style losses
-        control = control_targets(
-            extractor, sample_styles(configs, loaded, styles, hw, margin), cfg.style_layers, hw, t
-        )
-        return Targets(contents, {}, control)
-    blend = [c.resolved_blend_weights() for c in configs]
-    return Targets(contents, style_targets(extractor, styles, blend, cfg.style_layers, hw, t))
-
-
-def sample_styles(
-    configs: Sequence[Config],
-    loaded: Sequence[Any],
-    styles: list[list[torch.Tensor]],
-    hw: tuple[int, int],
-    margin: int = 0,
-) -> list[SampleStyle]:
-    """Each sample's style loss, styles, masks (at the canvas size `hw`, mirrored as the canvas is) and region
-    masks (at its styles')."""
-    inner = (hw[0] - 2 * margin, hw[1] - 2 * margin)
-    out = []
-    for c, img, these in zip(configs, loaded, styles):
-        regions: list[torch.Tensor | None] = [
-            resize_mask(m, (s.shape[-2], s.shape[-1])) for m, s in zip(img.region_masks, these)
-        ]
-        masks = [mirror_pad(resize_mask(m, inner), margin) for m in img.masks] or None
-        blend, sets = c.resolved_blend_weights(), c.resolved_layer_sets()
-        out.append(SampleStyle(c.style_loss, these, blend, masks, regions, sets, c.mask_propagation))
-    return out
 
 
 @torch.no_grad()

@@ -1,2 +1,2 @@
-"""One run or a batch of runs: inputs and their memory plan, the optimisers, progress, and `transfer`, which
-turns Configs into the plain values the losses and the model take."""
+"""One run or a batch of runs: inputs and their memory plan, each level's images and targets (levels: where
+Configs become the plain values the losses and the model take), the optimisers, progress, and `transfer`."""

@@ -15,7 +15,7 @@ from nstlib import images as im
 from nstlib.config import Config
 from nstlib.errors import ConfigError, ImageError, quoted
 from nstlib.files import file_problem
-from nstlib.losses.masks import load_masks
+from nstlib.losses.masks import load_mask
 from nstlib.model.layers import min_side
 from nstlib.paths import is_url, resolve_input
 from nstlib.run.memory import Estimate, plan_or_refuse, style_side
@@ -90,43 +90,13 @@ def style_hws(img: Inputs) -> list[tuple[int, int]]:
     return [(s.shape[-2], s.shape[-1]) for s in img.styles]
 
 
-def level_inputs(
-    configs: Sequence[Config], loaded: Sequence[Inputs], size: int, device: torch.device
-) -> tuple[torch.Tensor, list[list[torch.Tensor]]]:
-    """Content batch and per-sample style images at a level of longest side `size`, colour-preprocessed."""
-    hw = content_hw(loaded, size)
-    contents, styles = [], []
-    for c, img in zip(configs, loaded):
-        content = im.resize(img.content, hw).to(device)
-        these = [im.resize_longest(s, style_side(c, size)).to(device) for s in img.styles]
-        if c.preserve_color == "histogram":
-            these = [im.match_colour_histogram(s, content) for s in these]
-        elif c.preserve_color == "luminance":
-            these = [im.match_luminance(s, content) for s in these]
-            content = im.luminance(content)
-        contents.append(content)
-        styles.append(these)
-    return torch.cat(contents), styles
-
-
-def initial_images(
-    configs: Sequence[Config], loaded: Sequence[Inputs], content: torch.Tensor, styles: list[list[torch.Tensor]]
-) -> torch.Tensor:
-    """Each sample's starting image at the content's size: its `init` (content, style, seeded noise, a file)."""
-    out = []
-    hw = (content.shape[-2], content.shape[-1])
-    for i, (c, img) in enumerate(zip(configs, loaded)):
-        if c.init == "content":
-            x = content[i : i + 1]
-        elif c.init == "style":
-            x = im.resize(styles[i][0], hw)
-        elif c.init == "noise":
-            gen = torch.Generator().manual_seed(c.seed)
-            x = (0.5 + c.noise_std * torch.randn(1, 3, *hw, generator=gen)).clamp(0, 1).to(content.device)
-        else:
-            assert img.init is not None
-            x = im.resize(img.init.to(content.device), hw)
-        if c.preserve_color == "luminance":
-            x = im.luminance(x)
-        out.append(x)
-    return torch.cat(out).contiguous()
+def load_masks(config: Config) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """style_masks and style_region_masks as loaded; an ImageError names the parameter (before model work)."""
+    out: dict[str, list[torch.Tensor]] = {"style_masks": [], "style_region_masks": []}
+    for param, masks in out.items():
+        for path in getattr(config, param):
+            try:
+                masks.append(load_mask(path))
+            except ImageError as e:
+                raise ImageError(f"{param}: {e}") from None
+    return out["style_masks"], out["style_region_masks"]

@@ -24,7 +24,6 @@ from nstlib.interrupts import Interrupted, deferred_interrupts, describe, is_ter
 from nstlib.losses import tiled as tiled_losses
 from nstlib.losses.core import LossTerms, LossWeights, Targets
 from nstlib.losses.style import STYLE_LOSS_SCALE
-from nstlib.losses.targets import level_targets
 from nstlib.model.device import compute_dtype, precision_record, resolve_device, resolve_precision
 from nstlib.model.vgg import build_extractor, load_weights
 from nstlib.paths import resolve_output
@@ -32,7 +31,8 @@ from nstlib.record.recorder import Recorder
 from nstlib.record.runs import RunFolder
 from nstlib.record.video import expected_frames
 from nstlib.run.batching import BATCH_KEYS, batch_key, default_name
-from nstlib.run.inputs import Inputs, check_sizes, content_hw, initial_images, level_inputs, load_inputs
+from nstlib.run.inputs import Inputs, check_sizes, content_hw, load_inputs
+from nstlib.run.levels import initial_images, level_inputs, level_targets
 from nstlib.run.memory import Estimate, bound_heap, memory_notes, memory_record, peak_record
 from nstlib.run.optimize import Stopping, make_optimizer, optimize
 from nstlib.run.progress import Progress

@@ -1,11 +1,9 @@
-"""Border artefacts at high β: no colour strip along a side that is not a multiple of 16 px."""
-
-from pathlib import Path
-
+"""Border artefacts at high β: no frame along the edges (the mirror canvas), no colour strip along a side that
+is not a multiple of 16 px (Caffe's ceil pooling)."""
 
 import nstlib
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
 
 
 def test_high_beta_transfer_has_no_bottom_strip(original_weights, tmp_path):
