@@ -2,7 +2,7 @@
 PYTHON ?= python3
 NBSTRIPOUT_EXTRAKEYS = metadata.papermill cell.metadata.papermill metadata.colab.provenance
 
-.PHONY: test lint format check notebooks nbstripout
+.PHONY: test lint format check notebooks nbstripout docs
 
 # The test suite (the README's test command without the install).
 test:
@@ -34,3 +34,7 @@ nbstripout:
 	git config filter.nbstripout.extrakeys "$(NBSTRIPOUT_EXTRAKEYS)"
 	@grep -qxF '*.ipynb filter=nbstripout' .gitattributes 2>/dev/null || echo '*.ipynb filter=nbstripout' >> .gitattributes
 	@echo "nbstripout filter configured for *.ipynb (.gitattributes)"
+
+# Build the documentation site into site/ (CI builds it with --strict too).
+docs:
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict

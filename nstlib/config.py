@@ -1,7 +1,7 @@
 """The single source of truth for every NST Lab parameter.
 
 `Config` holds names, types, defaults, help and where each comes from in Gatys et al. (CVPR 2016).
-The CLI flags, the notebooks' parameters cells, the sweep files and the README table are derived
+The CLI flags, the notebooks' parameters cells, the sweep files and the docs' parameter table are derived
 from it or checked against it.
 """
 
@@ -40,7 +40,7 @@ def _f(default: Any, help: str, paper: str = "", choices: tuple[str, ...] = (), 
 
 @dataclass
 class Config:
-    """All parameters of one style transfer experiment (see `nst run --help` or the README table)."""
+    """All parameters of one style transfer experiment (see `nst run --help` or docs/parameters.md)."""
 
     # images
     content: str = _f(
@@ -128,7 +128,7 @@ class Config:
     )
     style_loss: str = _f("gram", *HELP["style_loss"], STYLE_LOSSES)  # help texts: controls.py
     normalize_gradients: bool = _f(False, *HELP["normalize_gradients"])
-    # spatial and scale control (Gatys et al. 2017; README, "Control and style losses")
+    # spatial and scale control (Gatys et al. 2017; docs/control.md)
     style_masks: list[str] = _f([], *HELP["style_masks"], path=True)
     mask_propagation: str = _f("simple", *HELP["mask_propagation"], PROPAGATIONS)
     style_region_masks: list[str] = _f([], *HELP["style_region_masks"], path=True)
@@ -139,7 +139,7 @@ class Config:
     history: int = _f(100, "L-BFGS history size", "neural-style's -lbfgs_num_correction", minimum=1)
     history_precision: str = _f(
         "fp32",
-        "how the L-BFGS history is stored: 'fp32', or 'bf16' in half the memory (README, \"Large images\")",
+        "how the L-BFGS history is stored: 'fp32', or 'bf16' in half the memory (docs/large_images.md)",
         "",
         ("fp32", "bf16"),
     )
@@ -153,7 +153,7 @@ class Config:
     memory_limit: float = _f(
         0.0,
         "GB a run may use, the process included: the memory model caps the L-BFGS history and tiles to fit; "
-        '0: 85% of the available memory (README, "Large images")',
+        "0: 85% of the available memory (docs/large_images.md)",
         "",
         minimum=0.0,
     )

@@ -23,7 +23,7 @@ from nstlib.paths import is_url, resolve_input, source_root
 
 CACHE_DIR = Path(os.environ.get("NSTLIB_CACHE", Path.home() / ".cache" / "nstlib"))
 # A download must finish within DOWNLOAD_DEADLINE_S in all (not per read) and stay under
-# DOWNLOAD_MAX_BYTES; both settable through the environment (README, "What NST Lab promises").
+# DOWNLOAD_MAX_BYTES; both settable through the environment (docs/promises.md).
 DOWNLOAD_DEADLINE_S = float(os.environ.get("NSTLIB_DOWNLOAD_DEADLINE_S", 60))
 DOWNLOAD_MAX_BYTES = int(float(os.environ.get("NSTLIB_DOWNLOAD_MAX_MB", 50)) * 1e6)
 CHUNK = 1 << 16

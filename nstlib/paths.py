@@ -1,4 +1,4 @@
-"""Where paths resolve, in one rule (README, "Paths").
+"""Where paths resolve, in one rule (docs, "Using it").
 
 - Inputs (content, style, init images): as given — a URL, an absolute path, or a path relative to
   the current directory — else relative to the source checkout, so `collections/...` works from any

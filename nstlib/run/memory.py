@@ -39,7 +39,7 @@ TILE_CHOICES = (2048, 1536, 1024, 768, 512, 384, 256, 128)  # automatic tile sid
 TILED_VECTORS = 2  # a tiled step adds the padded, preprocessed image and its gradient
 # copies of each style layer's C·M features (mrf: its 9C·M patches) a style loss's forward and backward keep beyond
 # the Gram loss's (which VGG_BYTES_PER_PIXEL includes): peak RSS over the Gram run's, 4 steps at 512 and 768 px,
-# the larger of the two (python bench/memory.py --runs 512:4:0:0:w2,…; README, "Large images")
+# the larger of the two (python bench/memory.py --runs 512:4:0:0:w2,…; docs/large_images.md)
 LOSS_COPIES = {"gram": 0.0, "mean_std": 0.8, "w2": 2.7, "mrf": 3.2}
 RUN_MEMORY_FRACTION = 0.85  # of the available RAM (or free GPU memory) a single run may plan to use
 CPU_MEMORY_FRACTION = 0.5  # of the available RAM, for a batch of sweep points

@@ -43,7 +43,7 @@ class LBFGS:
     loss and the loss jumps 2–7× (bench/loss_jump.py); None keeps torch's L-BFGS exactly.
     `history_dtype=torch.bfloat16` stores the pairs in half the memory: they are rounded once when
     stored, and every inner product uses the rounded vectors in fp32, so the compact form stays
-    consistent (README, "Large images", measures the effect).
+    consistent (docs/large_images.md measures the effect).
     """
 
     def __init__(

@@ -157,7 +157,7 @@ class SweepFolder:
         self.write_index()
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per point: its parameters, status, and both kinds of final losses (see README); the
+        """One row per point: its parameters, status, and both kinds of final losses (see docs/sweeps.md); the
         per-layer losses (dicts) go to index.jsonl only."""
         rows = []
         for p in self.spec.points:

@@ -109,7 +109,7 @@ def config_from_args(args: argparse.Namespace, base: dict[str, Any] | None = Non
 
 
 def parameter_table() -> str:
-    """The README's parameter table, generated from Config."""
+    """The parameter table of docs/parameters.md, generated from Config."""
     lines = ["| parameter | default | meaning | in the paper |", "|---|---|---|---|"]
     for f in dataclasses.fields(Config):
         default = field_default(f)

@@ -41,7 +41,7 @@ def test_estimate_grows_with_size_history_and_batch():
 
 
 def test_style_losses_add_their_own_working_tensors():
-    """Measured at 512 and 768 px (README, "Large images"): over the Gram run's peak, mean_std adds least, then w2,
+    """Measured at 512 and 768 px (docs/large_images.md): over the Gram run's peak, mean_std adds least, then w2,
     then mrf (its 9C·M patches). The extra grows with the pixels, with the regions of style_masks, and a tiled
     run's early layers add nothing (they work on sums over tiles)."""
     from nstlib.run.memory import loss_bytes

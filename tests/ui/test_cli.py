@@ -91,9 +91,9 @@ def test_layers_command():
     assert p.returncode == 0 and "relu5_3" in p.stdout and "conv5_4" not in p.stdout
 
 
-def test_readme_parameter_table_matches_config():
-    readme = (ROOT / "README.md").read_text()
-    assert parameter_table() in readme
+def test_docs_parameter_table_matches_config():
+    page = (ROOT / "docs/parameters.md").read_text()
+    assert parameter_table() in page
 
 
 def test_parser_builds():

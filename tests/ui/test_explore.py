@@ -158,7 +158,7 @@ def test_explorer_in_headless_chromium_run_preview_stop(server, browser):
     def updated() -> bool:
         preview, plot = images(driver)[2:4]
         step = re.search(r"step (\d+)", page_text(driver))
-        # a few steps, so the loss plot (and the README's screenshot) shows a curve
+        # a few steps, so the loss plot (and the docs' screenshot) shows a curve
         return preview != preview_before and plot != plot_before and bool(step and int(step.group(1)) >= 20)
 
     wait_for(driver, "the preview and the loss plot to update", updated, 60)
