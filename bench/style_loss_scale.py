@@ -1,6 +1,6 @@
 """E_gram / E_loss at the content init: the scale that would give each loss the Gram loss's starting size.
 
-STYLE_LOSS_SCALE (nstlib/losses/style.py) started from these; w2 and mrf now use a fifth and a third of them,
+The catalog's beta_scale (nstlib/controls.py) started from these; w2 and mrf now use a fifth and a third of them,
 chosen at 512 px by the look and content loss of finished runs (README, "Control and style losses": at equal
 start they overpower the content).
 Forward only (epochs 0), one batch of the four losses per content × style pair:

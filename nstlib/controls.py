@@ -1,16 +1,42 @@
-"""The vocabulary of spatial/scale control and the style-loss family, pure Python so Config can check it.
+"""The vocabulary of spatial/scale control and the catalog of style losses, pure Python so Config can check it.
 
 Gatys, Ecker, Bethge, Hertzmann, Shechtman, CVPR 2017 (Sec. 4 spatial, Sec. 6 scale control); the losses
-are in style_losses.py, the mask propagation in masks.py.
+are in losses/style.py and losses/core.py, the mask propagation in losses/masks.py.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from nstlib.errors import ConfigError
 
-STYLE_LOSSES = ("gram", "mean_std", "w2", "mrf")
+
+@dataclass(frozen=True)
+class StyleLossEntry:
+    """One style loss: its name, the factor β is multiplied by, and the memory its forward and backward keep.
+
+    beta_scale: the default style_weight (1e3, with content_weight 1) gives each loss about the Gram run's
+    balance of content and style in the result (docs/control.md shows how; w2 and mrf well below the scale
+    that equalises the losses at the content init, which overpowers the content), set at 512 px.
+    memory_copies: copies of each style layer's C·M features (mrf: its 9C·M patches) beyond the Gram loss's,
+    from peak RSS over the Gram run's at 512 and 768 px (python bench/memory.py; docs/large_images.md)."""
+
+    name: str
+    beta_scale: float
+    memory_copies: float
+
+
+STYLE_LOSS_CATALOG = {
+    entry.name: entry
+    for entry in (
+        StyleLossEntry("gram", 1.0, 0.0),
+        StyleLossEntry("mean_std", 2e4, 0.8),
+        StyleLossEntry("w2", 3e3, 2.7),
+        StyleLossEntry("mrf", 2.4e3, 3.2),
+    )
+}
+STYLE_LOSSES = tuple(STYLE_LOSS_CATALOG)
 PROPAGATIONS = ("simple", "inside")
 
 # (help, source in the literature) of the Config fields of control and style losses

@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from nstlib import images as im
+from nstlib.controls import PROPAGATIONS
 from nstlib.errors import ImageError, quoted
 from nstlib.model.layers import feature_size, layer_names
-
-PROPAGATIONS = ("simple", "inside")
 
 
 def load_mask(path: str) -> torch.Tensor:

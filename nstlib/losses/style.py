@@ -22,15 +22,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-STYLE_LOSSES = ("gram", "mean_std", "w2", "mrf")
+from nstlib.controls import STYLE_LOSSES
+
 MRF_MIN_BLOCK = 3  # Li & Wand match patches on relu3_1 and relu4_1; shallower layers are too large to match
 MRF_MAX_PATCHES = 4096  # style patches per target; the style grid is strided beyond this (cost ∝ patches²)
 EPS = 1e-8
-# β is multiplied by these so that the default style_weight (1e3, with content_weight 1) gives each loss about
-# the Gram run's balance of content and style in the result (docs/control.md shows how):
-# w2 and mrf well below the scale that equalises the losses at the content init (that one overpowers the content),
-# set at 512 px, the default size, from the result's content loss against the Gram run's.
-STYLE_LOSS_SCALE = {"gram": 1.0, "mean_std": 2e4, "w2": 3e3, "mrf": 2.4e3}
 
 
 def layer_block(layer: str) -> int:

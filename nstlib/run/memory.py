@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from nstlib.config import Config, ConfigError, fields_by_name
+from nstlib.controls import STYLE_LOSS_CATALOG
 from nstlib.images import scaled_size
 from nstlib.losses.style import mrf_applies
 from nstlib.model.layers import layer_channels, layer_names
@@ -37,10 +38,6 @@ PIXEL_VECTOR_BYTES = 3 * 4
 MIN_HISTORY = 5  # the smallest L-BFGS history the model offers before it tiles or refuses
 TILE_CHOICES = (2048, 1536, 1024, 768, 512, 384, 256, 128)  # automatic tile sides, largest first
 TILED_VECTORS = 2  # a tiled step adds the padded, preprocessed image and its gradient
-# copies of each style layer's C·M features (mrf: its 9C·M patches) a style loss's forward and backward keep beyond
-# the Gram loss's (which VGG_BYTES_PER_PIXEL includes): peak RSS over the Gram run's, 4 steps at 512 and 768 px,
-# the larger of the two (python bench/memory.py --runs 512:4:0:0:w2,…; docs/large_images.md)
-LOSS_COPIES = {"gram": 0.0, "mean_std": 0.8, "w2": 2.7, "mrf": 3.2}
 RUN_MEMORY_FRACTION = 0.85  # of the available RAM (or free GPU memory) a single run may plan to use
 CPU_MEMORY_FRACTION = 0.5  # of the available RAM, for a batch of sweep points
 CUDA_MEMORY_FRACTION = 0.8  # of the free GPU memory (torch.cuda.mem_get_info)
@@ -134,7 +131,7 @@ def vgg_bytes(config: Config, h: int, w: int, t: Tiling | None) -> float:
 def loss_bytes(config: Config, h: int, w: int, t: Tiling | None) -> float:
     """A style loss's own working tensors on the layers it sees whole: every style layer untiled; tiled, those
     after the cut (the early ones work on sums, tiled_losses.py) and mrf's layers, which are always whole."""
-    copies = LOSS_COPIES[config.style_loss]
+    copies = STYLE_LOSS_CATALOG[config.style_loss].memory_copies  # beyond the Gram's, in VGG_BYTES_PER_PIXEL
     sizes, order = _sizes(config.model), layer_names(config.model)
     values = 0.0
     for layer in config.style_layers:

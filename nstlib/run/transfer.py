@@ -19,11 +19,11 @@ import torch
 
 from nstlib import images as im
 from nstlib.config import Config
+from nstlib.controls import STYLE_LOSS_CATALOG
 from nstlib.errors import ConfigError
 from nstlib.interrupts import Interrupted, deferred_interrupts, describe, is_terminated, terminate_as_interrupt
 from nstlib.losses import tiled as tiled_losses
 from nstlib.losses.core import LossTerms, LossWeights, Targets
-from nstlib.losses.style import STYLE_LOSS_SCALE
 from nstlib.model.device import compute_dtype, precision_record, resolve_device, resolve_precision
 from nstlib.model.vgg import build_extractor, load_weights
 from nstlib.paths import resolve_output
@@ -212,7 +212,7 @@ class _Job:
         )
         self.weights = LossWeights(
             content=self._per_sample(lambda c: c.content_weight),
-            style=self._per_sample(lambda c: c.style_weight * STYLE_LOSS_SCALE[c.style_loss]),
+            style=self._per_sample(lambda c: c.style_weight * STYLE_LOSS_CATALOG[c.style_loss].beta_scale),
             tv=self._per_sample(lambda c: c.tv_weight),
             content_layers=torch.tensor(
                 [c.resolved_content_layer_weights() for c in self.configs], device=self.device

@@ -8,18 +8,20 @@ import torch
 from PIL import Image
 
 import nstlib
-from nstlib import config as config_module
 from nstlib.losses import style as sl
+from nstlib.controls import PROPAGATIONS, STYLE_LOSS_CATALOG, STYLE_LOSSES
 from nstlib.errors import ConfigError, ImageError
 from nstlib.losses.core import guided_gram, guided_style_loss
-from nstlib.losses.masks import PROPAGATIONS, propagate
+from nstlib.losses.masks import propagate
 from nstlib.run.transfer import load_inputs, transfer_batch
 
 RUN = dict(image_size=64, video=False, save_every=0, progress="none", weights="original")
 
 
-def test_loss_choices_agree():
-    assert config_module.STYLE_LOSSES == sl.STYLE_LOSSES
+def test_every_catalog_loss_is_a_config_choice_with_its_own_scale():
+    assert nstlib.Config.__dataclass_fields__["style_loss"].metadata["choices"] == tuple(STYLE_LOSS_CATALOG)
+    assert STYLE_LOSS_CATALOG["gram"].beta_scale == 1.0 and STYLE_LOSS_CATALOG["gram"].memory_copies == 0.0
+    assert all(e.beta_scale > 0 and e.memory_copies >= 0 for e in STYLE_LOSS_CATALOG.values())
 
 
 def test_guided_gram_all_ones_is_plain_gram():
@@ -226,10 +228,10 @@ def test_every_loss_lowers_its_own_value_in_one_batch(tmp_path):
     layers = ["relu1_1", "relu2_1", "relu4_1"]
     configs = [
         tiny_config(tmp_path, style_loss=kind, epochs=40, content_weight=0.0, style_layers=layers, video=False)
-        for kind in sl.STYLE_LOSSES
+        for kind in STYLE_LOSSES
     ]
     results = transfer_batch(configs)
-    ratios = {kind: r.history[0]["style"] / r.history[-1]["style"] for kind, r in zip(sl.STYLE_LOSSES, results)}
+    ratios = {kind: r.history[0]["style"] / r.history[-1]["style"] for kind, r in zip(STYLE_LOSSES, results)}
     assert all(r.status == "done" for r in results), ratios
     assert all(x >= 5 for x in ratios.values()), ratios
 
@@ -251,7 +253,7 @@ def test_style_loss_sweep_validates():
     from conftest import ROOT
 
     sweep = load_sweep(str(ROOT / "sweeps" / "style_loss.yaml"))
-    assert sorted(p.config.style_loss for p in sweep.points) == sorted(sl.STYLE_LOSSES)
+    assert sorted(p.config.style_loss for p in sweep.points) == sorted(STYLE_LOSSES)
 
 
 def test_controls_sweep_runs_every_loss_and_propagation_in_one_batch(tmp_path, monkeypatch, capsys):
@@ -277,10 +279,10 @@ def test_controls_sweep_runs_every_loss_and_propagation_in_one_batch(tmp_path, m
     records = [RunRecord.read(result.folder / r["folder"]) for r in result.rows]  # what each run says it ran
     assert all(r is not None and r.status == "done" for r in records)
     configs = [from_dict(r.config) for r in records]
-    assert {(c.style_loss, c.mask_propagation) for c in configs} == set(product(sl.STYLE_LOSSES, PROPAGATIONS))
+    assert {(c.style_loss, c.mask_propagation) for c in configs} == set(product(STYLE_LOSSES, PROPAGATIONS))
     assert all(len(c.style) == 2 and len(c.style_masks) == 2 for c in configs)
     style = {(c.style_loss, c.mask_propagation): r.final_losses["style"] for c, r in zip(configs, records)}
-    assert all(style[k, "simple"] != style[k, "inside"] for k in sl.STYLE_LOSSES), style
+    assert all(style[k, "simple"] != style[k, "inside"] for k in STYLE_LOSSES), style
 
 
 def test_controls_notebook_demonstrations_batch_and_validate(tmp_path):
@@ -293,5 +295,5 @@ def test_controls_notebook_demonstrations_batch_and_validate(tmp_path):
     assert set(figures) == {"spatial", "scale", "colour", "style_losses"}
     for items in figures.values():
         assert len({batch_key(c) for _, c in items}) == 1
-    assert [c.style_loss for _, c in figures["style_losses"]] == list(sl.STYLE_LOSSES)
+    assert [c.style_loss for _, c in figures["style_losses"]] == list(STYLE_LOSSES)
     assert [c.mask_propagation for _, c in figures["spatial"]] == ["simple", "inside"]
