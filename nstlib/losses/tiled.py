@@ -32,7 +32,7 @@ from nstlib.losses.core import (
 )
 from nstlib.losses.style import family_loss, mean_std_from_moments, mrf_applies, position_weights, w2_from_moments
 from nstlib.model.layers import feature_size, layer_channels
-from nstlib.model.tiles import Sums, Tiling, after_cut, gather, prepared, split, tiles_of
+from nstlib.model.tiles import Sums, Tiling, after_cut, gather, split, tiles_of
 from nstlib.model.vgg import VGGFeatures, positions_major
 
 
@@ -143,7 +143,7 @@ def loss_terms(
     early, late = split(model, style_layers + content_layers, t.cut)
     zero = images.new_zeros(batch, dtype=torch.float32)
     needs_grad = images.requires_grad and torch.is_grad_enabled()
-    xp = prepared(extractor, images)
+    xp = extractor.preprocess(images)  # as the untiled pass feeds its conv stack (differentiable)
     source = xp.detach()
     gathered = _gather_plan(model, targets, early, batch, hw)
     terms: dict[str, torch.Tensor] = {}

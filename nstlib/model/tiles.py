@@ -114,11 +114,6 @@ def tiles_of(height: int, width: int, t: Tiling) -> Iterator[_Tile]:
             yield _Tile(y0, y1, x0, x1, cy0, cx0, crop)
 
 
-def prepared(extractor: VGGFeatures, images: torch.Tensor) -> torch.Tensor:
-    """The preprocessed images, as the untiled pass feeds its conv stack (differentiable)."""
-    return extractor.preprocess(images)
-
-
 Visit = Callable[[str, torch.Tensor, tuple[slice, slice]], None]
 
 
@@ -174,7 +169,7 @@ def features(extractor: VGGFeatures, images: torch.Tensor, layers: Sequence[str]
     def keep(layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
         out[layer][..., where[0], where[1]] = f.float()
 
-    cut_map = gather(extractor, prepared(extractor, images), t, early, bool(late), keep)
+    cut_map = gather(extractor, extractor.preprocess(images), t, early, bool(late), keep)
     if cut_map is not None:
         out.update({layer: f.float() for layer, f in after_cut(extractor, cut_map, t, late).items()})
     return {layer: out[layer].contiguous(memory_format=torch.channels_last) for layer in layers}
@@ -236,7 +231,7 @@ class Sums:
 def sums(extractor: VGGFeatures, images: torch.Tensor, layers: dict[str, Sums], t: Tiling) -> dict[str, Sums]:
     """Each layer's `Sums` over the images' features, the early layers' tile by tile (style targets)."""
     early, late = split(extractor.model, list(layers), t.cut)
-    xp = prepared(extractor, images)
+    xp = extractor.preprocess(images)
     cut_map = gather(extractor, xp, t, early, bool(late), lambda layer, f, where: layers[layer].add(f, where))
     if cut_map is not None:
         for layer, f in after_cut(extractor, cut_map, t, late).items():

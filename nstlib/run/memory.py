@@ -205,9 +205,8 @@ def sample_bytes(
         + content_target_bytes_per_pixel(config)
         + (2 * PIXEL_VECTOR_BYTES if config.save_every else 0)  # the snapshot and the video frame being encoded
     )
-    optimise = (
-        vectors + vgg_bytes(config, *network_hw(config, h, w), t) + loss_bytes(config, *network_hw(config, h, w), t)
-    )
+    nh, nw = network_hw(config, h, w)
+    optimise = vectors + vgg_bytes(config, nh, nw, t) + loss_bytes(config, nh, nw, t)
     styles = 0
     for sh, sw in style_shapes(config, style_hws):
         # the style image, resized and preprocessed copies, and one no-grad pass (whole or tiled)
@@ -236,10 +235,10 @@ def estimate(
 def tilings(config: Config, content_hw: tuple[int, int]) -> list[Tiling | None]:
     """The ways to run VGG, cheapest step first: the whole image (unless `tile_size` is set), then
     tiles of `tile_size` (else every automatic side) with every cut."""
-    (h, w) = max(level_shapes(config, content_hw), key=lambda s: s[0] * s[1])
+    nh, nw = network_hw(config, *max(level_shapes(config, content_hw), key=lambda s: s[0] * s[1]))
     sides = [config.tile_size] if config.tile_size > 0 else list(TILE_CHOICES)
     tiled = {config_tiling(config, side, level) for side in sides for level in CUT_LEVELS}
-    ordered = sorted(tiled, key=lambda t: (step_cost(config, *network_hw(config, h, w), t), -t.tile))
+    ordered = sorted(tiled, key=lambda t: (step_cost(config, nh, nw, t), -t.tile))
     return [*ordered] if config.tile_size > 0 else [None, *ordered]
 
 
