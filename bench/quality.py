@@ -25,7 +25,8 @@ import torch  # noqa: E402
 
 import nstlib  # noqa: E402
 from nstlib.images import resize, resize_longest, scaled_size  # noqa: E402
-from nstlib.losses.core import LossWeights, Targets, gram_matrix, total_loss  # noqa: E402
+from nstlib.losses.core import LossWeights, Targets, total_loss  # noqa: E402
+from nstlib.losses.style.gram import gram_matrix  # noqa: E402
 
 
 class PaperLoss:

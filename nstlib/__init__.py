@@ -10,7 +10,8 @@ from nstlib._version import __version__
 from nstlib.config import Config
 from nstlib.errors import ConfigError, ImageError, NSTError, UserError, WeightsError
 from nstlib.images import load_image, save_image
-from nstlib.losses.core import content_loss, gram_matrix, style_loss, tv_loss
+from nstlib.losses.core import content_loss, tv_loss
+from nstlib.losses.style.gram import gram_matrix, style_loss
 from nstlib.model.vgg import VGGFeatures, build_extractor
 from nstlib.run.transfer import Result, transfer, transfer_batch
 from nstlib.sweep import sweep

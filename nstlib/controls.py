@@ -1,7 +1,7 @@
 """The vocabulary of spatial/scale control and the catalog of style losses, pure Python so Config can check it.
 
 Gatys, Ecker, Bethge, Hertzmann, Shechtman, CVPR 2017 (Sec. 4 spatial, Sec. 6 scale control); the losses
-are in losses/style.py and losses/core.py, the mask propagation in losses/masks.py.
+are in losses/style/ (one module each), the mask propagation in losses/masks.py.
 """
 
 from __future__ import annotations

@@ -13,74 +13,13 @@ from typing import Any
 
 import torch
 
-from nstlib.losses.style import family_loss, mrf_applies, normalize_gradient
-from nstlib.model.vgg import positions_major
-
-
-def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """G = F Fᵀ (Eq. 3), B×N×N in fp32, for features B×N×H×W."""
-    f = positions_major(features)
-    return torch.bmm(f.transpose(1, 2), f)
+from nstlib.losses.style import lookup
+from nstlib.losses.style.gram import style_loss
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """½ Σ (F − P)² per sample (Eq. 1)."""
     return 0.5 * (features.float() - target.float()).pow(2).flatten(1).sum(1)
-
-
-class _GramDistance(torch.autograd.Function):
-    """scale · Σ (G − A)² per sample with G = F Fᵀ, and the analytic gradient 4 · scale · (G − A) F (Eq. 6).
-
-    Takes Fᵀ (B×M×N). One matrix product in the backward pass instead of autograd's two
-    (A is a Gram, so G − A is symmetric).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, ft: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:
-        diff = torch.bmm(ft.transpose(1, 2), ft) - target
-        ctx.save_for_backward(ft, diff)
-        ctx.scale = scale
-        return diff.pow(2).flatten(1).sum(1) * scale
-
-    @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        ft, diff = ctx.saved_tensors
-        # scale the small N×N factor, not the M×N result
-        return torch.bmm(ft, diff * (4.0 * ctx.scale * grad_out.view(-1, 1, 1))), None, None
-
-
-def gram_scale(channels: int, positions: int) -> float:
-    """1 / (4 N_l² M_l²), Eq. 4's normalisation."""
-    return 1.0 / (4.0 * channels * channels * positions * positions)
-
-
-def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
-    """E_l = Σ (G − A)² / (4 N_l² M_l²) per sample (Eq. 4), for features B×N×H×W and A B×N×N (symmetric)."""
-    n, m = features.shape[1], features.shape[2] * features.shape[3]
-    loss: torch.Tensor = _GramDistance.apply(positions_major(features), target_gram.float(), gram_scale(n, m))
-    return loss
-
-
-def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """G_r = (M / Σ_k T_k²) (F ∘ T)(F ∘ T)ᵀ, B×N×N, for a mask T (B×1×H×W) at the layer's resolution.
-
-    (F ∘ T)(F ∘ T)ᵀ is the guided Gram matrix of Gatys et al. 2017 (Sec. 4.1, Eq. 4); the factor M / Σ T²
-    makes it the Gram the region would have if it covered the whole image, so a region's Gram compares
-    with its style's whatever its area (an all-ones mask gives the plain Gram, Eq. 3).
-    """
-    return gram_matrix(features.float() * mask_scale(mask))
-
-
-def mask_scale(mask: torch.Tensor) -> torch.Tensor:
-    """T · √(M / Σ T²): features multiplied by it have the guided Gram of `guided_gram`."""
-    m = mask.shape[-2] * mask.shape[-1]
-    t = mask.float()
-    return t * (m / t.pow(2).flatten(1).sum(1).clamp_min(1e-8)).sqrt().view(-1, 1, 1, 1)
-
-
-def guided_style_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """E_l of Eq. 4 on the guided Gram (Gatys et al. 2017, Eq. 5 per region); mask None: the plain `style_loss`."""
-    return style_loss(features if mask is None else features.float() * mask_scale(mask), target_gram)
 
 
 def tv_loss(images: torch.Tensor) -> torch.Tensor:
@@ -147,14 +86,10 @@ def control_style_loss(features: torch.Tensor, layer: str, control: StyleControl
     """E_l per sample: Σ_r ρ_r E_l,r over each sample's regions, E_l,r its group's style loss on region r."""
     out = features.new_zeros(features.shape[0], dtype=torch.float32)
     for group in control.groups:
-        if group.kind == "mrf" and not mrf_applies(layer):
-            continue  # Li & Wand match patches on mid layers only; a shallow layer's term is 0
-        f = group.select(features)
-        mask, target = group.masks[layer], group.targets[layer]
-        if group.kind == "gram":
-            per_region = guided_style_loss(f, target, mask)
-        else:
-            per_region = family_loss(group.kind, f, target, mask)
+        loss = lookup(group.kind)
+        if not loss.applies(layer):
+            continue  # e.g. mrf matches patches on mid layers only: a shallow layer's term is 0
+        per_region = loss.loss(group.select(features), group.targets[layer], group.masks[layer])
         out = group.combine(out, per_region, layer)
     return out
 
@@ -238,3 +173,26 @@ def total_loss(
     tv = tv_loss(images) if weights.use_tv else images.new_zeros(images.shape[0], dtype=torch.float32)
     total = weights.content * content + weights.style * style + weights.tv * tv
     return LossTerms(total, content, style, tv, layers)
+
+
+class _NormalizeGradient(torch.autograd.Function):
+    """Identity forward; backward g → w · g / (‖g‖₁ + 1e-8) per sample (neural-style's -normalize_gradients:
+    each loss module divides its gradient by its L1 norm, then applies its weight)."""
+
+    @staticmethod
+    def forward(ctx: Any, features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(weight)
+        return features.view_as(features)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (weight,) = ctx.saved_tensors
+        shape = (-1,) + (1,) * (grad.dim() - 1)
+        norm = grad.float().abs().flatten(1).sum(1).add(1e-8)
+        return grad * (weight.float() / norm).view(shape).to(grad.dtype), None
+
+
+def normalize_gradient(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """`features` whose gradient (which carries the loss weight w) is rescaled to L1 norm w per sample."""
+    out: torch.Tensor = _NormalizeGradient.apply(features, weight)
+    return out

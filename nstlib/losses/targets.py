@@ -16,9 +16,11 @@ from typing import Any
 
 import torch
 
-from nstlib.losses.core import StyleControl, StyleGroup, gram_matrix
+from nstlib.losses.core import StyleControl, StyleGroup
 from nstlib.losses.masks import propagate
-from nstlib.losses.style import mean_std_target, moments, mrf_applies, mrf_target, position_weights, w2_target
+from nstlib.losses.style import lookup
+from nstlib.losses.style.base import StyleLoss, position_weights
+from nstlib.losses.style.gram import gram_matrix
 from nstlib.model import tiles
 from nstlib.model.layers import feature_size
 from nstlib.model.tiles import Tiling
@@ -146,6 +148,7 @@ def control_targets(
     positions = {layer: math.prod(feature_size(model, layer, *generated_hw)) for layer in layers}
     groups = []
     for kind in dict.fromkeys(s.kind for s in samples):
+        loss = lookup(kind)
         members = [b for b, s in enumerate(samples) if s.kind == kind]
         regions = max(len(samples[b].styles) if samples[b].masks else 1 for b in members)
         per_layer: dict[str, list[Any]] = {layer: [] for layer in layers}
@@ -159,22 +162,20 @@ def control_targets(
                 else {layer: None for layer in layers}
                 for m in (s.region_masks or [None] * len(s.styles))
             ]
-            style_stats = [_style_stats(extractor, kind, style, guide, t) for style, guide in zip(s.styles, guides)]
+            style_stats = [_style_stats(extractor, loss, style, guide, t) for style, guide in zip(s.styles, guides)]
             for layer in layers:
                 hw = feature_size(model, layer, *generated_hw)
                 used = [s.layer_sets is None or layer in s.layer_sets[i] for i in range(len(s.styles))]
                 stats = [style_stats[i][layer] for i in range(len(s.styles))]
                 if s.masks:
                     guide = [propagate(m.to(extractor.device), model, layer, s.propagation) for m in s.masks]
-                    rows = [_finish(kind, [stats[i]], [1.0], positions[layer]) for i in range(len(s.styles))]
+                    rows = [loss.target([stats[i]], [1.0], positions[layer]) for i in range(len(s.styles))]
                     w = [float(guide[i].mean()) * len(s.styles) * s.blend[i] * used[i] for i in range(len(s.styles))]
                 else:
                     chosen = [i for i in range(len(s.styles)) if used[i]] or [0]
                     total = sum(s.blend[i] for i in chosen) or 1.0
                     rows = [
-                        _finish(
-                            kind, [stats[i] for i in chosen], [s.blend[i] / total for i in chosen], positions[layer]
-                        )
+                        loss.target([stats[i] for i in chosen], [s.blend[i] / total for i in chosen], positions[layer])
                     ]
                     guide = [torch.ones(1, 1, *hw, device=extractor.device)]
                     w = [1.0 if any(used) else 0.0]
@@ -188,7 +189,7 @@ def control_targets(
                 None if len(members) == len(samples) else torch.tensor(members, device=extractor.device),
                 kind,
                 regions,
-                {layer: _stack(kind, rows) for layer, rows in per_layer.items()},
+                {layer: loss.stack(rows) for layer, rows in per_layer.items()},
                 {layer: torch.cat(m) if any_masks else None for layer, m in masks.items()},
                 {layer: torch.tensor(w, device=extractor.device) for layer, w in weights.items()},
             )
@@ -197,49 +198,25 @@ def control_targets(
 
 
 def _style_stats(
-    extractor: VGGFeatures, kind: str, style: torch.Tensor, guides: dict[str, torch.Tensor | None], t: Tiling | None
+    extractor: VGGFeatures,
+    loss: StyleLoss,
+    style: torch.Tensor,
+    guides: dict[str, torch.Tensor | None],
+    t: Tiling | None,
 ) -> dict[str, Any]:
-    """One style image's raw statistics per layer (`_stats`), over its region at each layer (`guides`); with `t`
-    the moments are sums over the tiles, and mrf's patches come from the assembled maps."""
+    """One style image's raw statistics per layer (`loss.statistics`), over its region at each layer (`guides`);
+    with `t` the moments are sums over the tiles, and a whole-map loss's statistics come from the assembled maps."""
     layers = list(guides)
     if t is None or not t.applies(style.shape[-2], style.shape[-1]):
         feats = extractor(style, layers)
-        return {layer: _stats(kind, layer, feats[layer], guides[layer]) for layer in layers}
-    if kind == "mrf":
-        feats = tiles.features(extractor, style, [x for x in layers if mrf_applies(x)], t)
-        dummy = style.new_zeros(1, 1, 1, 1)  # mrf's shallow layers hold a placeholder (`_stats`)
-        return {layer: _stats(kind, layer, feats.get(layer, dummy), guides[layer]) for layer in layers}
+        return {layer: loss.statistics(feats[layer], guides[layer], layer) for layer in layers}
+    if loss.whole_map:
+        feats = tiles.features(extractor, style, [x for x in layers if loss.applies(x)], t)
+        dummy = style.new_zeros(1, 1, 1, 1)  # a layer without a term holds a placeholder (`loss.statistics`)
+        return {layer: loss.statistics(feats.get(layer, dummy), guides[layer], layer) for layer in layers}
     sums = {}
     for layer in layers:
         shape = torch.Size((1, 1, *feature_size(extractor.model, layer, *style.shape[-2:])))
         p = position_weights(guides[layer], shape, style.device).view(shape)
-        sums[layer] = tiles.Sums(None, p, first=True, diagonal=kind == "mean_std")
+        sums[layer] = tiles.Sums(None, p, first=True, diagonal=loss.diagonal)
     return {layer: (x.s1, x.s2) for layer, x in tiles.sums(extractor, style, sums, t).items()}
-
-
-def _stats(kind: str, layer: str, features: torch.Tensor, guide: torch.Tensor | None) -> Any:
-    """One style image's raw statistics at one layer, over its region (guide) or the whole image."""
-    if kind == "mrf":  # shallow layers are not matched (MRF_MIN_BLOCK): a placeholder patch
-        return mrf_target(features, guide) if mrf_applies(layer) else (features.new_zeros(1, 1),) * 2
-    p = position_weights(guide, features.shape, features.device)
-    return moments(features, p, full=kind != "mean_std")
-
-
-def _finish(kind: str, stats: list[Any], blend: list[float], positions: int) -> Any:
-    """The targets of one region from its styles' statistics, blended with `blend`."""
-    if kind == "mrf":  # a blend of styles offers the patches of all of them
-        return torch.cat([s[0] for s in stats], 1), torch.cat([s[1] for s in stats], 1)
-    mu = sum(w * s[0] for w, s in zip(blend, stats))
-    second = sum(w * s[1] for w, s in zip(blend, stats))
-    assert isinstance(mu, torch.Tensor) and isinstance(second, torch.Tensor)
-    if kind == "gram":  # A = M_l(generated) · E[f fᵀ]: the Gram the style would have at the generated size
-        return positions * second
-    return mean_std_target(mu, second) if kind == "mean_std" else w2_target(mu, second)
-
-
-def _stack(kind: str, rows: list[Any]) -> Any:
-    if kind == "mrf":
-        return rows
-    if kind == "gram":
-        return torch.cat(rows).float()
-    return tuple(torch.cat(parts).float() for parts in zip(*rows))

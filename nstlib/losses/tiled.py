@@ -26,11 +26,10 @@ from nstlib.losses.core import (
     StyleGroup,
     Targets,
     content_loss,
-    gram_scale,
-    mask_scale,
     tv_loss,
 )
-from nstlib.losses.style import family_loss, mean_std_from_moments, mrf_applies, position_weights, w2_from_moments
+from nstlib.losses.style import lookup
+from nstlib.losses.style.gram import LOSS as GRAM
 from nstlib.model.layers import feature_size, layer_channels
 from nstlib.model.tiles import Sums, Tiling, after_cut, gather, split, tiles_of
 from nstlib.model.vgg import VGGFeatures, positions_major
@@ -64,15 +63,6 @@ class _Early:
         return [x for s in sums for x in (s.s1, s.s2) if x is not None] + list(self.maps.values())
 
 
-def _position_weights(group: StyleGroup, layer: str, size: tuple[int, int]) -> torch.Tensor | None:
-    """The weights w_k of `group`'s sums at `layer`, V×1×H×W: its loss's weighting of positions (None: all 1)."""
-    mask = group.masks[layer]
-    if group.kind == "gram":  # the guided Gram (losses.guided_gram) is Σ_k w_k f_k f_kᵀ with w = T² M / Σ T²
-        return None if mask is None else mask_scale(mask).pow(2)
-    shape = torch.Size((group.region_weights[layer].numel(), 1, *size))  # mean_std, w2: p, rows summing to 1
-    return position_weights(mask, shape, group.region_weights[layer].device).view(shape)
-
-
 def _gather_plan(model: str, targets: Targets, early: list[str], batch: int, hw: tuple[int, int]) -> _Early:
     """The sums (and maps) each early style layer's losses need."""
     out = _Early()
@@ -85,33 +75,25 @@ def _gather_plan(model: str, targets: Targets, early: list[str], batch: int, hw:
             continue
         out.terms[layer] = []
         for group in targets.control.groups:
-            device = group.region_weights[layer].device
-            if group.kind != "mrf":
-                sums = Sums(
-                    group.index(batch, device),
-                    _position_weights(group, layer, size),
-                    first=group.kind != "gram",
-                    diagonal=group.kind == "mean_std",
-                )
+            loss, device = lookup(group.kind), group.region_weights[layer].device
+            if not loss.whole_map:
+                shape = torch.Size((group.region_weights[layer].numel(), 1, *size))
+                weights = loss.sum_weights(group.masks[layer], shape, device)
+                sums = Sums(group.index(batch, device), weights, first=loss.uses_mean, diagonal=loss.diagonal)
                 out.terms[layer].append(_Term(group, sums))
-            elif mrf_applies(layer):  # patches are matched across the whole map
+            elif loss.applies(layer):
                 out.terms[layer].append(_Term(group, None))
                 out.maps[layer] = torch.zeros(batch, layer_channels(model, layer), *size, device=device)
     return out
 
 
 def _sums_loss(term: _Term, layer: str, targets: Targets, positions: int) -> torch.Tensor:
-    """The term's loss per (virtual) sample from its sums: as losses.style_loss / guided_style_loss and
-    style_losses.mean_std_loss / w2_loss compute it from the features."""
+    """The term's loss per (virtual) sample from its sums, as its loss computes it from the features."""
     s, group = term.sums, term.group
     assert s is not None and s.s2 is not None
-    if group is None or group.kind == "gram":
-        target = targets.style[layer] if group is None else group.targets[layer]
-        return (s.s2 - target.float()).pow(2).flatten(1).sum(1) * gram_scale(s.s2.shape[-1], positions)
-    assert s.s1 is not None
-    if group.kind == "mean_std":
-        return mean_std_from_moments(s.s1, s.s2, group.targets[layer])
-    return w2_from_moments(s.s1, s.s2, group.targets[layer])
+    if group is None:
+        return GRAM.loss_from_sums(s.s1, s.s2, targets.style[layer], positions)
+    return lookup(group.kind).loss_from_sums(s.s1, s.s2, group.targets[layer], positions)
 
 
 def _early_style(early: _Early, layer: str, targets: Targets, zero: torch.Tensor, positions: int) -> torch.Tensor:
@@ -122,7 +104,7 @@ def _early_style(early: _Early, layer: str, targets: Targets, zero: torch.Tensor
             return _sums_loss(term, layer, targets, positions)
         group = term.group
         if term.sums is None:
-            per = family_loss("mrf", group.select(early.maps[layer]), group.targets[layer], group.masks[layer])
+            per = lookup(group.kind).loss(group.select(early.maps[layer]), group.targets[layer], group.masks[layer])
         else:
             per = _sums_loss(term, layer, targets, positions)
         out = group.combine(out, per, layer)
@@ -237,7 +219,7 @@ class _Upstream:
 
     def normalise(self, extractor: VGGFeatures, source: torch.Tensor, t: Tiling, early: list[str]) -> None:
         """Rescale each early layer's content and style gradient to L1 norm = its weight per sample, as
-        neural-style's -normalize_gradients (style_losses.normalize_gradient) does untiled: the norms span every
+        neural-style's -normalize_gradients (losses.normalize_gradient) does untiled: the norms span every
         tile, so they take one more no-grad pass."""
         norms: dict[tuple[str, str], torch.Tensor] = {}
 

@@ -7,7 +7,7 @@ it run on the whole image's cut features, assembled from the tiles — small (1/
 pool3) and with a short reach, so they need no halo. `gather` is that pass without gradients: it hands
 each early layer's features at a tile's own positions to a visitor (e.g. `Sums.add`, the statistics the
 Gram, mean/std and W2 losses depend on) and assembles the cut map; `after_cut` runs the rest. A step's
-losses and gradient on tiles are in tiled_losses.py.
+losses and gradient on tiles are in losses/tiled.py.
 
 Exactness: tiles partition the image at multiples of 16 px, so every pooling window is the one
 of the untiled pass, and each crop carries `halo(model, cut)` pixels of context, at least VGG's reach

@@ -25,7 +25,7 @@ import torch
 from nstlib.config import Config, ConfigError, fields_by_name
 from nstlib.controls import STYLE_LOSS_CATALOG
 from nstlib.images import scaled_size
-from nstlib.losses.style import mrf_applies
+from nstlib.losses.style import lookup
 from nstlib.model.layers import layer_channels, layer_names
 from nstlib.model.tiles import CUT_LEVELS, Tiling, spans, tiling
 
@@ -130,15 +130,14 @@ def vgg_bytes(config: Config, h: int, w: int, t: Tiling | None) -> float:
 
 def loss_bytes(config: Config, h: int, w: int, t: Tiling | None) -> float:
     """A style loss's own working tensors on the layers it sees whole: every style layer untiled; tiled, those
-    after the cut (the early ones work on sums, tiled_losses.py) and mrf's layers, which are always whole."""
+    after the cut (the early ones work on sums, losses/tiled.py) and the layers of a loss that needs whole maps."""
     copies = STYLE_LOSS_CATALOG[config.style_loss].memory_copies  # beyond the Gram's, in VGG_BYTES_PER_PIXEL
-    sizes, order = _sizes(config.model), layer_names(config.model)
+    loss, sizes, order = lookup(config.style_loss), _sizes(config.model), layer_names(config.model)
+    tiled = t is not None and t.applies(h, w)
     values = 0.0
     for layer in config.style_layers:
-        if config.style_loss == "mrf":
-            values += 9 * sizes[layer] if mrf_applies(layer) else 0.0
-        elif t is None or not t.applies(h, w) or order.index(layer) > order.index(t.cut):
-            values += sizes[layer]
+        early_on_tiles = tiled and t is not None and order.index(layer) <= order.index(t.cut)
+        values += loss.working_values(layer, sizes[layer], early_on_tiles)
     regions = len(config.style) if config.style_masks else 1
     return h * w * values * 4 * copies * regions
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from nstlib.model.layers import layer_names
-from nstlib.losses.core import LossWeights, Targets, gram_matrix, total_loss
+from nstlib.losses.core import LossWeights, Targets, total_loss
+from nstlib.losses.style.gram import gram_matrix
 from nstlib.losses.tiled import loss_terms
 from nstlib.model.tiles import Tiling, features, grams, halo, split, tiling
 from nstlib.model.vgg import VGGFeatures
