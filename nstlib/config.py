@@ -208,6 +208,12 @@ class Config:
         "write TensorBoard event files in the run folder (losses per step and per layer, snapshots, the "
         "config, hparams for sweep points); needs the tensorboard package, else nothing is written",
     )
+    metrics: bool = _f(
+        True,
+        "score final.png against the content and style images at the end of the run (content and style "
+        "distances, SSIM, colour, edge score, speckle; docs/metrics.md): metrics.json, config.json's `metrics`, "
+        "a sweep's index columns",
+    )
     progress: str = _f(
         "auto",
         "'auto' (a tqdm bar on a terminal or in Jupyter, else text lines), 'text' (a line "

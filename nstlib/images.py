@@ -231,6 +231,25 @@ def luminance(image: torch.Tensor) -> torch.Tensor:
     return rgb_to_yiq(image)[:, :1].repeat(1, 3, 1, 1)
 
 
+# sRGB (IEC 61966-2-1) linear RGB → CIE XYZ, and the D65 white point (CIE 15:2004)
+_SRGB_TO_XYZ = ((0.4124564, 0.3575761, 0.1804375), (0.2126729, 0.7151522, 0.0721750), (0.0193339, 0.1191920, 0.9503041))
+_D65 = (0.95047, 1.0, 1.08883)
+
+
+def rgb_to_lab(image: torch.Tensor) -> torch.Tensor:
+    """sRGB in [0, 1] (B×3×H×W) → CIE L*a*b* (L in [0, 100]) under D65: the sRGB transfer curve undone, XYZ,
+    then L = 116 f(Y/Yn) − 16, a = 500 (f(X/Xn) − f(Y/Yn)), b = 200 (f(Y/Yn) − f(Z/Zn)) (CIE 15:2004)."""
+    rgb = image.double().clamp(0, 1)
+    linear = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    matrix = torch.tensor(_SRGB_TO_XYZ, dtype=rgb.dtype, device=rgb.device)
+    white = torch.tensor(_D65, dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    t = torch.einsum("ij,bjhw->bihw", matrix, linear) / white
+    delta = 6 / 29
+    f = torch.where(t > delta**3, t.clamp_min(delta**3) ** (1 / 3), t / (3 * delta**2) + 4 / 29)
+    lab = torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], dim=1)
+    return lab.to(image.dtype)
+
+
 def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """Style luminance with the content luminance's mean and std (Gatys et al. 2017, Sec. 5.1)."""
     ys, yc = luminance(style), luminance(content)

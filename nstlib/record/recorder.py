@@ -3,7 +3,8 @@
 The optimiser's loss values stay on the device until a log or snapshot step needs them (one host
 transfer for many steps). Each sample's outputs are sinks (sink.py), fed at the same points: `LossFile`
 (losses.csv, through `RunFolder`, the record's one writer), `FrameSink` (the snapshots and video, with
-`save_every`) and `tblog.EventLog` (TensorBoard, with `tensorboard` on and the package installed).
+`save_every`), `tblog.EventLog` (TensorBoard, with `tensorboard` on and the package installed) and
+`MetricsFile` (metrics.json, with `metrics` on).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from nstlib import images as im
 from nstlib.losses.core import LossTerms
+from nstlib.record.metrics import metric_features, run_metrics
 from nstlib.record.runs import ITERATE, SAVED, RunFolder
 from nstlib.record.sink import Sink
 from nstlib.record.tblog import EventLog, available
@@ -33,6 +36,22 @@ class LossFile(Sink):
         self.run.save_losses(self.all)
 
 
+class MetricsFile(Sink):
+    """metrics.json and config.json's `metrics`: the final image's scores (metrics.py), through the run folder."""
+
+    def __init__(self, run: RunFolder, content: torch.Tensor, styles: Sequence[torch.Tensor], blend: Sequence[float]):
+        self.run, self.content, self.styles, self.blend = run, content, styles, blend
+
+    def final(self, epoch: int, frame: np.ndarray, losses: dict[str, float]) -> None:
+        image = torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float() / 255  # final.png's pixels
+        try:
+            metrics = run_metrics(metric_features(), image, self.content, self.styles, self.blend)
+        except Exception as e:  # a score that cannot be computed must not fail a run whose image is saved
+            self.run.set(metrics_error=" ".join(f"{e.__class__.__name__}: {e}".split()))
+            return
+        self.run.save_metrics(metrics)
+
+
 class Recorder:
     """Loss rows, snapshots and final files of B runs (one per sample)."""
 
@@ -44,18 +63,22 @@ class Recorder:
         fps: int,
         video_hw: tuple[int, int],
         expected_frames: int,
+        references: Sequence[tuple[torch.Tensor, list[torch.Tensor], list[float]]],
     ):
+        """`references`: each sample's content, style images and blend weights, for its metrics."""
         self.runs = list(runs)
         self.rows: list[list[dict[str, Any]]] = [[] for _ in self.runs]
         self.pending: list[tuple[int, int, dict[str, torch.Tensor], torch.Tensor]] = []
         board = available()  # without the tensorboard package no event stream is written
         self.sinks: list[list[Sink]] = []
-        for run, rows in zip(self.runs, self.rows):
+        for run, rows, reference in zip(self.runs, self.rows, references):
             sinks: list[Sink] = [LossFile(run, rows)]
             if save_every:
                 sinks.append(FrameSink(run.path, video, fps, video_hw, expected_frames))
             if board and run.info["config"].get("tensorboard"):
                 sinks.append(EventLog(run.path, run.info["config"]))
+            if run.info["config"].get("metrics"):
+                sinks.append(MetricsFile(run, *reference))
             self.sinks.append(sinks)
 
     # ---- during the run --------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""Run folders and the run record: the only code that writes or reads config.json and losses.csv.
+"""Run folders and the run record: the only code that writes or reads config.json, losses.csv and metrics.json.
 
 A run folder (`runs/<UTC time>_<name>/`) holds config.json (parameters, environment, status,
-final losses), losses.csv (one row per logged step, then the saved image's row), final.png,
-panel.png and the snapshots of `video.py`. Folders are never reused; every file is written atomically.
+final losses, metrics), losses.csv (one row per logged step, then the saved image's row), final.png,
+metrics.json (the scores of final.png, `metrics.py`), panel.png and the snapshots of `video.py`.
+Folders are never reused; every file is written atomically.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nstlib.paths import source_root
 STATUSES = ("running", "done", "failed", "interrupted")
 RECORD = "config.json"
 LOSSES = "losses.csv"
+METRICS = "metrics.json"
 # losses.csv's `image` column: what a row's losses were evaluated on
 ITERATE, SAVED = "iterate", "final.png"
 
@@ -99,6 +101,7 @@ class RunRecord:
     wall_time_s: float | None
     final_losses: dict[str, float]  # of final.png, the saved 8-bit image
     iterate_losses: dict[str, float]  # of the optimiser's last iterate, before 8-bit rounding
+    metrics: dict[str, float | None]  # of final.png (metrics.py); empty if it was not scored
     info: dict[str, Any] = field(repr=False)
 
     @classmethod
@@ -117,6 +120,7 @@ class RunRecord:
             info.get("wall_time_s"),
             info.get("final_losses") or {},
             info.get("iterate_losses") or {},
+            info.get("metrics") or {},
             info,
         )
 
@@ -126,6 +130,15 @@ class RunRecord:
             return read_csv(self.path / LOSSES)
         except FileNotFoundError:
             return []
+
+
+def read_metrics(run_folder: str | os.PathLike[str]) -> dict[str, float | None]:
+    """A run folder's metrics.json: metric name → value (None where a metric does not apply); empty if none."""
+    try:
+        data = read_json(Path(run_folder) / METRICS)
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) if isinstance(v, int | float) else None for k, v in data.items()}
 
 
 def is_run_folder(path: str | os.PathLike[str]) -> bool:
@@ -173,6 +186,19 @@ class RunFolder:
 
     def save_losses(self, rows: list[dict[str, Any]]) -> None:
         write_csv(self.path / LOSSES, rows)
+
+    def save_metrics(self, metrics: dict[str, float | None]) -> None:
+        """metrics.json, and the same values in config.json's `metrics`."""
+        write_json(self.path / METRICS, metrics)
+        self.set(metrics=metrics)
+
+    @staticmethod
+    def record_metrics(path: str | os.PathLike[str], metrics: dict[str, float | None]) -> None:
+        """`save_metrics` for a run folder that has finished (its caller holds the folder's lock)."""
+        path = Path(path)
+        info = read_json(path / RECORD)
+        write_json(path / METRICS, metrics)
+        write_json(path / RECORD, {**info, "metrics": metrics})
 
     def finish(self, status: str, reason: str | None = None, **fields: Any) -> None:
         assert status in STATUSES and status != "running"

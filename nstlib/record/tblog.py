@@ -2,10 +2,11 @@
 
 `tensorboard --logdir runs` then shows every run and sweep point (each run folder is one TensorBoard
 run). Tags are stable: `loss/total|content|style|tv`, `layer/<term>` (e.g. `layer/style_relu1_1`),
-`final/<name>` (final.png's losses, also the hparams metrics), `snapshot` (images), `config` (text).
+`final/<name>` (final.png's losses, also the hparams metrics), `metric/<name>` (final.png's scores,
+metrics.py, hparams metrics of sweep points), `snapshot` (images), `config` (text).
 A run's writing happens on one worker thread, so a step never waits for protobuf, PNG encoding or the
 disk. A sweep adds its points' hparams (`write_hparams`) once they end, so TensorBoard's HPARAMS tab
-compares the points' axis values with their final losses.
+compares the points' axis values with their final losses and metrics.
 """
 
 from __future__ import annotations
@@ -96,17 +97,26 @@ class EventLog(Sink):
             self.writer.close()
 
 
-def write_hparams(folder: Path, params: Mapping[str, Any], final_losses: Mapping[str, float]) -> None:
-    """A sweep point's axis values as hparams, with its final losses as metrics (the `final/*` scalars
-    its run logged), in a small event file beside the run's own: TensorBoard reads both as one run."""
+def write_hparams(
+    folder: Path,
+    params: Mapping[str, Any],
+    final_losses: Mapping[str, float],
+    metrics: Mapping[str, float | None],
+) -> None:
+    """A sweep point's axis values as hparams, with its final losses (the `final/*` scalars its run logged) and
+    its metrics (`metric/*` scalars, written here) as metrics, in a small event file beside the run's own:
+    TensorBoard reads both as one run."""
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams
 
-    metrics = {f"final/{n}": v for n, v in final_losses.items() if n in LOSS_NAMES and math.isfinite(v)}
+    scores = {f"metric/{n}": v for n, v in metrics.items() if v is not None and math.isfinite(v)}
+    values = {f"final/{n}": v for n, v in final_losses.items() if n in LOSS_NAMES and math.isfinite(v)} | scores
     # SummaryWriter.add_hparams would make a sub-run per call: the summaries go to this folder's stream
     writer = SummaryWriter(log_dir=str(folder), filename_suffix=".hparams")
     try:
-        for summary in hparams({k: hparam_value(v) for k, v in params.items()}, metrics):
+        for summary in hparams({k: hparam_value(v) for k, v in params.items()}, values):
             writer._get_file_writer().add_summary(summary)
+        for tag, value in scores.items():
+            writer.add_scalar(tag, value, 0)
     finally:
         writer.close()

@@ -60,7 +60,7 @@ def run_group(
 ) -> list[PointState]:
     """Run points (config dicts) into their folders, batched if several; one state per point.
 
-    `hparams` (each point's axis values) go to TensorBoard's HPARAMS tab with the point's final losses.
+    `hparams` (each point's axis values) go to TensorBoard's HPARAMS tab with the point's final losses and metrics.
     """
     states = _run_group(configs, run_dirs, labels)
     for config, folder, params, state in zip(configs, run_dirs, hparams or [], states):
@@ -69,12 +69,12 @@ def run_group(
 
 
 def log_hparams(config: dict[str, Any], folder: Path, params: dict[str, Any], state: PointState) -> None:
-    """A point's axis values and final losses for TensorBoard, when its run logs there."""
+    """A point's axis values, final losses and metrics for TensorBoard, when its run logs there."""
     from nstlib.record.tblog import available, write_hparams
 
     if params and config.get("tensorboard") and available() and folder.is_dir():
         with contextlib.suppress(OSError):  # a full disk: the run record already says what happened
-            write_hparams(folder, params, state.final_losses)
+            write_hparams(folder, params, state.final_losses, state.metrics)
 
 
 def _run_group(configs: list[dict[str, Any]], run_dirs: list[str], labels: list[str] | None) -> list[PointState]:

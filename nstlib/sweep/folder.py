@@ -15,10 +15,11 @@ from typing import Any
 
 from nstlib.config import Config, from_dict
 from nstlib.errors import ConfigError, UserError, quoted
-from nstlib.files import atomic_write_text, write_csv
+from nstlib.files import FolderLock, atomic_write_text, write_csv
+from nstlib.record.metrics import METRIC_NAMES
 from nstlib.record.runs import RunRecord
 from nstlib.sweep.labels import format_value
-from nstlib.sweep.spec import Point, Sweep, one_line
+from nstlib.sweep.spec import Point, Sweep, load_sweep, one_line
 
 LOSS_COLUMNS = ("total", "content", "style", "tv")
 # how a point reports progress and where a standalone run would go: not what it computes (the engines
@@ -36,6 +37,7 @@ class PointState:
     final_losses: dict[str, float] = field(default_factory=dict)  # of final.png, the saved 8-bit image
     iterate_losses: dict[str, float] = field(default_factory=dict)  # of the optimiser's last iterate
     steps_run: int | None = None  # optimizer steps actually taken (fewer than epochs once converged)
+    metrics: dict[str, float | None] = field(default_factory=dict)  # final.png's scores (record/metrics.py)
 
     @classmethod
     def of(cls, record: RunRecord) -> PointState:
@@ -47,6 +49,7 @@ class PointState:
             record.final_losses,
             record.iterate_losses,
             steps if isinstance(steps, int) else None,
+            record.metrics,
         )
 
 
@@ -157,8 +160,8 @@ class SweepFolder:
         self.write_index()
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per point: its parameters, status, and both kinds of final losses (see docs/sweeps.md); the
-        per-layer losses (dicts) go to index.jsonl only."""
+        """One row per point: its parameters, status, both kinds of final losses and final.png's metrics (see
+        docs/sweeps.md); the per-layer losses (dicts) go to index.jsonl only."""
         rows = []
         for p in self.spec.points:
             s = self.states[p.number]
@@ -167,6 +170,7 @@ class SweepFolder:
             row.update(status=s.status, error=s.error, wall_time_s=s.wall_time_s, steps_run=s.steps_run)
             row.update({f"final_png_{k}": s.final_losses.get(k) for k in LOSS_COLUMNS})
             row.update({f"final_iterate_{k}": s.iterate_losses.get(k) for k in LOSS_COLUMNS})
+            row.update({name: s.metrics.get(name) for name in METRIC_NAMES})
             row.update(folder=p.folder, final_losses=s.final_losses, iterate_losses=s.iterate_losses)
             rows.append(row)
         return rows
@@ -185,3 +189,17 @@ class SweepFolder:
             ],
         )
         atomic_write_text(self.folder / "index.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
+
+
+def is_sweep_folder(path: Path) -> bool:
+    return (path / "sweep.yaml").is_file()
+
+
+def refresh_index(folder: Path) -> None:
+    """Rewrite a sweep folder's index files from its points' run records as they are now (`nst metrics`)."""
+    spec = load_sweep(folder / "sweep.yaml")
+    with FolderLock(folder, "this sweep"):
+        state = SweepFolder(spec, folder, print)
+        for p in spec.points:
+            state.states[p.number] = read_point(state.path(p)) or PointState()
+        state.write_index()

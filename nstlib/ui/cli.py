@@ -161,6 +161,37 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if result.ok else EXIT_FAILED
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from nstlib.errors import UserError
+    from nstlib.record.metrics import METRIC_NAMES, compute_run_metrics
+    from nstlib.record.runs import SAVED, is_run_folder
+    from nstlib.sweep.folder import is_sweep_folder, refresh_index
+    from nstlib.sweep.spec import load_sweep
+
+    work: list[tuple[Path, list[Path]]] = []  # (folder given, its run folders) for every path, checked first
+    for given in map(Path, args.paths):
+        if is_sweep_folder(given):
+            work.append((given, [given / p.folder for p in load_sweep(given / "sweep.yaml").points]))
+        elif is_run_folder(given):
+            work.append((given, [given]))
+        else:
+            raise UserError(f"{quoted(given)}: not a run folder (config.json) or a sweep folder (sweep.yaml)")
+    columns = [name.removesuffix("_distance") for name in METRIC_NAMES]
+    print("run", *columns, sep="\t")
+    for given, runs in work:
+        for run in runs:
+            name = str(run.relative_to(given.parent))
+            if not (run / SAVED).is_file() and run != given:  # a sweep point that saved no image
+                print(name, "no final.png", sep="\t")
+                continue
+            values = compute_run_metrics(run)
+            print(name, *(f"{values[n]:.4g}" if values[n] is not None else "-" for n in METRIC_NAMES), sep="\t")
+        sweep = given if is_sweep_folder(given) else given.parent
+        if is_sweep_folder(sweep):
+            refresh_index(sweep)
+    return 0
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     from nstlib.paths import resolve_output
     from nstlib.ui.explore import serve
@@ -255,6 +286,7 @@ def build_parser() -> Parser:
         ("sweep", "run a parameter sweep from a YAML file (see sweeps/)", _configure_sweep, cmd_sweep),
         ("layers", "list the VGG layer names", _configure_layers, cmd_layers),
         ("params", "print the parameter table (Markdown)", lambda p: None, cmd_params),
+        ("metrics", "score finished runs or sweeps (metrics.json, index.csv)", _configure_metrics, cmd_metrics),
         ("explore", "serve the interactive explorer as a web page (Voilà)", _configure_explore, cmd_explore),
     ]
     for name, help_text, configure, fn in commands:
@@ -267,6 +299,15 @@ def build_parser() -> Parser:
 def _configure_run(p: argparse.ArgumentParser) -> None:
     p.description = "Run one experiment; every parameter has a flag (lists are comma-separated)."
     add_config_flags(p)
+
+
+def _configure_metrics(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Compute (or refresh) the quality metrics of finished runs (docs/metrics.md): for each run folder, or "
+        "every point of a sweep folder, metrics.json and config.json's `metrics` from final.png and the run's "
+        "content and style images, then the sweep's index.csv; prints one tab-separated row per run."
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a run folder or a sweep folder")
 
 
 def _configure_layers(p: argparse.ArgumentParser) -> None:

@@ -91,7 +91,10 @@ def test_batched_sweep_points_get_one_stream_each_with_hparams(tmp_path):
         assert finals[-1] == pytest.approx(state.final_losses["total"], rel=1e-6)
         hparams = events(d, ".hparams")
         assert hparams_of(hparams) == {"style_weight": p["style_weight"], "style_layers": '["relu1_1"]'}
-        assert set(hparam_metrics(hparams)) == {"final/total", "final/content", "final/style", "final/tv"}
+        scores = {f"metric/{n}": v for n, v in state.metrics.items() if v is not None}
+        assert len(scores) >= 9  # all but the edge score of an image with a side of 40 px or less
+        assert set(hparam_metrics(hparams)) == {"final/total", "final/content", "final/style", "final/tv", *scores}
+        assert {t: hparams.Scalars(t)[0].value for t in scores} == pytest.approx(scores, rel=1e-6)
     assert finals[0] != finals[1]  # each stream has its own sample's losses
 
 

@@ -62,6 +62,9 @@ def check_sweep(folder: Path, statuses=("done",) * 3) -> list[dict]:
             assert float(row["wall_time_s"]) > 0 and row["error"] == ""
             record = read_json(point / "config.json")
             assert int(row["steps_run"]) == record["steps_run"] <= record["config"]["epochs"]
+            for name, value in record["metrics"].items():  # one column per metric, as config.json has it
+                assert row[name] == ("" if value is None else f"{value:.9g}")
+            assert math.isfinite(float(row["content_distance"])) and math.isfinite(float(row["colour_distance"]))
         else:
             assert row["error"]
     return rows

@@ -134,3 +134,41 @@ def test_too_small_image_is_refused_before_model_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "image_size: 16 px" in err and "relu5_1" in err and err.count("\n") == 1
     assert not list(tmp_path.iterdir())  # no run folder made
+
+
+def test_metrics_command_scores_runs_and_sweeps(tmp_path, original_weights, capsys):
+    import nstlib
+    from nstlib.files import read_csv
+    from nstlib.record.metrics import METRIC_NAMES
+
+    content, style = make_image(tmp_path / "c.png", (48, 40), 1), make_image(tmp_path / "s.png", (40, 40), 2)
+    base = {"content": str(content), "style": [str(style)], "image_size": 48, "epochs": 1, "save_every": 0}
+    base |= {"video": False, "tensorboard": False, "metrics": False, "runs_dir": str(tmp_path / "runs")}
+    sweep = nstlib.sweep({"name": "m", "base": base, "axes": {"style_weight": [1e2, 1e4]}}, verbose=False).folder
+    run = sweep / "01_style_weight=100"
+    assert not (run / "metrics.json").exists() and read_csv(sweep / "index.csv")[0]["ssim"] == ""
+    capsys.readouterr()
+    assert main(["metrics", str(sweep)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split("\t") == ["run", *(n.removesuffix("_distance") for n in METRIC_NAMES)]
+    assert [line.split("\t")[0] for line in lines[1:]] == [
+        f"{sweep.name}/01_style_weight=100",
+        f"{sweep.name}/02_style_weight=1e4",
+    ]
+    written = json.loads((run / "metrics.json").read_text())
+    assert written == json.loads((run / "config.json").read_text())["metrics"]
+    assert lines[1].split("\t")[METRIC_NAMES.index("ssim") + 1] == f"{written['ssim']:.4g}"
+    rows = read_csv(sweep / "index.csv")
+    assert [float(r["ssim"]) for r in rows] == pytest.approx(
+        [written["ssim"], json.loads((sweep / "02_style_weight=1e4" / "metrics.json").read_text())["ssim"]], rel=1e-6
+    )
+    assert main(["metrics", str(run)]) == 0  # one point of a sweep: its files and the sweep's index
+    assert capsys.readouterr().out.splitlines()[1].startswith("01_style_weight=100\t")
+
+
+def test_metrics_command_refuses_a_folder_that_is_no_run_in_one_line(tmp_path):
+    p = run_cli("metrics", str(tmp_path))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.splitlines() == [
+        f"nst: error: {str(tmp_path)!r}: not a run folder (config.json) or a sweep folder (sweep.yaml)"
+    ]
