@@ -163,3 +163,14 @@ def test_works_outside_a_source_checkout(tmp_path):
         run.stderr
     )
     assert not (work / "runs").exists()
+
+
+def test_every_sub_package_is_installed():
+    """A non-editable install ships only the packages pyproject.toml lists: each sub-package must be there."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        "nstlib" + (f".{module_name(p.parent)}" if p.parent != PACKAGE else "") for p in PACKAGE.rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)
