@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -87,12 +88,24 @@ def test_absurd_size_refused_in_one_line_before_anything(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
-def test_run_prints_and_records_estimate_and_peak(tmp_path, capsys):
-    result = transfer(tiny(tmp_path))
-    out = capsys.readouterr().out
+def test_run_prints_and_records_estimate_and_peak(tmp_path):
+    """In a fresh process: the peak is the process's peak RSS, which earlier tests in this one would raise."""
+    import subprocess
+
+    from conftest import ROOT
+
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); from conftest import tiny_config; from nstlib import transfer; "
+        "from pathlib import Path; "
+        f"print('run_dir=' + str(transfer(tiny_config(Path({str(tmp_path)!r}), progress='text')).run_dir))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
     line = next(x for x in out.splitlines() if x.startswith("memory:"))
     assert " needs ~" in line and " GB available" in line
-    record = json.loads((result.run_dir / "config.json").read_text())["memory"]
+    run_dir = Path(next(x for x in out.splitlines() if x.startswith("run_dir="))[len("run_dir=") :])
+    record = json.loads((run_dir / "config.json").read_text())["memory"]
     assert record["estimate_gb"] > 0 and record["available_gb"] > record["estimate_gb"]
     assert record["peak_gb"] > 0.1 and record["tile_size"] == 0
     # the model is calibrated on this process's kind of peak: within a factor 2 even at 64 px
