@@ -1,4 +1,5 @@
-"""The losses of Gatys et al. (CVPR 2016), batched: every function returns one value per sample.
+"""The losses of Gatys et al. (CVPR 2016), batched: every function returns one value per sample; the style
+losses themselves, the paper's Gram loss among them, are in style/.
 
 Notation of the paper: F (N_l × M_l) are the generated image's features at layer l (N_l channels,
 M_l positions), P the content image's, A the style image's Gram matrix. All losses are computed

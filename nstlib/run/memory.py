@@ -133,11 +133,10 @@ def loss_bytes(config: Config, h: int, w: int, t: Tiling | None) -> float:
     after the cut (the early ones work on sums, losses/tiled.py) and the layers of a loss that needs whole maps."""
     copies = STYLE_LOSS_CATALOG[config.style_loss].memory_copies  # beyond the Gram's, in VGG_BYTES_PER_PIXEL
     loss, sizes, order = lookup(config.style_loss), _sizes(config.model), layer_names(config.model)
-    tiled = t is not None and t.applies(h, w)
+    cut = order.index(t.cut) if t is not None and t.applies(h, w) else -1  # -1: no layer runs on tiles
     values = 0.0
     for layer in config.style_layers:
-        early_on_tiles = tiled and t is not None and order.index(layer) <= order.index(t.cut)
-        values += loss.working_values(layer, sizes[layer], early_on_tiles)
+        values += loss.working_values(layer, sizes[layer], early_on_tiles=order.index(layer) <= cut)
     regions = len(config.style) if config.style_masks else 1
     return h * w * values * 4 * copies * regions
 
