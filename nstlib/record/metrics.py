@@ -14,7 +14,8 @@ losses, image sizes and optimisers (the run's losses do not: they scale with β 
 - W2 distance: the Wasserstein-2 distance between Gaussian fits of the features (Dowson & Landau 1982),
   squared, over the style's ‖μ'‖² + tr Σ', mean over STYLE_LAYERS;
 - colour distance: the sliced Wasserstein-1 distance between the pixel colours in CIE Lab;
-- speckle: the mean absolute Laplacian of the luminance in grey levels (0–255), interior pixels.
+- speckle: the mean absolute Laplacian of the luminance in grey levels (0–255), interior pixels;
+- LPIPS against the content, only where its checkpoint files are on disk (learned.py).
 
 The edge score measures a frame along a side: the largest jump in mean colour between neighbouring
 rows (or columns) among the 4 outermost, divided by the median jump 8–40 px inside. A photo scores
@@ -37,6 +38,7 @@ from nstlib.config import from_dict
 from nstlib.errors import ImageError, UserError, quoted
 from nstlib.files import FolderLock, file_problem
 from nstlib.images import load_image, luminance, resize, rgb_to_lab, scaled_size
+from nstlib.record.learned import LEARNED_NAMES, learned_metrics
 from nstlib.record.runs import RECORD, SAVED, RunFolder, RunRecord
 from nstlib.record.runs import read_metrics as read_metrics  # re-exported: runs.py owns metrics.json
 
@@ -62,6 +64,7 @@ METRIC_NAMES = (
     "colour_distance",
     "edge_score",
     "speckle",
+    *LEARNED_NAMES,
 )
 STYLE_METRICS = ("gram_distance", "mean_std_distance", "w2_distance", "colour_distance")
 
@@ -327,7 +330,8 @@ def run_metrics(
     Against several styles a style metric is the mean of its distances to each, weighted by `blend` (the run's
     style_blend_weights, summing to 1) as the run's style loss weighs them. Speckle is measured at METRIC_SIDE
     like the rest; the edge score on the image as saved (a frame is a few pixels wide), and is None when a side
-    is 40 px or less (it needs 41). A value that is not finite is None.
+    is 40 px or less (it needs 41). The learned metrics (learned.py) are None without their checkpoint files.
+    A value that is not finite is None.
     """
     with torch.no_grad():
         image, reference = _with_content(final.float(), content.float())
@@ -346,6 +350,7 @@ def run_metrics(
             for name, distance in zip(STYLE_METRICS, (_gram(a, s), _mean_std(a, s), _w2(a, s), _colour(image, style))):
                 values[name] = values[name] + weight * distance
     out: dict[str, float | None] = {name: float(v) for name, v in values.items()}
+    out.update(learned_metrics(image, reference))
     out["edge_score"] = edge_score(final) if min(final.shape[-2:]) > INNER[1] else None
     return {name: v if v is None or math.isfinite(v) else None for name, v in ((n, out[n]) for n in METRIC_NAMES)}
 
