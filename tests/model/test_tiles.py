@@ -151,6 +151,13 @@ def test_tiles_cover_the_side_in_the_fewest_equal_aligned_pieces(size, tile):
     assert len(set(sides[:-1])) <= 1 and sides[0] - ALIGN < size / len(pieces) <= sides[0]  # equal, on the grid
 
 
+# Relative gradient error allowed per sample of `control_setup`. W2's (sample 2) runs through the square root
+# of a covariance of rank ≤ 96 positions in 512 channels at relu4_1, which amplifies the summation-order
+# rounding of tiled sums: 2e-4 measured on an AMD EPYC, under 1e-4 on a Xeon; a missing or misplaced tile
+# costs orders of magnitude more.
+GRADIENT_TOLERANCE = (1e-4, 1e-4, 1e-3, 1e-4, 1e-4)
+
+
 def control_setup(original_weights, hw=(64, 96)):
     """A batch of five samples, one per control: gram with two styles under soft left/right masks (inside
     propagation), mean_std, w2 with the masks (simple), mrf, gram with two style_layer_sets."""
@@ -194,7 +201,7 @@ def test_every_style_loss_and_mask_tiles_exactly(original_weights, level):
     whole, g1, tiled, g2 = whole_and_tiled(extractor, x, targets, weights, t)
     for i in range(x.shape[0]):  # each sample's gradient, so that no loss hides behind a larger one
         err = ((g2[i] - g1[i]).norm() / g1[i].norm()).item()
-        assert err <= 1e-4, (i, err)
+        assert err <= GRADIENT_TOLERANCE[i], (i, err)
     # W2's value is a difference of traces: at relu1_1 the untiled fp32 QR path is off by ~1e-4 from an fp64
     # reference (5.87598 vs 5.87546) and the tiled moments by ~1e-5, so the values agree to 3e-4
     for name, value in whole.columns().items():
@@ -213,4 +220,4 @@ def test_normalized_gradients_tile_exactly(original_weights, level):
     _, g1, _, g2 = whole_and_tiled(extractor, x, targets, weights, t)
     for i in range(x.shape[0]):
         err = ((g2[i] - g1[i]).norm() / g1[i].norm()).item()
-        assert err <= 1e-4, (i, err)
+        assert err <= GRADIENT_TOLERANCE[i], (i, err)
