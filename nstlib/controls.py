@@ -34,6 +34,8 @@ STYLE_LOSS_CATALOG = {
         StyleLossEntry("mean_std", 2e4, 0.8),
         StyleLossEntry("w2", 3e3, 2.7),
         StyleLossEntry("mrf", 2.4e3, 3.2),
+        StyleLossEntry("sliced_w", 1e4, 3.0),
+        StyleLossEntry("remd", 1e4, 3.0),
     )
 }
 STYLE_LOSSES = tuple(STYLE_LOSS_CATALOG)
