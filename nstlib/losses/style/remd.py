@@ -4,8 +4,11 @@ Shakhnarovich, "Style Transfer by Relaxed Optimal Transport and Self-Similarity"
 Departures: STROTSS compares hypercolumns of several layers and samples 1024 positions of both images at every
 step; here each style layer has its own term, the style's positions are sampled once (at most REMD_SAMPLES,
 seeded by the layer) and every generated position takes part, so each pixel has a gradient and the objective
-stays fixed through a run (L-BFGS, the tolerance stop). The paper's colour-palette term (REMD on pixel colours)
-is not part of it: a style loss sees one layer's features, never the pixels.
+stays fixed through a run (L-BFGS, the tolerance stop). The moment term is measured in units of the style's
+feature scale (its root mean square): REMD's cosine cost is scale-free, and the Caffe VGG's activations are
+~50× those of the network STROTSS used, which would leave REMD ~10⁴× below the raw moment term. The paper's
+colour-palette term (REMD on pixel colours) is not part of it: a style loss sees one layer's features, never
+the pixels.
 """
 
 from __future__ import annotations
@@ -55,10 +58,13 @@ def remd(f: torch.Tensor, p: torch.Tensor, samples: torch.Tensor, w: torch.Tenso
     return torch.maximum(row, column)
 
 
-def moment_term(mu: torch.Tensor, cov: torch.Tensor, mu_s: torch.Tensor, cov_s: torch.Tensor) -> torch.Tensor:
-    """ℓ_m = (1/N) ‖μ − μ_s‖₁ + (1/N²) ‖Σ − Σ_s‖₁ (STROTSS, Eq. 7)."""
+def moment_term(
+    mu: torch.Tensor, cov: torch.Tensor, mu_s: torch.Tensor, cov_s: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
+    """ℓ_m = (1/N) ‖μ − μ_s‖₁ / r + (1/N²) ‖Σ − Σ_s‖₁ / r² (STROTSS, Eq. 7, in units of r² = tr E_s[f fᵀ] / N,
+    the style's mean square feature)."""
     n = mu.shape[-1]
-    return (mu - mu_s).abs().sum(-1) / n + (cov - cov_s).abs().flatten(-2).sum(-1) / (n * n)
+    return (mu - mu_s).abs().sum(-1) / (n * scale.sqrt()) + (cov - cov_s).abs().flatten(-2).sum(-1) / (n * n * scale)
 
 
 def covariance(mu: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -73,15 +79,15 @@ def remd_loss(features: torch.Tensor, targets: list[tuple[torch.Tensor, ...]], p
     mu, second = moments(features, p, full=True)
     cov = covariance(mu, second)
     out = []
-    for i, (samples, w, mu_s, cov_s) in enumerate(targets):
-        out.append(remd(f[i], p[i], samples, w) + moment_term(mu[i], cov[i], mu_s, cov_s))
+    for i, (samples, w, mu_s, cov_s, scale) in enumerate(targets):
+        out.append(remd(f[i], p[i], samples, w) + moment_term(mu[i], cov[i], mu_s, cov_s, scale))
     return torch.stack(out)
 
 
 class REMDLoss(StyleLoss):
     """`remd_loss` per region; its target per region: the style's sampled unit features and their weights (a
-    blend: every style's samples, weighted by its blend weight) and the blended moments. The minima over the
-    generated positions need the whole map: a tiled run assembles it."""
+    blend: every style's samples, weighted by its blend weight), the blended moments and their scale r². The
+    minima over the generated positions need the whole map: a tiled run assembles it."""
 
     name = "remd"
     whole_map = True
@@ -102,7 +108,8 @@ class REMDLoss(StyleLoss):
         mu = sum(b * s[1] for b, s in zip(blend, stats))
         second = sum(b * s[2] for b, s in zip(blend, stats))
         assert isinstance(mu, torch.Tensor) and isinstance(second, torch.Tensor)
-        return samples, w, mu, covariance(mu, second)
+        scale = second.diagonal(dim1=-2, dim2=-1).mean().clamp_min(EPS)
+        return samples, w, mu, covariance(mu, second), scale
 
     def stack(self, rows: list[Any]) -> Any:
         return rows

@@ -9,7 +9,8 @@ from nstlib.losses.style import lookup, remd
 
 
 def _naive(f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """max(mean_i min_j C_ij, mean_j min_i C_ij), C = 1 − cos, plus (1/N)‖Δμ‖₁ + (1/N²)‖ΔΣ‖₁ (biased Σ)."""
+    """max(mean_i min_j C_ij, mean_j min_i C_ij), C = 1 − cos, plus (1/N)‖Δμ‖₁/r + (1/N²)‖ΔΣ‖₁/r² (biased Σ),
+    r² the style's mean square feature."""
     cost = torch.empty(f.shape[1], s.shape[1], dtype=f.dtype)
     for i in range(f.shape[1]):
         for j in range(s.shape[1]):
@@ -17,7 +18,8 @@ def _naive(f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     relaxed = torch.maximum(cost.min(1)[0].mean(), cost.min(0)[0].mean())
     n = f.shape[0]
     cov_f, cov_s = torch.cov(f, correction=0), torch.cov(s, correction=0)
-    return relaxed + (f.mean(1) - s.mean(1)).abs().sum() / n + (cov_f - cov_s).abs().sum() / n**2
+    r2 = (s**2).mean()
+    return relaxed + (f.mean(1) - s.mean(1)).abs().sum() / (n * r2.sqrt()) + (cov_f - cov_s).abs().sum() / (n**2 * r2)
 
 
 @pytest.mark.parametrize(
