@@ -50,7 +50,7 @@ def remd(f: torch.Tensor, p: torch.Tensor, samples: torch.Tensor, w: torch.Tenso
             cos = u[:, start : start + CHUNK].T @ samples  # chunk×L
             rows.append(cos.argmax(1))
             cos[p[start : start + CHUNK] <= 0] = -2.0
-            value, index = cos.max(0)
+            value, index = cos.T.contiguous().max(1)  # a reduction along rows of a row-major matrix is slow
             better = value > best
             best, at = torch.where(better, value, best), torch.where(better, index + start, at)
     row = (p * (1 - (u * samples[:, torch.cat(rows)]).sum(0))).sum()
