@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from nstlib.controls import HELP, PROPAGATIONS, STYLE_LOSSES, check_control, parse_layer_sets
+from nstlib.controls import CONTENT_LOSSES, HELP, PROPAGATIONS, STYLE_LOSSES, check_control, parse_layer_sets
 from nstlib.errors import ConfigError as ConfigError  # re-exported: the error of this module
 from nstlib.model.layers import check_layers
 from nstlib.paths import DEFAULT_RUNS_DIR, is_url, resolve_input
+from nstlib.values import check_field, is_list, refuse_repeats
 from nstlib.values import coerce as coerce  # re-exported: Config's value parsing
-from nstlib.values import is_list
 
 DEFAULT_CONTENT = "collections/content/chelsea.jpg"
 DEFAULT_STYLE = "collections/style/starry_swirls.jpg"
@@ -127,6 +127,8 @@ class Config:
         0.0, "weight of the total-variation smoothness loss", "not in the paper (Mahendran & Vedaldi)", minimum=0.0
     )
     style_loss: str = _f("gram", *HELP["style_loss"], STYLE_LOSSES)  # help texts: controls.py
+    content_loss: str = _f("mse", *HELP["content_loss"], CONTENT_LOSSES)
+    laplacian_weight: float = _f(0.0, *HELP["laplacian_weight"], minimum=0.0)
     normalize_gradients: bool = _f(False, *HELP["normalize_gradients"])
     # spatial and scale control (Gatys et al. 2017; docs/control.md)
     style_masks: list[str] = _f([], *HELP["style_masks"], path=True)
@@ -233,7 +235,7 @@ class Config:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             setattr(self, f.name, coerce(f.name, value, hints[f.name]))
-            _check_field(f, getattr(self, f.name))
+            check_field(f, getattr(self, f.name))
         if not self.style:
             raise ConfigError("style: at least one style image is required")
         for param, path in self.image_paths():
@@ -253,9 +255,9 @@ class Config:
         # a layer or a size listed twice has no meaning of its own (one loss term per layer, one level per
         # size); style images, their masks and blend weights may repeat: each entry is one more style
         for name in ("content_layers", "style_layers", "sizes"):
-            _refuse_repeats(name, getattr(self, name))
+            refuse_repeats(name, getattr(self, name))
         for i, layers in enumerate(self.resolved_layer_sets() or [], start=1):
-            _refuse_repeats(f"style_layer_sets (set {i})", layers)
+            refuse_repeats(f"style_layer_sets (set {i})", layers)
         if not self.style_layers and self.style_weight > 0:
             raise ConfigError("style_layers: empty while style_weight > 0")
         if not self.content_layers and self.content_weight > 0:
@@ -425,26 +427,3 @@ def parse_value(name: str, text: str) -> Any:
     if is_list(kind) and fields[name].metadata.get("path"):
         return [text]
     return coerce(name, text, kind)
-
-
-def _refuse_repeats(name: str, values: list[Any]) -> None:
-    seen = set()
-    for value in values:
-        if value in seen:
-            raise ConfigError(f"{name}: {value!r} is listed twice; give each once")
-        seen.add(value)
-
-
-def _check_field(f: dataclasses.Field[Any], value: Any) -> None:
-    choices = f.metadata.get("choices")
-    if choices and value not in choices:
-        raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(choices)}")
-    minimum = f.metadata.get("minimum")
-    if minimum is not None:
-        values = value if isinstance(value, list) else [value] if not isinstance(value, str) else []
-        for v in values:
-            if v < minimum:
-                raise ConfigError(f"{f.name}: must be >= {minimum:g}, got {v!r}")
-    maximum = f.metadata.get("maximum")
-    if maximum is not None and not isinstance(value, (str, list)) and value > maximum:
-        raise ConfigError(f"{f.name}: must be <= {maximum}, got {value!r}")

@@ -34,18 +34,48 @@ STYLE_LOSS_CATALOG = {
         StyleLossEntry("mean_std", 2e4, 0.8),
         StyleLossEntry("w2", 3e3, 2.7),
         StyleLossEntry("mrf", 2.4e3, 3.2),
+        StyleLossEntry("sliced_w", 1e4, 3.0),
+        StyleLossEntry("remd", 3e7, 3.0),
     )
 }
 STYLE_LOSSES = tuple(STYLE_LOSS_CATALOG)
+
+
+@dataclass(frozen=True)
+class ContentLossEntry:
+    """One content loss: its name and the factor α is multiplied by (alpha_scale: the default content_weight 1
+    gives it about the MSE run's balance of content and style; docs/control.md shows how it was set)."""
+
+    name: str
+    alpha_scale: float
+
+
+CONTENT_LOSS_CATALOG = {
+    entry.name: entry for entry in (ContentLossEntry("mse", 1.0), ContentLossEntry("self_similarity", 1e14))
+}
+CONTENT_LOSSES = tuple(CONTENT_LOSS_CATALOG)
 PROPAGATIONS = ("simple", "inside")
 
 # (help, source in the literature) of the Config fields of control and style losses
 HELP: dict[str, tuple[str, str]] = {
     "style_loss": (
         "style representation: 'gram' (the paper's), 'mean_std' (channel means and stds), 'w2' (Wasserstein-2 "
-        "between Gaussian fits), 'mrf' (nearest 3×3 patches, layers relu3_1 on); β is scaled per loss so its "
-        "default suits each",
-        "Eq. 4; Huang & Belongie 2017, Li et al. 2017; Dowson & Landau 1982; Li & Wand 2016",
+        "between Gaussian fits), 'mrf' (nearest 3×3 patches, layers relu3_1 on), 'sliced_w' (sliced Wasserstein: "
+        "the whole feature distribution along random directions), 'remd' (relaxed earth mover's distance with "
+        "cosine cost, plus means and covariances); β is scaled per loss so its default suits each",
+        "Eq. 4; Huang & Belongie 2017, Li et al. 2017; Dowson & Landau 1982; Li & Wand 2016; Heitz et al. 2021; "
+        "Kolkin et al. 2019 (STROTSS)",
+    ),
+    "content_loss": (
+        "content representation: 'mse' (the paper's squared feature error) or 'self_similarity' (the content's "
+        "pattern of cosine self-similarities at sampled positions, looser about colour and texture); α is scaled "
+        "per loss so its default suits each",
+        "Eq. 1; Kolkin et al. 2019 (STROTSS), Sec. 2.2",
+    ),
+    "laplacian_weight": (
+        "weight of the Laplacian content term: the squared difference of the Laplacians of the 4×4 and 16×16 "
+        "average-pooled generated and content images (keeps fine edges); 0: off",
+        "Li et al. 2017, Laplacian-steered neural style transfer",
     ),
     "normalize_gradients": (
         "divide each layer's loss gradient by its L1 norm before weighting it",

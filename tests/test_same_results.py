@@ -1,5 +1,5 @@
-"""A refactor changes no result: short runs of every style loss (plain, with masks, on tiles) log the losses
-recorded in tests/data/same_results.csv. To record them anew after an intended change of results:
+"""A refactor changes no result: short runs of every style and content loss (plain, with masks, on tiles) log the
+losses recorded in tests/data/same_results.csv. To record them anew after an intended change of results:
 NSTLIB_RECORD_RESULTS=1 python -m pytest tests/test_same_results.py (and say why in the commit)."""
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ CASES = {
     ),
     "gram_tiled": dict(image_size=160, tile_size=96, epochs=2, padding="zeros"),
     "mean_std_tiled": dict(style_loss="mean_std", image_size=160, tile_size=96, epochs=2, padding="zeros"),
+    "self_similarity": dict(content_loss="self_similarity"),
+    "laplacian": dict(laplacian_weight=3e7),
 }
 
 

@@ -14,13 +14,11 @@ from typing import Any
 
 import torch
 
+from nstlib.losses import content as content_losses
+from nstlib.losses.content.laplacian import laplacian_loss
+from nstlib.losses.content.mse import content_loss as content_loss  # re-exported: the paper's content loss
 from nstlib.losses.style import lookup
 from nstlib.losses.style.gram import style_loss
-
-
-def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """½ Σ (F − P)² per sample (Eq. 1)."""
-    return 0.5 * (features.float() - target.float()).pow(2).flatten(1).sum(1)
 
 
 def tv_loss(images: torch.Tensor) -> torch.Tensor:
@@ -38,6 +36,8 @@ class Targets:
     content: dict[str, torch.Tensor]  # layer -> B×N×H×W
     style: dict[str, torch.Tensor]  # layer -> B×N×N
     control: StyleControl | None = None  # style losses, masks or layer sets beyond the paper's: replaces `style`
+    content_loss: str = "mse"  # its name in controls.CONTENT_LOSS_CATALOG
+    laplacian: list[torch.Tensor] | None = None  # the content's pooled Laplacians (laplacian.laplacians), if used
 
     @property
     def style_layers(self) -> list[str]:
@@ -106,6 +106,7 @@ class LossWeights:
     style_layers: torch.Tensor  # B×L_s
     use_tv: bool = True  # known on the host, so the hot path never asks the device
     normalize_gradients: bool = False  # each layer's gradient rescaled to L1 norm = its weight (neural-style)
+    laplacian: torch.Tensor | None = None  # the Laplacian term's weight per sample; None: no sample uses it
 
     def select(self, samples: torch.Tensor) -> LossWeights:
         """The weights of the samples at these batch indices."""
@@ -117,21 +118,32 @@ class LossWeights:
             self.style_layers[samples],
             self.use_tv,
             self.normalize_gradients,
+            None if self.laplacian is None else self.laplacian[samples],
         )
 
 
 @dataclass
 class LossTerms:
-    """Per-sample loss values: total = α Σ v_l content_l + β Σ w_l E_l + tv_weight · TV (Eq. 7)."""
+    """Per-sample loss values: total = α Σ v_l content_l + β Σ w_l E_l + tv_weight · TV (Eq. 7)
+    (+ laplacian_weight · L_lap)."""
 
     total: torch.Tensor
     content: torch.Tensor
     style: torch.Tensor
     tv: torch.Tensor
     layers: dict[str, torch.Tensor] = field(default_factory=dict)  # "content_relu4_2" / "style_relu1_1" -> B
+    laplacian: torch.Tensor | None = None  # L_lap, unweighted; None: no sample uses it (no losses.csv column)
 
     def columns(self) -> dict[str, torch.Tensor]:
-        return {"total": self.total, "content": self.content, "style": self.style, "tv": self.tv, **self.layers}
+        extra = {} if self.laplacian is None else {"laplacian": self.laplacian}
+        return {
+            "total": self.total,
+            "content": self.content,
+            "style": self.style,
+            "tv": self.tv,
+            **extra,
+            **self.layers,
+        }
 
 
 def layer_terms(
@@ -141,6 +153,7 @@ def layer_terms(
     over the layers in `only` (None: all); `features` need hold only those."""
     zero = torch.zeros_like(weights.content, dtype=torch.float32)
     layers: dict[str, torch.Tensor] = {}
+    content_term = content_losses.lookup(targets.content_loss).loss
     content = zero
     for i, (layer, target) in enumerate(targets.content.items()):
         if only is not None and layer not in only:
@@ -148,7 +161,7 @@ def layer_terms(
         f = features[layer]
         if weights.normalize_gradients:
             f = normalize_gradient(f, weights.content * weights.content_layers[:, i])
-        layers[f"content_{layer}"] = term = content_loss(f, target)
+        layers[f"content_{layer}"] = term = content_term(f, target)
         content = content + weights.content_layers[:, i] * term
     style = zero
     for i, layer in enumerate(targets.style_layers):
@@ -173,7 +186,20 @@ def total_loss(
     content, style, layers = layer_terms(features, targets, weights)
     tv = tv_loss(images) if weights.use_tv else images.new_zeros(images.shape[0], dtype=torch.float32)
     total = weights.content * content + weights.style * style + weights.tv * tv
-    return LossTerms(total, content, style, tv, layers)
+    laplacian = laplacian_term(images, targets, weights)
+    if laplacian is not None:
+        total = total + laplacian[0]
+    return LossTerms(total, content, style, tv, layers, None if laplacian is None else laplacian[1])
+
+
+def laplacian_term(
+    images: torch.Tensor, targets: Targets, weights: LossWeights
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(laplacian_weight · L_lap, L_lap) per sample, or None where no sample of the batch uses the term."""
+    if weights.laplacian is None or targets.laplacian is None:
+        return None
+    value = laplacian_loss(images, targets.laplacian)
+    return weights.laplacian * value, value
 
 
 class _NormalizeGradient(torch.autograd.Function):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from nstlib.losses import content as content_losses
 from nstlib.losses import core as losses
 from nstlib.losses.core import (
     LossTerms,
@@ -49,23 +50,32 @@ class _Early:
 
     terms: dict[str, list[_Term]] = field(default_factory=dict)
     maps: dict[str, torch.Tensor] = field(default_factory=dict)  # layer -> B×N×H×W fp32, for mrf
+    content_maps: dict[str, torch.Tensor] = field(default_factory=dict)  # for a whole-map content loss
 
     def visit(self, layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
         for term in self.terms.get(layer, []):
             if term.sums is not None:
                 term.sums.add(f, where)
-        if layer in self.maps:
-            self.maps[layer][..., where[0], where[1]] = f.float()
+        for maps in (self.maps, self.content_maps):
+            if layer in maps:
+                maps[layer][..., where[0], where[1]] = f.float()
 
     def leaves(self) -> list[torch.Tensor]:
         """The tensors the early losses are computed from."""
         sums = [term.sums for terms in self.terms.values() for term in terms if term.sums is not None]
-        return [x for s in sums for x in (s.s1, s.s2) if x is not None] + list(self.maps.values())
+        maps = list(self.maps.values()) + list(self.content_maps.values())
+        return [x for s in sums for x in (s.s1, s.s2) if x is not None] + maps
 
 
 def _gather_plan(model: str, targets: Targets, early: list[str], batch: int, hw: tuple[int, int]) -> _Early:
-    """The sums (and maps) each early style layer's losses need."""
+    """The sums (and maps) each early style layer's losses need, and the maps of a whole-map content loss."""
     out = _Early()
+    if content_losses.lookup(targets.content_loss).whole_map:
+        for layer in early:
+            if layer in targets.content:
+                device = targets.content[layer].device
+                size = feature_size(model, layer, *hw)
+                out.content_maps[layer] = torch.zeros(batch, layer_channels(model, layer), *size, device=device)
     for layer in early:
         if layer not in targets.style_layers:
             continue
@@ -131,7 +141,7 @@ def loss_terms(
     terms: dict[str, torch.Tensor] = {}
 
     def visit(layer: str, f: torch.Tensor, where: tuple[slice, slice]) -> None:
-        if layer in targets.content:
+        if layer in targets.content and layer not in gathered.content_maps:
             term = content_loss(f, targets.content[layer][..., where[0], where[1]])
             terms[f"content_{layer}"] = terms.get(f"content_{layer}", zero) + term
         gathered.visit(layer, f, where)
@@ -143,6 +153,13 @@ def loss_terms(
     with torch.set_grad_enabled(needs_grad):
         leaves = [x.requires_grad_(needs_grad) for x in gathered.leaves()]
         weighted = zero
+        for i, layer in enumerate(content_layers):
+            if layer in gathered.content_maps:
+                term = content_losses.lookup(targets.content_loss).loss(
+                    gathered.content_maps[layer], targets.content[layer]
+                )
+                terms[f"content_{layer}"] = term.detach()
+                weighted = weighted + weights.content * weights.content_layers[:, i] * term
         for i, layer in enumerate(style_layers):
             if layer in gathered.terms:
                 positions = math.prod(feature_size(model, layer, *hw))
@@ -172,14 +189,16 @@ def loss_terms(
     content = sum((weights.content_layers[:, i] * terms[f"content_{x}"] for i, x in enumerate(content_layers)), zero)
     style = sum((weights.style_layers[:, i] * terms[f"style_{x}"] for i, x in enumerate(style_layers)), zero)
     tv = tv_loss(images) if weights.use_tv else zero
-    total = weights.content * content + weights.style * style + weights.tv * tv
+    laplacian = losses.laplacian_term(images, targets, weights)
+    pixels = weights.tv * tv + (laplacian[0] if laplacian is not None else 0.0)  # terms of the pixels themselves
+    total = weights.content * content + weights.style * style + pixels
     if grad is not None:
         # value unchanged (link − link is exactly 0); gradient: the untiled one, through padding and preprocessing
-        link = (xp * grad).flatten(1).sum(1) + weights.tv * tv
+        link = (xp * grad).flatten(1).sum(1) + pixels
         total = total.detach() + (link - link.detach())
     layers = {f"content_{x}": terms[f"content_{x}"] for x in content_layers}
     layers.update({f"style_{x}": terms[f"style_{x}"] for x in style_layers})
-    return LossTerms(total, content, style, tv, layers)
+    return LossTerms(total, content, style, tv, layers, None if laplacian is None else laplacian[1])
 
 
 @dataclass
@@ -197,7 +216,10 @@ class _Upstream:
     ) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         """(content|style, output, its upstream gradient) for the features f of `layer` at `where`."""
         out = []
-        if layer in self.targets.content:
+        content_map = self.gathered.content_maps.get(layer)
+        if content_map is not None and id(content_map) in self.grads:
+            out.append(("content", f, self.grads[id(content_map)][..., where[0], where[1]]))
+        elif layer in self.targets.content and content_map is None:
             i = list(self.targets.content).index(layer)
             d = f.detach().float() - self.targets.content[layer][..., where[0], where[1]].float()
             w = (self.weights.content * self.weights.content_layers[:, i]).view(-1, 1, 1, 1)

@@ -11,6 +11,7 @@ BATCH_KEYS = (
     "pooling",
     "padding",
     "content_layers",
+    "content_loss",
     "style_layers",
     "optimizer",
     "history",

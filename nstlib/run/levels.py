@@ -10,6 +10,7 @@ import torch
 from nstlib import images as im
 from nstlib.config import Config
 from nstlib.images import mirror_pad
+from nstlib.losses.content.laplacian import laplacians
 from nstlib.losses.core import Targets
 from nstlib.losses.masks import resize_mask
 from nstlib.losses.targets import SampleStyle, content_targets, control_targets, style_targets
@@ -76,13 +77,15 @@ def level_targets(
     With `t` the early layers' statistics are sums over tiles."""
     cfg, hw = configs[0], (content.shape[-2], content.shape[-1])
     contents = content_targets(extractor, content, cfg.content_layers, t)
+    laplacian = laplacians(content) if any(c.laplacian_weight > 0 for c in configs) else None
     if any(c.uses_control for c in configs):  # Gatys et al. 2017 control, other style losses
         control = control_targets(
             extractor, sample_styles(configs, loaded, styles, hw, margin), cfg.style_layers, hw, t
         )
-        return Targets(contents, {}, control)
+        return Targets(contents, {}, control, cfg.content_loss, laplacian)
     blend = [c.resolved_blend_weights() for c in configs]
-    return Targets(contents, style_targets(extractor, styles, blend, cfg.style_layers, hw, t))
+    styled = style_targets(extractor, styles, blend, cfg.style_layers, hw, t)
+    return Targets(contents, styled, None, cfg.content_loss, laplacian)
 
 
 def sample_styles(

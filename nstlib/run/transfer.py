@@ -19,7 +19,7 @@ import torch
 
 from nstlib import images as im
 from nstlib.config import Config
-from nstlib.controls import STYLE_LOSS_CATALOG
+from nstlib.controls import CONTENT_LOSS_CATALOG, STYLE_LOSS_CATALOG
 from nstlib.errors import ConfigError
 from nstlib.interrupts import Interrupted, deferred_interrupts, describe, is_terminated, terminate_as_interrupt
 from nstlib.losses import tiled as tiled_losses
@@ -212,7 +212,7 @@ class _Job:
             else self.extractor
         )
         self.weights = LossWeights(
-            content=self._per_sample(lambda c: c.content_weight),
+            content=self._per_sample(lambda c: c.content_weight * CONTENT_LOSS_CATALOG[c.content_loss].alpha_scale),
             style=self._per_sample(lambda c: c.style_weight * STYLE_LOSS_CATALOG[c.style_loss].beta_scale),
             tv=self._per_sample(lambda c: c.tv_weight),
             content_layers=torch.tensor(
@@ -223,6 +223,9 @@ class _Job:
             ).reshape(self.batch, len(cfg.style_layers)),
             use_tv=any(c.tv_weight > 0 for c in self.configs),
             normalize_gradients=any(c.normalize_gradients for c in self.configs),
+            laplacian=self._per_sample(lambda c: c.laplacian_weight)
+            if any(c.laplacian_weight > 0 for c in self.configs)
+            else None,
         )
 
     def _per_sample(self, get: Callable[[Config], float]) -> torch.Tensor:

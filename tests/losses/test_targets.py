@@ -124,8 +124,8 @@ def test_style_loss_sweep_validates():
 
 
 def test_controls_sweep_runs_every_loss_and_propagation_in_one_batch(tmp_path, monkeypatch, capsys):
-    """sweeps/controls.yaml: the four losses × both mask propagations, two styles split by the bundled masks,
-    run (32 px, 2 steps) as one transfer_batch of 8; the propagation changes what each loss measures."""
+    """sweeps/controls.yaml: every style loss × both mask propagations, two styles split by the bundled masks,
+    run (32 px, 2 steps) as one transfer_batch; the propagation changes what each loss measures."""
     import sys
     from itertools import product
 
@@ -141,8 +141,9 @@ def test_controls_sweep_runs_every_loss_and_propagation_in_one_batch(tmp_path, m
     )
     small = dict(image_size=32, epochs=2, runs_dir=str(tmp_path / "runs"), video=False, save_every=0, tensorboard=False)
     result = nstlib.sweep(str(ROOT / "sweeps" / "controls.yaml"), set=small)
-    assert calls == [8] and "running 8 points as one batch" in capsys.readouterr().out
-    assert result.ok and len(result.rows) == 8
+    points = 2 * len(STYLE_LOSSES)
+    assert calls == [points] and f"running {points} points as one batch" in capsys.readouterr().out
+    assert result.ok and len(result.rows) == points
     records = [RunRecord.read(result.folder / r["folder"]) for r in result.rows]  # what each run says it ran
     assert all(r is not None and r.status == "done" for r in records)
     configs = [from_dict(r.config) for r in records]

@@ -221,3 +221,37 @@ def test_normalized_gradients_tile_exactly(original_weights, level):
     for i in range(x.shape[0]):
         err = ((g2[i] - g1[i]).norm() / g1[i].norm()).item()
         assert err <= GRADIENT_TOLERANCE[i], (i, err)
+
+
+def test_the_newer_losses_tile_exactly(original_weights):
+    """sliced_w and remd (whole-map style losses: assembled maps), the self_similarity content loss (through pool4
+    relu4_2 is early: its map is assembled too) and the Laplacian term (on the pixels): a tiled step has the
+    untiled losses and gradient, per sample."""
+    from nstlib.losses.content.laplacian import laplacians
+    from nstlib.losses.targets import SampleStyle, control_targets
+
+    extractor = VGGFeatures(original_weights, STYLE + CONTENT)
+    gen = torch.Generator().manual_seed(2)
+    x, content = torch.rand(2, 3, 64, 96, generator=gen), torch.rand(2, 3, 64, 96, generator=gen)
+    a = torch.rand(1, 3, 64, 72, generator=gen)
+    samples = [SampleStyle("sliced_w", [a], [1.0]), SampleStyle("remd", [a], [1.0])]
+    with torch.no_grad():
+        control = control_targets(extractor, samples, STYLE, (64, 96))
+        cf = extractor(content, CONTENT)
+    targets = Targets({k: v.float() for k, v in cf.items()}, {}, control, "self_similarity", laplacians(content))
+    weights = LossWeights(
+        content=torch.tensor([1e7, 3e6]),
+        style=torch.tensor([1e4, 1e4]),
+        tv=torch.zeros(2),
+        content_layers=torch.ones(2, 1),
+        style_layers=torch.full((2, 5), 0.2),
+        laplacian=torch.tensor([10.0, 0.0]),
+    )
+    t = tiling("vgg19", STYLE + CONTENT, 48, 4)
+    whole, g1, tiled, g2 = whole_and_tiled(extractor, x, targets, weights, t)
+    for i in range(x.shape[0]):
+        err = ((g2[i] - g1[i]).norm() / g1[i].norm()).item()
+        assert err <= 1e-4, (i, err)
+    assert "laplacian" in whole.columns()
+    for name, value in whole.columns().items():
+        torch.testing.assert_close(tiled.columns()[name], value, rtol=1e-4, atol=1e-6)

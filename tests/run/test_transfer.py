@@ -310,3 +310,26 @@ def test_first_logged_losses_are_the_papers_on_the_plain_network(tmp_path, origi
     assert first["content"] == pytest.approx(expected[0], rel=1e-4)
     assert first["style"] == pytest.approx(expected[1], rel=1e-4)
     assert result.image.shape[-2:] == (128, 160)  # the canvas's margin is not in the image
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"style_loss": "sliced_w"},
+        {"style_loss": "remd"},
+        {"content_loss": "self_similarity"},
+        {"laplacian_weight": 1e9},
+    ],
+    ids=["sliced_w", "remd", "self_similarity", "laplacian"],
+)
+def test_the_newer_losses_run_end_to_end(tmp_path, original_weights, kw):
+    """Each newer loss from its Config field: a 40 px, 2-step run finishes, its losses are finite and the
+    Laplacian term has its own losses.csv column only when its weight is above 0."""
+    result = transfer(tiny_config(tmp_path, image_size=40, epochs=2, tolerance=0.0, metrics=False, **kw))
+    assert result.status == "done" and (result.run_dir / "final.png").exists()
+    rows = read_csv(result.run_dir / "losses.csv")
+    assert len(rows) >= 2 and all(np.isfinite(float(r["total"])) for r in rows)
+    assert ("laplacian" in rows[0]) == ("laplacian_weight" in kw)
+    if "laplacian_weight" in kw:
+        assert float(rows[-1]["laplacian"]) > 0
+    assert float(rows[1]["style"]) < float(rows[0]["style"])  # the first step lowers the style loss

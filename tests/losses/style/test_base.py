@@ -22,7 +22,7 @@ def test_every_catalog_loss_is_a_config_choice_with_its_own_scale():
 
 
 def test_an_unknown_name_names_the_choices():
-    with pytest.raises(ValueError, match="style_loss: 'gramm' is not one of gram, mean_std, w2, mrf"):
+    with pytest.raises(ValueError, match="style_loss: 'gramm' is not one of gram, mean_std, w2, mrf, sliced_w, remd"):
         lookup("gramm")
 
 
