@@ -208,7 +208,9 @@ def figures():
             "figures",
             "Presentation figures",
             "From a run folder: content | style | result and the loss curves. From a sweep folder: the grid "
-            "over its one or two axes. Saved as PNG and PDF into the folder's `figures/`.",
+            "over its one or two axes and the trade-off view (content distance against style distance, one "
+            "marker per point, the Pareto front as a step line; docs/metrics.md). Saved as PNG and PDF into the "
+            "folder's `figures/`.",
         ),
         new_code_cell(SETUP),
         parameters_cell(

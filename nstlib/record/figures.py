@@ -12,7 +12,8 @@ import numpy as np
 from nstlib.files import atomic_target
 
 
-def _pyplot():
+def get_pyplot():
+    """matplotlib.pyplot, on the Agg backend unless pyplot is imported already (a notebook chose its backend)."""
     import matplotlib
 
     if "matplotlib.pyplot" not in __import__("sys").modules:
@@ -31,13 +32,13 @@ def save_figure(fig, path: str | os.PathLike, formats: Sequence[str] = ("png",))
         with atomic_target(target) as tmp:
             fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
         written.append(target)
-    _pyplot().close(fig)
+    get_pyplot().close(fig)
     return written
 
 
 def panel(images: Sequence[np.ndarray], titles: Sequence[str], height: float = 3.0):
     """One row of images (H×W×3 uint8) with titles: e.g. content | style | result."""
-    plt = _pyplot()
+    plt = get_pyplot()
     widths = [img.shape[1] / img.shape[0] for img in images]
     fig, axes = plt.subplots(
         1,
@@ -66,7 +67,7 @@ def loss_curves(
     background thread, as the explorer does while a run goes on.
     """
     if pyplot:
-        fig = _pyplot().figure(figsize=(5, 3.2))
+        fig = get_pyplot().figure(figsize=(5, 3.2))
     else:
         from matplotlib.figure import Figure
 
@@ -103,7 +104,7 @@ def reconstruction_figure(
     Images are H×W×3 uint8; labels name the layer(s) each image was reconstructed from. The rows may
     differ in length; each column is one layer (content) or one cumulative layer set (style).
     """
-    plt = _pyplot()
+    plt = get_pyplot()
     columns = max(len(content_images), len(style_images), 1)
     aspect = max((img.shape[1] / img.shape[0] for img in [*content_images, *style_images]), default=1.0)
     fig, axes = plt.subplots(2, columns, figsize=(height * aspect * columns + 0.6, 2 * height + 0.9), squeeze=False)
@@ -145,7 +146,7 @@ def grid(
     (a failed or missing result) is drawn grey with the text `missing`. `row_title` and `col_title`
     name what the rows and columns vary.
     """
-    plt = _pyplot()
+    plt = get_pyplot()
     n_rows, n_cols = len(cells), max(len(r) for r in cells)
     shown = [img for row in cells for img in row if img is not None]
     aspect = shown[0].shape[1] / shown[0].shape[0] if shown else 1.0  # width / height of a cell

@@ -21,17 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nstlib.errors import UserError, quoted
-from nstlib.files import FolderLock, atomic_write_text, file_problem
+from nstlib.files import FolderLock, file_problem
 from nstlib.interrupts import deferred_interrupts
 from nstlib.paths import project_file, resolve_output
 from nstlib.record.runs import new_folder
 from nstlib.sweep.engines import ENGINES, EngineOptions, dask_client, error_text
-from nstlib.sweep.folder import SweepFolder
+from nstlib.sweep.folder import SweepFolder, save_spec
 from nstlib.sweep.grid import grid_figure, grid_inputs
 from nstlib.sweep.spec import MAX_POINTS, Point, Sweep, load_sweep
+from nstlib.sweep.tradeoff import save_tradeoff, tradeoff_figure
 
 DEFAULT_NOTEBOOK = "notebooks/style_transfer.ipynb"
 
@@ -44,7 +43,9 @@ __all__ = [
     "grid_figure",
     "grid_inputs",
     "load_sweep",
+    "save_tradeoff",
     "sweep",
+    "tradeoff_figure",
 ]
 
 
@@ -77,6 +78,7 @@ def sweep(
     notebook: str | os.PathLike[str] | None = None,
     verbose: bool = True,
     max_points: int = MAX_POINTS,
+    thumbnails: bool | None = None,
 ) -> SweepResult:
     """Run a sweep (a YAML file or a dict) and return its folder and index rows.
 
@@ -87,7 +89,9 @@ def sweep(
     unfinished or failed points are rerun; a done point that ran with other parameters than its
     sweep.yaml now gives is refused, or rerun if `rerun_changed`. Bad input raises ConfigError/UserError
     before anything is created, as is a sweep of more than `max_points` points. Prints one line per
-    finished point unless verbose=False.
+    finished point unless verbose=False. A sweep file with `search:` runs an Optuna study (search.py) whose
+    trials are the points. `thumbnails` puts final.png thumbnails in tradeoff.png (None: the sweep file's
+    `tradeoff.thumbnails`).
     """
     engine = engine or ("dask" if scheduler is not None else "inprocess")
     if engine not in ENGINES:
@@ -113,13 +117,22 @@ def sweep(
         stack.enter_context(FolderLock(folder, "this sweep"))
         state = SweepFolder(spec, folder.resolve(), say)
         todo = state.prepare(resume is not None, rerun_changed)
+        search = spec.sampling.search if spec.sampling is not None else None
         say(
-            f"sweep {spec.name}: {len(spec.points)} points in {state.folder}"
+            f"sweep {spec.name}: "
+            + (f"a search of {search['trials']} trials, {search['batch']} at a time" if search else "")
+            + (f"{len(spec.points)} points" if not search else "")
+            + f" in {state.folder}"
             + (f" ({len(spec.points) - len(todo)} already done)" if resume is not None else "")
             + (f", engine {engine}" if engine != "inprocess" else "")
         )
         try:
-            ENGINES[engine](todo, state, options)
+            if search:
+                from nstlib.sweep.search import run_search
+
+                spec = run_search(spec, state, todo, lambda points: ENGINES[engine](points, state, options), say)
+            else:
+                ENGINES[engine](todo, state, options)
         except KeyboardInterrupt:
             with deferred_interrupts():
                 state.interrupted()
@@ -129,13 +142,20 @@ def sweep(
             with contextlib.suppress(OSError):
                 state.failed_running(" ".join(f"{e.__class__.__name__}: {e}".split()))
             raise
-        try:
-            from nstlib.record.figures import save_figure
+        from nstlib.record.figures import save_figure
 
-            done = {p.number for p in spec.points if state.states[p.number].status == "done"}
-            save_figure(grid_figure(state.folder, spec, done), state.folder / "grid.png", formats=("png", "pdf"))
-        except Exception as e:  # the runs and the index are what matter; say so and go on
-            say(f"warning: grid figure not written ({error_text(e)})", file=sys.stderr)
+        done = {p.number for p in spec.points if state.states[p.number].status == "done"}
+        figures = {
+            "grid": lambda: save_figure(
+                grid_figure(state.folder, spec, done), state.folder / "grid.png", formats=("png", "pdf")
+            ),
+            "trade-off": lambda: save_tradeoff(state.folder, spec, state.states, thumbnails),
+        }
+        for name, draw in figures.items():
+            try:
+                draw()
+            except Exception as e:  # the runs and the index are what matter; say so and go on
+                say(f"warning: {name} figure not written ({error_text(e)})", file=sys.stderr)
     result = SweepResult(state.folder, state.rows())
     bad = len(result.failed)
     say(
@@ -162,7 +182,7 @@ def _spec(
     spec = load_sweep(saved, max_points=max_points)
     if source is not None or sets:
         other = load_sweep(source if source is not None else spec.to_dict(), sets, max_points=max_points)
-        if other.to_dict() != spec.to_dict():
+        if other.to_dict(drawn=False) != spec.to_dict(drawn=False):
             raise UserError(
                 f"--resume {quoted(resume)}: the sweep given differs from the saved sweep.yaml; "
                 "resume without FILE and --set, or start a new sweep"
@@ -172,11 +192,7 @@ def _spec(
 
 def _new_sweep_folder(spec: Sweep) -> Path:
     folder = new_folder(resolve_output(spec.base["runs_dir"]), f"sweep-{spec.name}")
-    text = yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None)
-    atomic_write_text(
-        folder / "sweep.yaml",
-        f"# NST Lab sweep, resolved (every base parameter). Resume: nst sweep --resume {folder}\n" + text,
-    )
+    save_spec(folder, spec)
     return folder
 
 

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from nstlib.config import Config, from_dict
 from nstlib.errors import ConfigError, UserError, quoted
 from nstlib.files import FolderLock, atomic_write_text, write_csv
 from nstlib.record.metrics import METRIC_NAMES
 from nstlib.record.runs import RunRecord
 from nstlib.sweep.labels import format_value
+from nstlib.sweep.rank import CONTENT_METRIC, metric_value, pareto_front, rank_score, ranks
 from nstlib.sweep.spec import Point, Sweep, load_sweep, one_line
 
 LOSS_COLUMNS = ("total", "content", "style", "tv")
@@ -84,6 +87,12 @@ class SweepFolder:
         self.spec, self.folder, self.say = spec, folder, say
         self.states: dict[int, PointState] = {p.number: PointState() for p in spec.points}
         self.finished = 0
+
+    def extend(self, spec: Sweep) -> None:
+        """The same sweep with more points (a search's new trials): they start pending."""
+        self.spec = spec
+        for p in spec.points:
+            self.states.setdefault(p.number, PointState())
 
     def path(self, point: Point) -> Path:
         return self.folder / point.folder
@@ -160,10 +169,12 @@ class SweepFolder:
         self.write_index()
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per point: its parameters, status, both kinds of final losses and final.png's metrics (see
-        docs/sweeps.md); the per-layer losses (dicts) go to index.jsonl only."""
+        """One row per point: its parameters, status, both kinds of final losses, final.png's metrics, `pareto` and,
+        with `rank:`, `rank` and `rank_score` (see docs/sweeps.md); the per-layer losses (dicts) go to index.jsonl
+        only."""
+        judged = judge(self.spec, [self.states[p.number] for p in self.spec.points])
         rows = []
-        for p in self.spec.points:
+        for p, extra in zip(self.spec.points, judged):
             s = self.states[p.number]
             row: dict[str, Any] = {"point": p.number, "label": p.label}
             row.update({k: getattr(p.config, k) for k in self.spec.varied})
@@ -171,6 +182,7 @@ class SweepFolder:
             row.update({f"final_png_{k}": s.final_losses.get(k) for k in LOSS_COLUMNS})
             row.update({f"final_iterate_{k}": s.iterate_losses.get(k) for k in LOSS_COLUMNS})
             row.update({name: s.metrics.get(name) for name in METRIC_NAMES})
+            row.update(extra)
             row.update(folder=p.folder, final_losses=s.final_losses, iterate_losses=s.iterate_losses)
             rows.append(row)
         return rows
@@ -189,6 +201,33 @@ class SweepFolder:
             ],
         )
         atomic_write_text(self.folder / "index.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
+
+
+def judge(spec: Sweep, states: Sequence[PointState]) -> list[dict[str, Any]]:
+    """Each point's `pareto` (on the front of content against style distance, among the points done) and, with
+    the sweep's `rank:`, its `rank` (1 = best) and `rank_score`."""
+    xy = [tradeoff_point(spec, s) for s in states]
+    out: list[dict[str, Any]] = [{"pareto": on if xy[i] is not None else None} for i, on in enumerate(pareto_front(xy))]
+    if spec.rank is not None:
+        scores = [rank_score(s.metrics, spec.rank) if s.status == "done" else None for s in states]
+        for row, score, position in zip(out, scores, ranks(scores)):
+            row.update(rank=position, rank_score=score)
+    return out
+
+
+def tradeoff_point(spec: Sweep, state: PointState) -> tuple[float, float] | None:
+    """(content distance, style distance) of a point done, as the trade-off view plots it; None without them."""
+    x, y = metric_value(state.metrics, CONTENT_METRIC), metric_value(state.metrics, spec.tradeoff["style"])
+    return (x, y) if state.status == "done" and x is not None and y is not None else None
+
+
+def save_spec(folder: Path, spec: Sweep) -> None:
+    """sweep.yaml: the resolved sweep (every base parameter, and the values drawn for its sampled axes)."""
+    text = yaml.safe_dump(spec.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None)
+    atomic_write_text(
+        folder / "sweep.yaml",
+        f"# NST Lab sweep, resolved (every base parameter). Resume: nst sweep --resume {folder}\n" + text,
+    )
 
 
 def is_sweep_folder(path: Path) -> bool:

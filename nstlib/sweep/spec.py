@@ -15,6 +15,12 @@ A sweep file::
     zip:                          # optional: varied together, one more axis (all lists equally long)
       lr: [0.5, 1.0]
       epochs: [200, 100]
+    rank: {content_distance: 1, gram_distance: 2}   # optional: index.csv's rank (rank.py)
+    tradeoff: {style: gram_distance, thumbnails: false}   # optional: the trade-off view (tradeoff.py)
+
+An axis may be a distribution instead of a list (`{sample: log_uniform, low: 1e2, high: 1e6}`, sampling.py):
+its values are drawn `samples:` times from `seed:`, or asked of an Optuna study by `search:` (search.py). The
+values drawn are recorded in the sweep folder's sweep.yaml (`drawn:`), so a resume runs the same points.
 
 Every point is validated (and its image files checked to exist) before anything is created or run.
 """
@@ -48,8 +54,10 @@ from nstlib.files import file_problem
 from nstlib.paths import is_url, resolve_input
 from nstlib.record.runs import slug
 from nstlib.sweep.labels import format_value, pairs, try_coerce
+from nstlib.sweep.rank import parse_rank, parse_tradeoff
+from nstlib.sweep.sampling import Distribution, Sampling, is_distribution, parse_distribution, parse_sampling
 
-SWEEP_KEYS = ("name", "description", "base", "axes", "zip")
+SWEEP_KEYS = ("name", "description", "base", "axes", "zip", "samples", "seed", "search", "rank", "tradeoff", "drawn")
 MAX_POINTS = 1000  # a sweep above this is refused unless the limit is raised (every point is a folder)
 MAX_YAML_VALUES = 100_000  # values a sweep file may hold once its aliases are expanded
 MAX_YAML_DEPTH = 16
@@ -72,15 +80,20 @@ class Sweep:
     name: str
     description: str
     base: dict[str, Any]  # every Config field (defaults filled in, --set applied)
-    axes: dict[str, list[Any]]
+    axes: dict[str, Any]  # a list of values, or a distribution's mapping (Distribution.to_dict)
     zip: dict[str, list[Any]]
+    distributions: dict[str, Distribution] = field(default_factory=dict)  # the sampled axes
+    sampling: Sampling | None = None  # how they are drawn, and the values drawn so far
+    rank: dict[str, float] | None = None  # metric → weight (rank.py)
+    tradeoff: dict[str, Any] = field(default_factory=lambda: parse_tradeoff(None))  # style metric, thumbnails
     points: list[Point] = field(default_factory=list)
     axis_titles: list[str] = field(default_factory=list)
     axis_values: list[list[str]] = field(default_factory=list)  # value labels per axis ("0.01", "noise, seed=1")
     axis_pairs: list[list[str]] = field(default_factory=list)  # the same with names ("style_weight=0.01")
     varied: list[str] = field(default_factory=list)  # parameters the axes set, first-seen order (index columns)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, drawn: bool = True) -> dict[str, Any]:
+        """The sweep in its file's format; with `drawn`, the values drawn for its sampled axes (as in sweep.yaml)."""
         out: dict[str, Any] = {"name": self.name}
         if self.description:
             out["description"] = self.description
@@ -88,6 +101,17 @@ class Sweep:
         out["axes"] = self.axes
         if self.zip:
             out["zip"] = self.zip
+        if self.sampling is not None:
+            if self.sampling.samples is not None:
+                out["samples"] = self.sampling.samples
+            if self.sampling.search is not None:
+                out["search"] = self.sampling.search
+            out["seed"] = self.sampling.seed
+        if self.rank is not None:
+            out["rank"] = self.rank
+        out["tradeoff"] = self.tradeoff
+        if drawn and self.sampling is not None:
+            out["drawn"] = self.sampling.drawn
         return out
 
 
@@ -207,8 +231,14 @@ def resolve(
         if not isinstance(value, dict):
             raise UserError(f"{where}{key}: expected a mapping of name → list of values, got {value!r}")
         for axis, values in value.items():
+            if key == "axes" and is_distribution(values):
+                continue
             if not isinstance(values, list) or not values:
                 raise UserError(f"{where}{key}.{axis}: expected a non-empty list of values, got {values!r}")
+    distributions = {str(a): parse_distribution(str(a), v, where) for a, v in axes_raw.items() if is_distribution(v)}
+    listed = {a: v for a, v in axes_raw.items() if not is_distribution(v)}
+    sampling = parse_sampling(data, distributions, [*map(str, listed), *map(str, zip_raw)], where)
+    rank = parse_rank(data["rank"], where) if data.get("rank") is not None else None
     if not axes_raw and not zip_raw:
         raise UserError(f"{where}axes: empty; give at least one parameter with a list of values")
     if zip_raw and len({len(v) for v in zip_raw.values()}) > 1:
@@ -221,7 +251,7 @@ def resolve(
         if key not in known:
             raise unknown_name_error(key, f"{where}base: ")
     base = {**Config().to_dict(), **{k: _coerce_base(k, v, where) for k, v in base_raw.items()}}
-    axis_params = _axis_parameters(axes_raw, zip_raw)
+    axis_params = _axis_parameters(listed, zip_raw) | set(distributions)
     for key, value in parse_sets(sets).items():
         if key in axis_params:
             raise UserError(f"--set {key}: {key} is an axis of this sweep; edit the sweep file instead")
@@ -229,8 +259,11 @@ def resolve(
 
     # the axes: each a list of (params, value label) in order
     axes: list[tuple[str, list[tuple[dict[str, Any], str]]]] = []
-    for axis, values in axes_raw.items():
+    for axis, values in listed.items():
         axes.append((str(axis), [_axis_value(str(axis), v, f"{where}axes") for v in values]))
+    if sampling is not None:  # the sampled axes together: one more axis, a point per values drawn
+        values_drawn = [(dict(d), ", ".join(format_value(k, v) for k, v in d.items())) for d in sampling.drawn]
+        axes.append((", ".join(distributions), values_drawn))
     if zip_raw:
         columns = [[_axis_value(str(k), v, f"{where}zip") for v in values] for k, values in zip_raw.items()]
         combined = []
@@ -241,7 +274,20 @@ def resolve(
             combined.append((params, ", ".join(pairs(p) for p, _ in row)))
         axes.append((", ".join(map(str, zip_raw)), combined))
 
-    sweep = Sweep(name, str(description), base, _coerced_axes(axes_raw), _coerced_axes(zip_raw))
+    if sampling is not None and sampling.search is not None and not base["metrics"]:
+        raise UserError(f"{where}search: a study learns from the run metrics; base.metrics must stay true")
+    coerced = _coerced_axes(listed)
+    sweep = Sweep(
+        name,
+        str(description),
+        base,
+        {str(a): distributions[str(a)].to_dict() if str(a) in distributions else coerced[str(a)] for a in axes_raw},
+        _coerced_axes(zip_raw),
+        distributions,
+        sampling,
+        rank,
+        parse_tradeoff(data.get("tradeoff"), where),
+    )
     sweep.axis_titles = [title for title, _ in axes]
     sweep.axis_values = [[label for _, label in values] for _, values in axes]
     sweep.axis_pairs = [[pairs(params) for params, _ in values] for _, values in axes]
@@ -252,7 +298,8 @@ def resolve(
             "or raise the limit with --max-points (max_points=)"
         )
     combos = list(itertools.product(*[values for _, values in axes]))
-    width = max(2, len(str(len(combos))))
+    planned = sampling.search["trials"] if sampling is not None and sampling.search is not None else len(combos)
+    width = max(2, len(str(planned)))  # a search's folder names are as wide as its last trial's
     for number, combo in enumerate(combos, start=1):
         params = {}
         for p, _ in combo:

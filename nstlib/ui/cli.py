@@ -157,6 +157,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         workers=args.workers,
         notebook=args.notebook,
         max_points=args.max_points,
+        thumbnails=args.thumbnails or None,
     )
     return 0 if result.ok else EXIT_FAILED
 
@@ -167,6 +168,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from nstlib.record.runs import SAVED, is_run_folder
     from nstlib.sweep.folder import is_sweep_folder, refresh_index
     from nstlib.sweep.spec import load_sweep
+    from nstlib.sweep.tradeoff import save_tradeoff
 
     work: list[tuple[Path, list[Path]]] = []  # (folder given, its run folders) for every path, checked first
     for given in map(Path, args.paths):
@@ -189,6 +191,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         sweep = given if is_sweep_folder(given) else given.parent
         if is_sweep_folder(sweep):
             refresh_index(sweep)
+            save_tradeoff(sweep)
     return 0
 
 
@@ -221,8 +224,9 @@ def _configure_explore(p: argparse.ArgumentParser) -> None:
 def _configure_sweep(p: argparse.ArgumentParser) -> None:
     p.description = (
         "Run a sweep file (see sweeps/): the cartesian product of its axes, one run folder per "
-        "point inside one sweep folder, index.csv/index.jsonl after every point, grid.png at the "
-        "end. Exit 0 if every point succeeded, 1 if some failed, 2 for bad input."
+        "point inside one sweep folder, index.csv/index.jsonl after every point, grid.png and tradeoff.png at "
+        "the end (docs/sweeps.md; sampled axes and search: sweeps too). Exit 0 if every point succeeded, 1 if "
+        "some failed, 2 for bad input."
     )
     p.add_argument("file", nargs="?", metavar="FILE", help="sweep YAML; optional with --resume")
     p.add_argument(
@@ -267,6 +271,11 @@ def _configure_sweep(p: argparse.ArgumentParser) -> None:
         help="refuse a sweep of more than N points (every point is a run folder) [default: 1000]",
     )
     p.add_argument(
+        "--thumbnails",
+        action="store_true",
+        help="put each point's final.png beside its marker in tradeoff.png (sweep file: tradeoff: {thumbnails: true})",
+    )
+    p.add_argument(
         "--notebook",
         metavar="PATH",
         help="papermill engine: notebook to execute [default: notebooks/style_transfer.ipynb]",
@@ -305,7 +314,7 @@ def _configure_metrics(p: argparse.ArgumentParser) -> None:
     p.description = (
         "Compute (or refresh) the quality metrics of finished runs (docs/metrics.md): for each run folder, or "
         "every point of a sweep folder, metrics.json and config.json's `metrics` from final.png and the run's "
-        "content and style images, then the sweep's index.csv; prints one tab-separated row per run."
+        "content and style images, then the sweep's index.csv and tradeoff.png; prints one tab-separated row per run."
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="a run folder or a sweep folder")
 

@@ -328,7 +328,7 @@ class Explorer:
         why = f" ({_escape(result.reason)})" if result.reason else ""
         self._set_status(
             f"<b>{result.status}</b>{why} in {time.time() - started:.1f} s — run folder "
-            f"<code>{_escape(result.run_dir)}</code>"
+            f"<code>{_escape(result.run_dir)}</code>" + metrics_line(result.run_dir)
         )
         self.run_button.disabled, self.stop_button.disabled = False, True
 
@@ -387,6 +387,15 @@ class Explorer:
 
     def _set_status(self, html: str) -> None:
         self.status.value = html
+
+
+def metrics_line(run_dir: Any) -> str:
+    """A finished run's scores (metrics.json; docs/metrics.md) as one line of HTML; empty if it has none."""
+    from nstlib.record.runs import read_metrics
+
+    metrics = read_metrics(run_dir) if run_dir else {}
+    shown = [f"{name.removesuffix('_distance')} {value:.3g}" for name, value in metrics.items() if value is not None]
+    return f"<br><small>metrics: {_escape(' · '.join(shown))}</small>" if shown else ""
 
 
 def _escape(value: Any) -> str:

@@ -421,7 +421,13 @@ def test_sweep_and_figures_notebooks(tmp_path):
     assert str(folder) in text and "image/png" in mimes and "text/html" in mimes  # the grid, index.csv
     shutil.rmtree(folder / "figures")
     execute("figures", tmp_path, folder=str(folder))
-    assert sorted(p.name for p in (folder / "figures").iterdir()) == ["grid.pdf", "grid.png"]
+    assert sorted(p.name for p in (folder / "figures").iterdir()) == [
+        "grid.pdf",
+        "grid.png",
+        "tradeoff.pdf",
+        "tradeoff.png",
+    ]
+    assert (folder / "tradeoff.png").is_file()  # the sweep writes its own
 
 
 def test_reconstructions_notebook_saves_figure_1(tmp_path, original_weights):
@@ -539,6 +545,8 @@ def test_explorer_choose_upload_set_and_run(explorer, tmp_path):
     assert 'download="' in ex.download.value and "data:image/png;base64," in ex.download.value
     assert ex.progress.value == 3 and "done" in ex.status.value
     assert not ex.run_button.disabled and ex.stop_button.disabled
+    content = json.loads((result.run_dir / "metrics.json").read_text())["content_distance"]
+    assert f"metrics: content {content:.3g} · " in ex.status.value.replace("&middot;", "·")  # the scores, one line
     info = json.loads((result.run_dir / "config.json").read_text())
     assert info["config"]["content"] == ex.content.value and info["config"]["preserve_color"] == "luminance"
 

@@ -1,4 +1,4 @@
-"""figures.ipynb: a run's panel and loss curves, or a sweep's grid, saved into <folder>/figures/."""
+"""figures.ipynb: a run's panel and loss curves, or a sweep's grid and trade-off view, saved into <folder>/figures/."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def presentation_figures(
     show: bool = True,
     **grid_options: Any,
 ) -> list[Path]:
-    """Figures of a run folder (panel, loss curves) or a sweep folder (the grid) into <folder>/figures/.
+    """Figures of a run folder (panel, loss curves) or a sweep folder (the grid, the trade-off view) into
+    <folder>/figures/.
 
     An empty `folder` takes the newest run or sweep folder in `runs_dir`. Returns the files written.
     """
@@ -37,9 +38,10 @@ def presentation_figures(
     out.mkdir(exist_ok=True)
     figures: list[tuple[str, Any]] = []
     if is_sweep_folder(path):
-        from nstlib.sweep import grid_figure
+        from nstlib.sweep import grid_figure, tradeoff_figure
 
         figures.append(("grid", grid_figure(path, **grid_options)))
+        figures.append(("tradeoff", tradeoff_figure(path)))
     elif is_run_folder(path):
         title = run_title(path)
         figures.append(("panel", run_panel(path, title)))
