@@ -2,12 +2,13 @@
 
 `nst sweep FILE` makes `runs/<time>_sweep-<name>/` holding sweep.yaml (the resolved sweep), one
 folder per point (`01_style_weight=0.01/`: the run's files; with the papermill engine also
-notebook.ipynb), index.csv and index.jsonl (rewritten after every point) and grid.png/.pdf.
+notebook.ipynb), index.csv and index.jsonl (rewritten after every point), grid.png/.pdf and tradeoff.png/.pdf.
 `--resume SWEEP_DIR` reruns exactly the points whose config.json does not say "done" (a done point whose
 recorded config differs from sweep.yaml is refused unless `--rerun-changed`).
 
-Read top-down: `spec` (the file → points), `plan` (batches within memory), `engines` (running
-them), `folder` (the sweep folder's state and index), `grid` (the figure).
+Read top-down: `spec` (the file → points; `sampling` for sampled axes, `rank` for judging points by their
+metrics), `plan` (batches within memory), `engines` (running them), `search` (an Optuna study choosing the
+points), `folder` (the sweep folder's state and index), `grid` and `tradeoff` (the figures).
 """
 
 from __future__ import annotations

@@ -89,8 +89,11 @@ def tradeoff_figure(
     for axis, values in (("x", [p.x for p in points]), ("y", [p.y for p in points])):
         if values and min(values) > 0 and max(values) / min(values) > LOG_RANGE:
             getattr(ax, f"set_{axis}scale")("log")
+    show_thumbnails = spec.tradeoff["thumbnails"] if thumbnails is None else thumbnails
+    if show_thumbnails:
+        ax.margins(0.15)  # room below and left of the points for the thumbnails
     _labels(ax, points)
-    if spec.tradeoff["thumbnails"] if thumbnails is None else thumbnails:
+    if show_thumbnails:
         _thumbnails(ax, points)
     ax.set_xlabel(f"{CONTENT_METRIC} (lower: closer to the content)")
     ax.set_ylabel(f"{style} (lower: closer to the style)")
