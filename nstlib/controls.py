@@ -41,6 +41,11 @@ PROPAGATIONS = ("simple", "inside")
 
 # (help, source in the literature) of the Config fields of control and style losses
 HELP: dict[str, tuple[str, str]] = {
+    "content": (
+        "content image: a path or an http(s) URL; 'none' synthesises the style's texture from noise at "
+        "image_size × image_size (content_weight unused; docs/textures.md)",
+        "p, the photograph (Sec. 2); Gatys, Ecker & Bethge 2015 (texture synthesis)",
+    ),
     "style_loss": (
         "style representation: 'gram' (the paper's), 'mean_std' (channel means and stds), 'w2' (Wasserstein-2 "
         "between Gaussian fits), 'mrf' (nearest 3×3 patches, layers relu3_1 on); β is scaled per loss so its "

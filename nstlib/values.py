@@ -5,6 +5,7 @@ Lists are comma-separated; "1e3" is a fine integer; non-finite numbers are refus
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import types
 import typing
@@ -83,3 +84,28 @@ def _coerce_one(value: Any, kind: Any) -> Any:
             raise TypeError(f"expected a string, got {value!r}")
         return value
     raise TypeError(f"unsupported type {kind!r}")
+
+
+def refuse_repeats(name: str, values: list[Any]) -> None:
+    """A ConfigError naming the first value listed twice."""
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise ConfigError(f"{name}: {value!r} is listed twice; give each once")
+        seen.add(value)
+
+
+def check_field(f: dataclasses.Field[Any], value: Any) -> None:
+    """A ConfigError when a Config field's value is outside its `choices`, `minimum` or `maximum`."""
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{f.name}: {value!r} is not one of {', '.join(choices)}")
+    minimum = f.metadata.get("minimum")
+    if minimum is not None:
+        values = value if isinstance(value, list) else [value] if not isinstance(value, str) else []
+        for v in values:
+            if v < minimum:
+                raise ConfigError(f"{f.name}: must be >= {minimum:g}, got {v!r}")
+    maximum = f.metadata.get("maximum")
+    if maximum is not None and not isinstance(value, (str, list)) and value > maximum:
+        raise ConfigError(f"{f.name}: must be <= {maximum}, got {value!r}")

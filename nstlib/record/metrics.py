@@ -51,6 +51,7 @@ SSIM_WINDOW = 11  # px: the Gaussian window (σ 1.5) of Wang et al. 2004, torchm
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003's scale weights, finest first
 PROJECTIONS = 64  # directions of the sliced colour distance
 QUANTILES = 256  # levels at which its 1-D distributions are compared
+CONTENT_METRICS = ("content_distance", "self_similarity_distance", "ssim", "ms_ssim")
 METRIC_NAMES = (
     "content_distance",
     "self_similarity_distance",
@@ -88,6 +89,26 @@ def edge_scores(image: torch.Tensor) -> dict[str, float]:
 def edge_score(image: torch.Tensor) -> float:
     """The worst side's edge score (`edge_scores`)."""
     return max(edge_scores(image).values())
+
+
+def seam_score(image: torch.Tensor) -> float:
+    """How visible the seams of a 2×2 tiling of a 3×H×W (or 1×3×H×W) image are: the mean absolute colour jump
+    across the tiling's boundary lines (row H, column W) over the same mean across the interior lines of
+    the image, for the worse of the two directions. A seamless texture scores about 1; an image whose
+    opposite edges differ scores more."""
+    x = image.squeeze(0).float() if image.dim() == 4 else image.float()
+    if x.dim() != 3 or min(x.shape[-2:]) < 3:
+        raise ValueError(f"seam score: needs a 3×H×W image with sides of at least 3 px, got {tuple(image.shape)}")
+    h, w = x.shape[-2:]
+    tiled = x.repeat(1, 2, 2)
+    worst = 0.0
+    for jumps, n in (
+        ((tiled[:, 1:] - tiled[:, :-1]).abs().mean((0, 2)), h),
+        ((tiled[..., 1:] - tiled[..., :-1]).abs().mean((0, 1)), w),
+    ):
+        interior = torch.cat([jumps[: n - 1], jumps[n : 2 * n - 1]]).mean().clamp(min=1e-6)  # jumps[n-1]: the seam
+        worst = max(worst, float(jumps[n - 1] / interior))
+    return worst
 
 
 def metric_features() -> Features:
@@ -363,11 +384,13 @@ def compute_run_metrics(run_folder: Path) -> dict[str, float | None]:
     config = from_dict(record.config, where=f"{quoted(run_folder / RECORD)}: ")
     try:
         final = load_image(str(run_folder / SAVED))
-        content = load_image(config.content)
+        content = load_image(config.content) if config.has_content else final
         styles = [load_image(path) for path in config.style]
     except ImageError as e:
         raise UserError(f"{quoted(run_folder)}: {e}") from None
     with FolderLock(run_folder, "this run folder"):
         values = run_metrics(metric_features(), final, content, styles, config.resolved_blend_weights())
+        if not config.has_content:  # a texture has no content to be scored against
+            values.update(dict.fromkeys(CONTENT_METRICS))
         RunFolder.record_metrics(run_folder, values)
     return values
