@@ -339,7 +339,7 @@ def speckle(images: torch.Tensor) -> torch.Tensor:
 def run_metrics(
     features: Features,
     final: torch.Tensor,
-    content: torch.Tensor,
+    content: torch.Tensor | None,
     styles: Sequence[torch.Tensor],
     blend: Sequence[float],
 ) -> dict[str, float | None]:
@@ -348,10 +348,11 @@ def run_metrics(
     Against several styles a style metric is the mean of its distances to each, weighted by `blend` (the run's
     style_blend_weights, summing to 1) as the run's style loss weighs them. Speckle is measured at METRIC_SIDE
     like the rest; the edge score on the image as saved (a frame is a few pixels wide), and is None when a side
-    is 40 px or less (it needs 41). A value that is not finite is None.
+    is 40 px or less (it needs 41). A value that is not finite is None, and so are the content metrics of a
+    texture (`content` None).
     """
     with torch.no_grad():
-        image, reference = _with_content(final.float(), content.float())
+        image, reference = _with_content(final.float(), (final if content is None else content).float())
         a, p = features(image), features(reference)
         values = {
             "content_distance": _content(a, p),
@@ -368,6 +369,8 @@ def run_metrics(
                 values[name] = values[name] + weight * distance
     out: dict[str, float | None] = {name: float(v) for name, v in values.items()}
     out["edge_score"] = edge_score(final) if min(final.shape[-2:]) > INNER[1] else None
+    if content is None:
+        out.update(dict.fromkeys(CONTENT_METRICS))
     return {name: v if v is None or math.isfinite(v) else None for name, v in ((n, out[n]) for n in METRIC_NAMES)}
 
 
@@ -384,13 +387,11 @@ def compute_run_metrics(run_folder: Path) -> dict[str, float | None]:
     config = from_dict(record.config, where=f"{quoted(run_folder / RECORD)}: ")
     try:
         final = load_image(str(run_folder / SAVED))
-        content = load_image(config.content) if config.has_content else final
+        content = load_image(config.content) if config.has_content else None
         styles = [load_image(path) for path in config.style]
     except ImageError as e:
         raise UserError(f"{quoted(run_folder)}: {e}") from None
     with FolderLock(run_folder, "this run folder"):
         values = run_metrics(metric_features(), final, content, styles, config.resolved_blend_weights())
-        if not config.has_content:  # a texture has no content to be scored against
-            values.update(dict.fromkeys(CONTENT_METRICS))
         RunFolder.record_metrics(run_folder, values)
     return values

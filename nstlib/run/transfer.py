@@ -159,7 +159,10 @@ class _Job:
             self.cfg.fps,
             self.final_hw,
             expected_frames(self.cfg.total_epochs, self.cfg.save_every),
-            [(img.content, img.styles, c.resolved_blend_weights()) for c, img in zip(configs, loaded)],
+            [
+                (img.content if c.has_content else None, img.styles, c.resolved_blend_weights())
+                for c, img in zip(configs, loaded)
+            ],
         )
         self.progress = Progress(self.cfg.progress, self.cfg.total_epochs, self.cfg.log_every, labels)
         for line in memory_notes(memory, self.cfg, self.final_hw, device):
