@@ -19,6 +19,7 @@ from nstlib.controls import HELP, PROPAGATIONS, STYLE_LOSSES, check_control, par
 from nstlib.errors import ConfigError as ConfigError  # re-exported: the error of this module
 from nstlib.model.layers import check_layers
 from nstlib.paths import DEFAULT_RUNS_DIR, is_url, resolve_input
+from nstlib.printsize import coarse_to_fine, print_pixels
 from nstlib.values import check_field as _check_field
 from nstlib.values import coerce as coerce  # re-exported: Config's value parsing
 from nstlib.values import is_list
@@ -64,6 +65,8 @@ class Config:
         "Sec. 3: 512 px on the longest side in the paper's figures",
         minimum=16,
     )
+    print_size: str = _f("", *HELP["print_size"])
+    dpi: int = _f(300, "dots per inch of print_size", "", minimum=1)
     sizes: list[int] = _f(
         [],
         "multi-resolution schedule of longest sides, coarse to fine; "
@@ -300,6 +303,8 @@ class Config:
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
         if not self.init:
             raise ConfigError(f"init: empty; use {', '.join(INIT_MODES)} or a path to an image")
+        if self.print_size:
+            print_pixels(self.print_size, self.dpi)  # a one-line error for a bad size
         if not self.has_content and self.preserve_color != "none":
             raise ConfigError(
                 "preserve_color: a texture (content none) has no colours to keep; use preserve_color none"
@@ -309,7 +314,9 @@ class Config:
     # ---- derived values -----------------------------------------------------------------------
     @property
     def level_sizes(self) -> list[int]:
-        return list(self.sizes) or [self.image_size]
+        if self.sizes or not self.print_size:
+            return list(self.sizes) or [self.image_size]
+        return coarse_to_fine(max(print_pixels(self.print_size, self.dpi)))
 
     @property
     def level_steps(self) -> list[int]:
