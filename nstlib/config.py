@@ -19,6 +19,7 @@ from nstlib.controls import CONTENT_LOSSES, HELP, PROPAGATIONS, STYLE_LOSSES, ch
 from nstlib.errors import ConfigError as ConfigError  # re-exported: the error of this module
 from nstlib.model.layers import check_layers
 from nstlib.paths import DEFAULT_RUNS_DIR, is_url, resolve_input
+from nstlib.printsize import coarse_to_fine, print_pixels
 from nstlib.values import check_field, is_list, refuse_repeats
 from nstlib.values import coerce as coerce  # re-exported: Config's value parsing
 
@@ -29,6 +30,7 @@ STYLE_LAYER_PRESETS = ("uniform", "inverse_channels")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MARGIN = 8  # px of the mirror canvas on each side: 4 left faint frames on 2 of 6 pairs (bench/edges.py)
 INIT_MODES = ("content", "style", "noise")  # any other `init` is an image path
+NO_CONTENT = "none"  # content of a texture run (Gatys, Ecker & Bethge 2015)
 
 
 def _f(default: Any, help: str, paper: str = "", choices: tuple[str, ...] = (), **extra: Any) -> Any:
@@ -43,9 +45,7 @@ class Config:
     """All parameters of one style transfer experiment (see `nst run --help` or docs/parameters.md)."""
 
     # images
-    content: str = _f(
-        DEFAULT_CONTENT, "content image: a path or an http(s) URL", "p, the photograph (Sec. 2)", path=True
-    )
+    content: str = _f(DEFAULT_CONTENT, *HELP["content"], path=True)
     style: list[str] = _f(
         [DEFAULT_STYLE],
         "style image(s): paths or http(s) URLs; several are blended, each entry one style (an image listed twice "
@@ -63,6 +63,8 @@ class Config:
         "Sec. 3: 512 px on the longest side in the paper's figures",
         minimum=16,
     )
+    print_size: str = _f("", *HELP["print_size"])
+    dpi: int = _f(300, "dots per inch of print_size", "", minimum=1)
     sizes: list[int] = _f(
         [],
         "multi-resolution schedule of longest sides, coarse to fine; "
@@ -99,10 +101,10 @@ class Config:
         "mirror",
         "what the network sees beyond the image's edges: 'mirror' (the image is optimised on a canvas "
         f"mirrored {MARGIN} px wider on each side and cut from it when saved, so no frame forms along the "
-        f"edges; images with a side under {16 * MARGIN} px run as 'zeros') or 'zeros' (the paper's network "
-        "on the image itself)",
+        f"edges; images with a side under {16 * MARGIN} px run as 'zeros'), 'zeros' (the paper's network "
+        "on the image itself) or 'circular' (seamless: the image wraps around, so it tiles; docs/textures.md)",
         "VGG's zero padding (Sec. 2)",
-        ("mirror", "zeros"),
+        ("mirror", "zeros", "circular"),
     )
     # losses
     content_layers: list[str] = _f(["relu4_2"], "layers of the content loss", "conv4_2 (Sec. 3, Fig. 2)", layer=True)
@@ -301,12 +303,20 @@ class Config:
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
         if not self.init:
             raise ConfigError(f"init: empty; use {', '.join(INIT_MODES)} or a path to an image")
+        if self.print_size:
+            print_pixels(self.print_size, self.dpi)  # a one-line error for a bad size
+        if not self.has_content and self.preserve_color != "none":
+            raise ConfigError(
+                "preserve_color: a texture (content none) has no colours to keep; use preserve_color none"
+            )
         return self
 
     # ---- derived values -----------------------------------------------------------------------
     @property
     def level_sizes(self) -> list[int]:
-        return list(self.sizes) or [self.image_size]
+        if self.sizes or not self.print_size:
+            return list(self.sizes) or [self.image_size]
+        return coarse_to_fine(max(print_pixels(self.print_size, self.dpi)))
 
     @property
     def level_steps(self) -> list[int]:
@@ -351,12 +361,17 @@ class Config:
         return self.style_loss != "gram" or bool(self.style_masks or self.style_region_masks or self.style_layer_sets)
 
     @property
+    def has_content(self) -> bool:
+        """False for a texture run (content 'none'): noise is optimised for the style alone, content_weight 0."""
+        return self.content != NO_CONTENT
+
+    @property
     def init_is_image(self) -> bool:
         return self.init not in INIT_MODES
 
     def image_paths(self) -> list[tuple[str, str]]:
         """(parameter, path) of every image this config reads: content, each style, an init image."""
-        paths = [("content", self.content)] + [("style", s) for s in self.style]
+        paths = [("content", self.content)] * self.has_content + [("style", s) for s in self.style]
         return paths + ([("init", self.init)] if self.init_is_image else [])
 
     def to_dict(self) -> dict[str, Any]:

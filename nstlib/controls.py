@@ -58,6 +58,17 @@ PROPAGATIONS = ("simple", "inside")
 
 # (help, source in the literature) of the Config fields of control and style losses
 HELP: dict[str, tuple[str, str]] = {
+    "print_size": (
+        "a print's size, WxH with a unit (30x40cm, 12x16in, 210x297mm) or A2-A6, at `dpi`: overrides image_size "
+        "with the print's long side in pixels (the content's aspect is kept) and, when `sizes` is empty, runs "
+        "coarse to fine, halving down to about 512 px; empty: image_size",
+        "",
+    ),
+    "content": (
+        "content image: a path or an http(s) URL; 'none' synthesises the style's texture from noise at "
+        "image_size × image_size (content_weight unused; docs/textures.md)",
+        "p, the photograph (Sec. 2); Gatys, Ecker & Bethge 2015 (texture synthesis)",
+    ),
     "style_loss": (
         "style representation: 'gram' (the paper's), 'mean_std' (channel means and stds), 'w2' (Wasserstein-2 "
         "between Gaussian fits), 'mrf' (nearest 3×3 patches, layers relu3_1 on), 'sliced_w' (sliced Wasserstein: "

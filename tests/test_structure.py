@@ -14,7 +14,7 @@ MAX_LINES = 450
 # The package's rooms, lower first: a module may import its own room or lower ones. A room is a sub-package
 # (every module in it), or the named top-level modules; `ls nstlib` shows the architecture.
 ROOMS: list[tuple[str, set[str]]] = [
-    ("base", {"_version", "errors", "paths", "files", "interrupts", "values", "images"}),
+    ("base", {"_version", "errors", "paths", "files", "interrupts", "values", "images", "printsize"}),
     ("model", set()),  # nstlib/model/: VGG, layer names, device, tiles
     ("config", {"config", "controls"}),
     ("losses", set()),

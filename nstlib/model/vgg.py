@@ -194,7 +194,9 @@ class VGGFeatures:
     One change from the plain network: pooling rounds the output size up, as Caffe (and so
     neural-style) does; floor pooling gives the last rows/columns of a side not divisible by 16 no
     gradient from the deep layers. Convolutions zero-pad as in the paper (border artefacts are kept
-    out of the image by the run's canvas, see `nstlib.images.mirror_pad`).
+    out of the image by the run's canvas, see `nstlib.images.mirror_pad`); `padding='circular'` wraps
+    each conv's input around instead, so the features of an image are those of its periodic tiling
+    (exactly, where its sides are multiples of 2^poolings: each pooling then sees whole windows).
     """
 
     def __init__(
@@ -204,12 +206,15 @@ class VGGFeatures:
         pooling: str = "avg",
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        padding: str = "zeros",
     ):
         order = layer_names(stack.model)
-        self.model, self.profile, self.pooling = stack.model, stack.profile, pooling
+        self.model, self.profile, self.pooling, self.padding = stack.model, stack.profile, pooling, padding
         # what makes two extractors compute the same features (None: a stack of unknown source)
         self.cache_key: tuple[str, ...] | None = (
-            (stack.model, stack.source, pooling, str(torch.device(device)), str(dtype)) if stack.source else None
+            (stack.model, stack.source, pooling, str(torch.device(device)), str(dtype), padding)
+            if stack.source
+            else None
         )
         self.layers = list(dict.fromkeys(layers))
         self.deepest = max(order.index(layer) for layer in self.layers)
@@ -252,7 +257,12 @@ class VGGFeatures:
         for name in self.names[start:]:
             if name.startswith("conv"):
                 w, b = next(conv)
-                x = F.conv2d(x, w, b, padding=1)
+                if self.padding == "circular":
+                    x = F.conv2d(
+                        F.pad(x, (1, 1, 1, 1), mode="circular").contiguous(memory_format=torch.channels_last), w, b
+                    )
+                else:
+                    x = F.conv2d(x, w, b, padding=1)
             elif name.startswith("relu"):
                 x = F.relu(x)
             elif self.pooling == "max":
@@ -274,19 +284,21 @@ def build_extractor(
     pooling: str = "avg",
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
+    padding: str = "zeros",
 ) -> VGGFeatures:
-    """Load weights (cached per process) and build an extractor truncated at the deepest of `layers`."""
+    """Load weights (cached per process) and build an extractor truncated at the deepest of `layers`;
+    `padding`: 'zeros' or 'circular' (`VGGFeatures`)."""
     from nstlib.model.layers import check_layers
 
     check_layers(model, layers)
-    return _cached_extractor(model, weights, tuple(layers), pooling, str(device), dtype)
+    return _cached_extractor(model, weights, tuple(layers), pooling, str(device), dtype, padding)
 
 
 @functools.lru_cache(maxsize=8)
 def _cached_extractor(
-    model: str, weights: str, layers: tuple[str, ...], pooling: str, device: str, dtype: torch.dtype
+    model: str, weights: str, layers: tuple[str, ...], pooling: str, device: str, dtype: torch.dtype, padding: str
 ) -> VGGFeatures:
-    return VGGFeatures(load_weights(model, weights), list(layers), pooling, device, dtype)
+    return VGGFeatures(load_weights(model, weights), list(layers), pooling, device, dtype, padding)
 
 
 def positions_major(features: torch.Tensor) -> torch.Tensor:

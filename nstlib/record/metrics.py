@@ -53,6 +53,7 @@ SSIM_WINDOW = 11  # px: the Gaussian window (σ 1.5) of Wang et al. 2004, torchm
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003's scale weights, finest first
 PROJECTIONS = 64  # directions of the sliced colour distance
 QUANTILES = 256  # levels at which its 1-D distributions are compared
+CONTENT_METRICS = ("content_distance", "self_similarity_distance", "ssim", "ms_ssim", *LEARNED_NAMES)
 METRIC_NAMES = (
     "content_distance",
     "self_similarity_distance",
@@ -91,6 +92,26 @@ def edge_scores(image: torch.Tensor) -> dict[str, float]:
 def edge_score(image: torch.Tensor) -> float:
     """The worst side's edge score (`edge_scores`)."""
     return max(edge_scores(image).values())
+
+
+def seam_score(image: torch.Tensor) -> float:
+    """How visible the seams of a 2×2 tiling of a 3×H×W (or 1×3×H×W) image are: the mean absolute colour jump
+    across the tiling's boundary lines (row H, column W) over the same mean across the interior lines of
+    the image, for the worse of the two directions. A seamless texture scores about 1; an image whose
+    opposite edges differ scores more."""
+    x = image.squeeze(0).float() if image.dim() == 4 else image.float()
+    if x.dim() != 3 or min(x.shape[-2:]) < 3:
+        raise ValueError(f"seam score: needs a 3×H×W image with sides of at least 3 px, got {tuple(image.shape)}")
+    h, w = x.shape[-2:]
+    tiled = x.repeat(1, 2, 2)
+    worst = 0.0
+    for jumps, n in (
+        ((tiled[:, 1:] - tiled[:, :-1]).abs().mean((0, 2)), h),
+        ((tiled[..., 1:] - tiled[..., :-1]).abs().mean((0, 1)), w),
+    ):
+        interior = torch.cat([jumps[: n - 1], jumps[n : 2 * n - 1]]).mean().clamp(min=1e-6)  # jumps[n-1]: the seam
+        worst = max(worst, float(jumps[n - 1] / interior))
+    return worst
 
 
 def metric_features() -> Features:
@@ -321,7 +342,7 @@ def speckle(images: torch.Tensor) -> torch.Tensor:
 def run_metrics(
     features: Features,
     final: torch.Tensor,
-    content: torch.Tensor,
+    content: torch.Tensor | None,
     styles: Sequence[torch.Tensor],
     blend: Sequence[float],
 ) -> dict[str, float | None]:
@@ -331,10 +352,10 @@ def run_metrics(
     style_blend_weights, summing to 1) as the run's style loss weighs them. Speckle is measured at METRIC_SIDE
     like the rest; the edge score on the image as saved (a frame is a few pixels wide), and is None when a side
     is 40 px or less (it needs 41). The learned metrics (learned.py) are None without their checkpoint files.
-    A value that is not finite is None.
+    A value that is not finite is None, and so are the content metrics of a texture (`content` None).
     """
     with torch.no_grad():
-        image, reference = _with_content(final.float(), content.float())
+        image, reference = _with_content(final.float(), (final if content is None else content).float())
         a, p = features(image), features(reference)
         values = {
             "content_distance": _content(a, p),
@@ -352,6 +373,8 @@ def run_metrics(
     out: dict[str, float | None] = {name: float(v) for name, v in values.items()}
     out.update(learned_metrics(image, reference))
     out["edge_score"] = edge_score(final) if min(final.shape[-2:]) > INNER[1] else None
+    if content is None:
+        out.update(dict.fromkeys(CONTENT_METRICS))
     return {name: v if v is None or math.isfinite(v) else None for name, v in ((n, out[n]) for n in METRIC_NAMES)}
 
 
@@ -368,7 +391,7 @@ def compute_run_metrics(run_folder: Path) -> dict[str, float | None]:
     config = from_dict(record.config, where=f"{quoted(run_folder / RECORD)}: ")
     try:
         final = load_image(str(run_folder / SAVED))
-        content = load_image(config.content)
+        content = load_image(config.content) if config.has_content else None
         styles = [load_image(path) for path in config.style]
     except ImageError as e:
         raise UserError(f"{quoted(run_folder)}: {e}") from None

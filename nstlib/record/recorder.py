@@ -39,7 +39,9 @@ class LossFile(Sink):
 class MetricsFile(Sink):
     """metrics.json and config.json's `metrics`: the final image's scores (metrics.py), through the run folder."""
 
-    def __init__(self, run: RunFolder, content: torch.Tensor, styles: Sequence[torch.Tensor], blend: Sequence[float]):
+    def __init__(
+        self, run: RunFolder, content: torch.Tensor | None, styles: Sequence[torch.Tensor], blend: Sequence[float]
+    ):
         self.run, self.content, self.styles, self.blend = run, content, styles, blend
 
     def final(self, epoch: int, frame: np.ndarray, losses: dict[str, float]) -> None:
@@ -63,7 +65,7 @@ class Recorder:
         fps: int,
         video_hw: tuple[int, int],
         expected_frames: int,
-        references: Sequence[tuple[torch.Tensor, list[torch.Tensor], list[float]]],
+        references: Sequence[tuple[torch.Tensor | None, list[torch.Tensor], list[float]]],
     ):
         """`references`: each sample's content, style images and blend weights, for its metrics."""
         self.runs = list(runs)

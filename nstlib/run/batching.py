@@ -36,4 +36,5 @@ def batch_key(config: Config) -> tuple[str, ...]:
 
 
 def default_name(config: Config) -> str:
-    return f"{url_stem(config.content) or 'image'}-{'+'.join(url_stem(s) or 'image' for s in config.style)}"
+    content = (url_stem(config.content) if config.has_content else "texture") or "image"
+    return f"{content}-{'+'.join(url_stem(s) or 'image' for s in config.style)}"

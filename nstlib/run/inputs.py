@@ -30,6 +30,7 @@ class Inputs:
     init: torch.Tensor | None
     masks: list[torch.Tensor] = field(default_factory=list)  # style_masks, 1×1×H×W each
     region_masks: list[torch.Tensor] = field(default_factory=list)  # style_region_masks
+    multiple: int = 1  # the generated image's sides are rounded to a multiple of this (padding 'circular')
 
 
 def load_inputs(config: Config) -> Inputs:
@@ -43,17 +44,29 @@ def load_inputs(config: Config) -> Inputs:
         except ImageError as e:
             raise ImageError(f"{param}: {e}") from None
     init = loaded["init"][0] if loaded["init"] else None
-    return Inputs(loaded["content"][0], loaded["style"], init, *load_masks(config))
+    # a texture run's content is a grey square: it sets the output size only (its loss weighs 0)
+    side = max(config.level_sizes)
+    content = loaded["content"][0] if config.has_content else torch.full((1, 3, side, side), 0.5)
+    layers = config.content_layers + config.style_layers
+    # circular padding is exact when every pooling sees whole windows: sides a multiple of 2^poolings
+    multiple = max(min_side(config.model, layer) for layer in layers) if config.padding == "circular" else 1
+    return Inputs(content, loaded["style"], init, *load_masks(config), multiple=multiple)
 
 
 def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
     """The generated image's (H, W) at longest side `size`; a batch's content images must agree."""
-    shapes = {im.scaled_size(img.content.shape[-2], img.content.shape[-1], size) for img in loaded}
+    shapes = {
+        _rounded(im.scaled_size(img.content.shape[-2], img.content.shape[-1], size), img.multiple) for img in loaded
+    }
     if len(shapes) > 1:
         raise ConfigError(
             f"batch: content images give different sizes {sorted(shapes)} at {size} px; run them separately"
         )
     return shapes.pop()
+
+
+def _rounded(hw: tuple[int, int], multiple: int) -> tuple[int, int]:
+    return (max(multiple, round(hw[0] / multiple) * multiple), max(multiple, round(hw[1] / multiple) * multiple))
 
 
 def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.device) -> Estimate:
@@ -83,6 +96,11 @@ def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.devic
                         )
     hw0 = content_hw(loaded, max(first.level_sizes))
     plan = plan_or_refuse(configs, hw0, [style_hws(i) for i in loaded], device)
+    if first.padding == "circular" and plan.tiling is not None:
+        raise ConfigError(
+            f"padding: 'circular' runs on the whole image only, and {hw0[1]}×{hw0[0]} px needs tiles; "
+            f"use a smaller {which} or padding mirror"
+        )
     return plan
 
 

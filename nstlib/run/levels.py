@@ -46,11 +46,11 @@ def initial_images(
     out = []
     hw = (content.shape[-2], content.shape[-1])
     for i, (c, img) in enumerate(zip(configs, loaded)):
-        if c.init == "content":
+        if c.init == "content" and c.has_content:
             x = content[i : i + 1]
         elif c.init == "style":
             x = im.resize(styles[i][0], hw)
-        elif c.init == "noise":
+        elif c.init in ("noise", "content"):  # a texture starts from noise (Gatys et al. 2015)
             gen = torch.Generator().manual_seed(c.seed)
             x = (0.5 + c.noise_std * torch.randn(1, 3, *hw, generator=gen)).clamp(0, 1).to(content.device)
         else:

@@ -159,7 +159,10 @@ class _Job:
             self.cfg.fps,
             self.final_hw,
             expected_frames(self.cfg.total_epochs, self.cfg.save_every),
-            [(img.content, img.styles, c.resolved_blend_weights()) for c, img in zip(configs, loaded)],
+            [
+                (img.content if c.has_content else None, img.styles, c.resolved_blend_weights())
+                for c, img in zip(configs, loaded)
+            ],
         )
         self.progress = Progress(self.cfg.progress, self.cfg.total_epochs, self.cfg.log_every, labels)
         for line in memory_notes(memory, self.cfg, self.final_hw, device):
@@ -205,14 +208,19 @@ class _Job:
     def _prepare(self) -> None:
         cfg = self.cfg
         layers = list(dict.fromkeys(cfg.content_layers + cfg.style_layers))
-        self.extractor = build_extractor(cfg.model, cfg.weights, layers, cfg.pooling, self.device)
+        wrap = "circular" if cfg.padding == "circular" else "zeros"  # 'mirror' pads the canvas, the network zeros
+        self.extractor = build_extractor(cfg.model, cfg.weights, layers, cfg.pooling, self.device, padding=wrap)
         self.fast = (
-            build_extractor(cfg.model, cfg.weights, layers, cfg.pooling, self.device, compute_dtype(self.precision))
+            build_extractor(
+                cfg.model, cfg.weights, layers, cfg.pooling, self.device, compute_dtype(self.precision), wrap
+            )
             if self.precision != "fp32"
             else self.extractor
         )
         self.weights = LossWeights(
-            content=self._per_sample(lambda c: c.content_weight * CONTENT_LOSS_CATALOG[c.content_loss].alpha_scale),
+            content=self._per_sample(
+                lambda c: c.content_weight * CONTENT_LOSS_CATALOG[c.content_loss].alpha_scale if c.has_content else 0.0
+            ),
             style=self._per_sample(lambda c: c.style_weight * STYLE_LOSS_CATALOG[c.style_loss].beta_scale),
             tv=self._per_sample(lambda c: c.tv_weight),
             content_layers=torch.tensor(

@@ -140,3 +140,24 @@ def test_torchvision_offline_error_names_file_and_place(tmp_path, monkeypatch):
     monkeypatch.setattr(vgg, "TORCHVISION_URL", "http://127.0.0.1:9/")  # nothing listens on the discard port
     with pytest.raises(WeightsError, match=r"vgg19-dcbb9e9d\.pth.*copy that file to .*checkpoints"):
         vgg.load_torchvision("vgg19")
+
+
+LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+
+
+def test_circular_padding_is_the_periodic_tiling(original_weights):
+    """With sides a multiple of 16, circular features are the centre of the 3×3-tiled image's (shallow layers,
+    whose reach stays inside the tiling) and move with a circular shift of the image (every layer)."""
+    x = torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    wrap = build_extractor("vgg19", "original", LAYERS, padding="circular")
+    plain = build_extractor("vgg19", "original", ["relu2_1"])
+    f = wrap(x)
+    tiled = plain(x.repeat(1, 1, 3, 3))["relu2_1"]  # stride 2, reach < 32 px
+    centre = tiled[..., 16:32, 24:48]
+    assert torch.allclose(f["relu2_1"], centre, atol=1e-4 * centre.abs().max())
+    assert not torch.allclose(plain(x)["relu2_1"], centre, atol=1e-2 * centre.abs().max())  # zeros differ
+    shifted = wrap(torch.roll(x, (16, -32), dims=(2, 3)))
+    for layer in LAYERS:
+        stride = 2 ** wrap.level(layer)
+        expected = torch.roll(f[layer], (16 // stride, -32 // stride), dims=(2, 3))
+        assert torch.allclose(shifted[layer], expected, atol=1e-4 * expected.abs().max()), layer

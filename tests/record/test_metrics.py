@@ -281,3 +281,20 @@ def test_compute_run_metrics_refuses_in_one_line(tmp_path):
     (tmp_path / "config.json").write_text('{"status": "failed", "config": {}}')
     with pytest.raises(UserError, match="no final image to score .final.png: file not found"):
         compute_run_metrics(tmp_path)
+
+
+def test_seam_score_compares_the_tiling_lines_with_the_interior():
+    from nstlib.record.metrics import seam_score
+
+    img = ramp()  # its opposite edges differ by 0.25 and 0.24: a seam in a 2×2 tiling
+    tiled = img.repeat(1, 2, 2)
+    seam_rows = (tiled[:, 64] - tiled[:, 63]).abs().mean()
+    interior_rows = (img[:, 1:] - img[:, :-1]).abs().mean()
+    seam_cols = (tiled[:, :, 80] - tiled[:, :, 79]).abs().mean()
+    interior_cols = (img[:, :, 1:] - img[:, :, :-1]).abs().mean()
+    expected = max(seam_rows / interior_rows, seam_cols / interior_cols)
+    assert seam_score(img) == pytest.approx(float(expected), rel=1e-5) and seam_score(img) > 20
+    periodic = torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(1))  # noise: no line stands out
+    assert seam_score(periodic.unsqueeze(0)) < 1.2
+    with pytest.raises(ValueError, match="seam score"):
+        seam_score(torch.rand(3, 2, 8))

@@ -1,0 +1,39 @@
+"""Print sizes: '30x40cm', '12x16in', '210x297mm' or an ISO paper name ('A4') at a dpi, as pixels."""
+
+from __future__ import annotations
+
+import re
+
+from nstlib.errors import ConfigError
+
+MM_PER_UNIT = {"mm": 1.0, "cm": 10.0, "in": 25.4}
+PAPER_MM = {"A2": (420, 594), "A3": (297, 420), "A4": (210, 297), "A5": (148, 210), "A6": (105, 148)}
+PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[x×]\s*(\d+(?:\.\d+)?)\s*(mm|cm|in)\s*$", re.IGNORECASE)
+
+
+def print_pixels(text: str, dpi: int) -> tuple[int, int]:
+    """(width, height) in pixels of a print of size `text` at `dpi` (rounded to the nearest pixel); a
+    one-line ConfigError names print_size and the accepted forms."""
+    paper = PAPER_MM.get(text.strip().upper())
+    match = PATTERN.match(text)
+    if paper is None and match is None:
+        raise ConfigError(
+            f"print_size: {text!r} is not WxH with a unit (30x40cm, 12x16in, 210x297mm) or one of {', '.join(PAPER_MM)}"
+        )
+    if paper is not None:
+        mm = (float(paper[0]), float(paper[1]))
+    else:
+        assert match is not None
+        scale = MM_PER_UNIT[match.group(3).lower()]
+        mm = (float(match.group(1)) * scale, float(match.group(2)) * scale)
+    if min(mm) <= 0:
+        raise ConfigError(f"print_size: {text!r} has a side of 0")
+    return round(mm[0] / 25.4 * dpi), round(mm[1] / 25.4 * dpi)
+
+
+def coarse_to_fine(longest: int, smallest: int = 512) -> list[int]:
+    """A schedule of sizes halving from `longest` down to about `smallest` px, smallest first."""
+    sizes = [longest]
+    while sizes[-1] // 2 >= smallest:
+        sizes.append(sizes[-1] // 2)
+    return sizes[::-1]
