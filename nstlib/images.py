@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import os
@@ -10,6 +11,7 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -163,15 +165,28 @@ def load_image(path: str, size: int | None = None, max_pixels: int | None = None
     return resize_longest(image, size) if size else image
 
 
-def save_image(image: torch.Tensor, path: str | os.PathLike[str]) -> Path:
-    """Save a 1×3×H×W (or 3×H×W) tensor in [0, 1] as 8-bit RGB, atomically (format from the suffix)."""
+@functools.lru_cache(maxsize=1)
+def srgb_profile() -> bytes:
+    """An sRGB ICC profile (made by Pillow's LittleCMS, no file): the colour space of every image NST Lab writes."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike[str], dpi: int | None = None) -> Path:
+    """Save a 1×3×H×W (or 3×H×W) tensor in [0, 1] as 8-bit RGB, atomically (format from the suffix), with an
+    embedded sRGB profile so that colour-managed viewers and print drivers read the colours as meant, and `dpi`
+    (PNG pHYs, TIFF and JPEG resolution) when given."""
     path = Path(path)
     img = Image.fromarray(tensor_to_uint8(image))
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ImageError(f"{quoted(path)}: unknown image format {path.suffix!r}")
+    extra: dict[str, Any] = {"icc_profile": srgb_profile()} if fmt in ("PNG", "JPEG", "TIFF", "WEBP") else {}
+    if dpi:
+        extra["dpi"] = (dpi, dpi)
     with atomic_target(path) as tmp:
-        img.save(tmp, format=fmt)
+        img.save(tmp, format=fmt, **extra)
     return path
 
 

@@ -136,3 +136,37 @@ def test_mirror_pad_reflects_in_rounds_and_crop_margin_inverts_it():
     assert torch.equal(canvas[..., 16 - 3, 16:26], x[..., 3, :])  # row −3 is row 3
     assert torch.equal(canvas[..., 16:37, 16 + 10 + 2], x[..., :, 10 - 2 - 2])  # 2 px past the edge: column 6
     assert torch.equal(mirror_pad(x, 0), x) and torch.equal(crop_margin(x, 0), x)
+
+
+def test_saved_images_carry_an_srgb_profile_and_the_dpi_given(tmp_path):
+    import io
+
+    from PIL import ImageCms
+
+    image = torch.rand(1, 3, 20, 30, generator=torch.Generator().manual_seed(0))
+    for name, dpi in (("a.png", 300), ("b.png", None), ("c.tif", 150), ("d.jpg", 72)):
+        with Image.open(save_image(image, tmp_path / name, dpi)) as saved:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(saved.info["icc_profile"]))
+            assert "sRGB" in ImageCms.getProfileDescription(profile), name
+            if dpi is None:
+                assert "dpi" not in saved.info
+            else:
+                assert tuple(round(float(v)) for v in saved.info["dpi"]) == (dpi, dpi), name
+            if name.endswith(".png"):
+                assert np.array_equal(np.asarray(saved), im.tensor_to_uint8(image))
+
+
+def test_a_print_size_run_writes_its_pixels_and_dpi_into_final_png(tmp_path):
+    import io
+
+    from PIL import ImageCms
+
+    from nstlib import transfer
+
+    from conftest import tiny_config
+
+    result = transfer(tiny_config(tmp_path, print_size="1x0.75in", dpi=48, epochs=1, metrics=False))
+    with Image.open(result.run_dir / "final.png") as saved:
+        assert max(saved.size) == 48  # the print's long side at 48 dpi
+        assert tuple(round(float(v)) for v in saved.info["dpi"]) == (48, 48)
+        assert "sRGB" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(saved.info["icc_profile"])))

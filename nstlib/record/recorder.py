@@ -147,7 +147,8 @@ class Recorder:
         self.rows[b].append({"epoch": epoch, "level": level, "image": SAVED, **saved_losses})
         for sink in self.sinks[b]:
             sink.rows(self.rows[b][-1:])
-        im.save_image(image, self.runs[b].path / "final.png")
+        config = self.runs[b].info["config"]
+        im.save_image(image, self.runs[b].path / "final.png", config.get("dpi") if config.get("print_size") else None)
         frame = im.tensor_to_uint8(image)
         for sink in self.sinks[b]:
             sink.final(epoch, frame, saved_losses)
