@@ -147,7 +147,11 @@ class Recorder:
         self.rows[b].append({"epoch": epoch, "level": level, "image": SAVED, **saved_losses})
         for sink in self.sinks[b]:
             sink.rows(self.rows[b][-1:])
-        im.save_image(image, self.runs[b].path / "final.png")
+        config = self.runs[b].info["config"]
+        depth, dpi = int(config.get("bit_depth", 8)), int(config.get("dpi", 300))
+        im.save_print(image, self.runs[b].path / SAVED, depth, dpi)
+        if config.get("output_format") == "tiff":
+            im.save_print(image, self.runs[b].path / "final.tiff", depth, dpi)
         frame = im.tensor_to_uint8(image)
         for sink in self.sinks[b]:
             sink.final(epoch, frame, saved_losses)
