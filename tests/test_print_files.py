@@ -47,3 +47,16 @@ def test_a_tiff_carries_its_resolution_and_profile(tmp_path, bits):
         assert page.shape == (20, 30, 3) and page.dtype == np.dtype(f"uint{bits}")
         assert page.tags["XResolution"].value == (300, 1) and page.tags["ResolutionUnit"].value == 2
         assert page.tags["InterColorProfile"].value == srgb_profile()
+
+
+def test_a_print_size_run_writes_a_16_bit_tiff_at_its_dpi(tmp_path, original_weights):
+    from nstlib import transfer
+
+    from conftest import tiny_config
+
+    result = transfer(tiny_config(tmp_path, print_size="1x1in", dpi=48, bit_depth=16, output_format="tiff", epochs=2))
+    with tifffile.TiffFile(result.run_dir / "final.tiff") as tif:
+        page = tif.pages[0]
+        assert max(page.shape[:2]) == 48 and page.dtype == np.uint16
+        assert page.tags["XResolution"].value == (48, 1)
+    assert png.Reader(filename=str(result.run_dir / "final.png")).read()[3]["bitdepth"] == 16
