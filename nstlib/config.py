@@ -65,6 +65,8 @@ class Config:
     )
     print_size: str = _f("", *HELP["print_size"])
     dpi: int = _f(300, "dots per inch of print_size", "", minimum=1)
+    bit_depth: int = _f(8, *HELP["bit_depth"])
+    output_format: str = _f("png", *HELP["output_format"], choices=("png", "tiff"))
     sizes: list[int] = _f(
         [],
         "multi-resolution schedule of longest sides, coarse to fine; "
@@ -303,6 +305,8 @@ class Config:
             raise ConfigError(f"device: {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
         if not self.init:
             raise ConfigError(f"init: empty; use {', '.join(INIT_MODES)} or a path to an image")
+        if self.bit_depth not in (8, 16):
+            raise ConfigError(f"bit_depth: {self.bit_depth!r} is not one of 8, 16")
         if self.print_size:
             print_pixels(self.print_size, self.dpi)  # a one-line error for a bad size
         if not self.has_content and self.preserve_color != "none":

@@ -58,6 +58,11 @@ PROPAGATIONS = ("simple", "inside")
 
 # (help, source in the literature) of the Config fields of control and style losses
 HELP: dict[str, tuple[str, str]] = {
+    "bit_depth": ("bits per channel of final.png (and final.tiff): 8 or 16, for prints without banding", ""),
+    "output_format": (
+        "png: final.png; tiff: final.png and final.tiff, both with `dpi` and an embedded sRGB ICC profile",
+        "",
+    ),
     "print_size": (
         "a print's size, WxH with a unit (30x40cm, 12x16in, 210x297mm) or A2-A6, at `dpi`: overrides image_size "
         "with the print's long side in pixels (the content's aspect is kept) and, when `sizes` is empty, runs "

@@ -5,18 +5,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.client
+import io
 import os
 import time
 import urllib.error
 import urllib.request
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import png
+import tifffile
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from nstlib.errors import ImageError as ImageError  # re-exported: the error of this module
 from nstlib.errors import quoted
@@ -168,26 +172,62 @@ def load_image(path: str, size: int | None = None, max_pixels: int | None = None
 @functools.lru_cache(maxsize=1)
 def srgb_profile() -> bytes:
     """An sRGB ICC profile (made by Pillow's LittleCMS, no file): the colour space of every image NST Lab writes."""
-    from PIL import ImageCms
-
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-def save_image(image: torch.Tensor, path: str | os.PathLike[str], dpi: int | None = None) -> Path:
+def save_image(image: torch.Tensor, path: str | os.PathLike[str]) -> Path:
     """Save a 1×3×H×W (or 3×H×W) tensor in [0, 1] as 8-bit RGB, atomically (format from the suffix), with an
-    embedded sRGB profile so that colour-managed viewers and print drivers read the colours as meant, and `dpi`
-    (PNG pHYs, TIFF and JPEG resolution) when given."""
+    embedded sRGB profile so that colour-managed viewers read the colours as meant (final images: `save_print`)."""
     path = Path(path)
     img = Image.fromarray(tensor_to_uint8(image))
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ImageError(f"{quoted(path)}: unknown image format {path.suffix!r}")
     extra: dict[str, Any] = {"icc_profile": srgb_profile()} if fmt in ("PNG", "JPEG", "TIFF", "WEBP") else {}
-    if dpi:
-        extra["dpi"] = (dpi, dpi)
     with atomic_target(path) as tmp:
         img.save(tmp, format=fmt, **extra)
     return path
+
+
+def save_print(image: torch.Tensor, path: str | os.PathLike[str], bit_depth: int = 8, dpi: int = 300) -> Path:
+    """Save a 1×3×H×W tensor in [0, 1] as a print file, atomically: PNG (8 bits by Pillow, 16 by pypng, which
+    Pillow cannot write as RGB) or TIFF (tifffile) by the suffix, with its dpi (PNG pHYs, TIFF resolution tags)
+    and an embedded sRGB ICC profile."""
+    path, icc = Path(path), srgb_profile()
+    if bit_depth == 8:
+        array = tensor_to_uint8(image)
+    else:
+        array = (image.detach().float()[0].clamp(0, 1) * 65535).round().to(torch.int32).permute(1, 2, 0).cpu().numpy()
+        array = array.astype(np.uint16)
+    with atomic_target(path) as tmp:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            tifffile.imwrite(
+                tmp, array, photometric="rgb", resolution=(dpi, dpi), resolutionunit="INCH", iccprofile=icc
+            )
+        elif bit_depth == 8:
+            Image.fromarray(array).save(tmp, format="PNG", dpi=(dpi, dpi), icc_profile=icc)
+        else:
+            per_metre = round(dpi / 0.0254)
+            writer = png.Writer(
+                array.shape[1],
+                array.shape[0],
+                greyscale=False,
+                bitdepth=16,
+                x_pixels_per_unit=per_metre,
+                y_pixels_per_unit=per_metre,
+                unit_is_meter=True,
+            )
+            chunks = list(png.Reader(bytes=_png_bytes(writer, array)).chunks())
+            iccp = b"sRGB\0\0" + zlib.compress(icc)  # name, compression method 0 (zlib), the profile
+            with open(tmp, "wb") as f:
+                png.write_chunks(f, [chunks[0], (b"iCCP", iccp), *chunks[1:]])  # iCCP must precede IDAT
+    return path
+
+
+def _png_bytes(writer: png.Writer, array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    writer.write(out, array.reshape(array.shape[0], -1))
+    return out.getvalue()
 
 
 def quantize(image: torch.Tensor) -> torch.Tensor:

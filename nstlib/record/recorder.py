@@ -148,7 +148,10 @@ class Recorder:
         for sink in self.sinks[b]:
             sink.rows(self.rows[b][-1:])
         config = self.runs[b].info["config"]
-        im.save_image(image, self.runs[b].path / "final.png", config.get("dpi") if config.get("print_size") else None)
+        depth, dpi = int(config.get("bit_depth", 8)), int(config.get("dpi", 300))
+        im.save_print(image, self.runs[b].path / SAVED, depth, dpi)
+        if config.get("output_format") == "tiff":
+            im.save_print(image, self.runs[b].path / "final.tiff", depth, dpi)
         frame = im.tensor_to_uint8(image)
         for sink in self.sinks[b]:
             sink.final(epoch, frame, saved_losses)
