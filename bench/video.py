@@ -54,11 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--later", type=int, default=30)
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--weights", default=str(VideoConfig().temporal_weight), help="temporal weights to try")
+    parser.add_argument("--keep", help="write the run folders here (kept) instead of a temporary folder")
     parser.add_argument("--smoke", action="store_true", help="3 frames, 32 px, 2 steps (CI)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.size, args.epochs, args.later, args.frames = 32, 2, 2, 3
     with tempfile.TemporaryDirectory() as tmp:
+        runs_dir = args.keep or tmp
         config = Config(
             style=[args.style],
             image_size=args.size,
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             progress="none",
             save_every=0,
             metrics=False,
-            runs_dir=tmp,
+            runs_dir=runs_dir,
             precision="fp32",
             device="cpu",
         )

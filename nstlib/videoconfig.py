@@ -36,10 +36,10 @@ class VideoConfig:
 
     input: str = _f("", "the video (mp4, webm, gif, …) or a folder of frames (png/jpg, in name order)")
     temporal_weight: float = _f(
-        2e7,
+        1e13,
         "weight of the temporal loss (1/D) Σ c (x − ω(x_prev))² beside alpha and beta; 0: none "
         "(each frame still starts from the previous one warped)",
-        "lambda (Eq. 7); the paper's 2e2 is for mean losses, this project's are sums",
+        "lambda (Eq. 7); the paper's 2e2 is for mean losses, this project's are sums (measured: bench/video.py)",
         minimum=0.0,
     )
     flow: str = _f("dis", "optical flow between input frames (OpenCV)", "DeepFlow/EpicFlow (Sec. 5)", FLOW_CHOICES)
