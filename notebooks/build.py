@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from nstlib.config import Config, field_default, field_types  # noqa: E402
+from nstlib.videoconfig import VideoConfig  # noqa: E402
 
 REPO = "nst-lab/nst-lab"
 COLAB = f"https://colab.research.google.com/github/{REPO}/blob/main/notebooks"
@@ -248,6 +249,36 @@ def controls():
     ]
 
 
+def video():
+    return [
+        title(
+            "video",
+            "Style transfer for videos (Ruder et al., GCPR 2016)",
+            "Stylise a clip frame by frame; each frame starts from the previous one warped by the optical flow "
+            "and a temporal loss keeps it there where the flow is certain. Writes a run folder with `frames/`, "
+            "`video.mp4` and `compare.mp4`. On a CPU keep `image_size` small (the bundled clip is 144×96).",
+        ),
+        new_code_cell(SETUP),
+        parameters_cell(
+            'clip: str = "collections/video/chelsea_pan.mp4"  # a video file or a folder of frames\n'
+            'style: str = "collections/style/starry_swirls.jpg"  # the style image\n'
+            "image_size: int = 96  # longest side of every frame in pixels\n"
+            "epochs: int = 60  # L-BFGS steps of the first frame\n"
+            "later_epochs: int = 30  # L-BFGS steps of each later frame\n"
+            f"temporal_weight: float = {VideoConfig().temporal_weight:g}  # 0: no temporal loss\n"
+            'runs_dir: str = ""  # where the run folder goes; empty: the checkout\'s runs/'
+        ),
+        new_code_cell(
+            "from nstlib.run.video_transfer import stylize_video\n\n"
+            "record = stylize_video(input=clip, style=[style], image_size=image_size, epochs=epochs,\n"
+            "                       later_epochs=later_epochs, temporal_weight=temporal_weight,\n"
+            "                       **({'runs_dir': runs_dir} if runs_dir else {}))\n"
+            "print(record.status, record.path, record.metrics)"
+        ),
+        new_code_cell('from IPython.display import Video\n\nVideo(str(record.path / "compare.mp4"), embed=True)'),
+    ]
+
+
 NOTEBOOKS = {
     "style_transfer": style_transfer,
     "sweep": sweep,
@@ -255,6 +286,7 @@ NOTEBOOKS = {
     "explore": explore,
     "figures": figures,
     "controls": controls,
+    "video": video,
 }
 
 

@@ -14,7 +14,9 @@ from nstlib.losses.core import content_loss, tv_loss
 from nstlib.losses.style.gram import gram_matrix, style_loss
 from nstlib.model.vgg import VGGFeatures, build_extractor
 from nstlib.run.transfer import Result, transfer, transfer_batch
+from nstlib.run.video_transfer import stylize_video
 from nstlib.sweep import sweep
+from nstlib.videoconfig import VideoConfig
 
 __all__ = [
     "Config",
@@ -24,6 +26,7 @@ __all__ = [
     "Result",
     "UserError",
     "VGGFeatures",
+    "VideoConfig",
     "WeightsError",
     "__version__",
     "build_extractor",
@@ -32,6 +35,7 @@ __all__ = [
     "load_image",
     "save_image",
     "style_loss",
+    "stylize_video",
     "sweep",
     "transfer",
     "transfer_batch",

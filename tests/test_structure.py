@@ -16,7 +16,7 @@ MAX_LINES = 450
 ROOMS: list[tuple[str, set[str]]] = [
     ("base", {"_version", "errors", "paths", "files", "interrupts", "values", "images", "printsize"}),
     ("model", set()),  # nstlib/model/: VGG, layer names, device, tiles
-    ("config", {"config", "controls"}),
+    ("config", {"config", "controls", "videoconfig"}),
     ("losses", set()),
     ("record", set()),
     ("run", set()),

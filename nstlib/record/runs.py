@@ -172,6 +172,18 @@ class RunFolder:
     ) -> RunFolder:
         return cls(new_folder(runs_dir, name), config, extra)
 
+    @classmethod
+    def resume(cls, path: str | os.PathLike[str]) -> RunFolder:
+        """Reopen a run folder to go on with it (a video run after an interruption): its record kept, marked
+        running again, the time resumed noted in `resumed`."""
+        record = RunRecord.read(path)
+        if record is None:
+            raise UserError(f"resume: {quoted(path)} is not a run folder (no readable config.json)")
+        if record.status == "done":
+            raise UserError(f"resume: {quoted(path)} is already done")
+        info = {k: v for k, v in record.info.items() if k not in ("status", "reason", "config")}
+        return cls(Path(path), record.config, {**info, "resumed": [*info.get("resumed", []), _now()]})
+
     @property
     def status(self) -> str:
         return str(self.info["status"])

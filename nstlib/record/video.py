@@ -42,10 +42,11 @@ def expected_frames(steps: int, save_every: int) -> int:
 class VideoWriter:
     """progress.mp4 (H.264 via imageio's pyav plugin), written to a temporary name until closed."""
 
-    def __init__(self, path: Path, fps: int, size: tuple[int, int]):
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], hold: bool = True):
+        """`hold`: the last frame stays HOLD_SECONDS (a run's progress); off for a stylised video."""
         import imageio.v3 as iio
 
-        self.path, self.fps = path, fps
+        self.path, self.fps, self.hold = path, fps, hold
         self.size = (size[0] - size[0] % 2, size[1] - size[1] % 2)  # yuv420p needs even sides
         self.tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
         self.file = iio.imopen(self.tmp, "w", plugin="pyav")
@@ -63,7 +64,7 @@ class VideoWriter:
 
     def close(self) -> None:
         """Hold the last frame HOLD_SECONDS, then move the file to its final name."""
-        if self.last is not None:
+        if self.last is not None and self.hold:
             for _ in range(max(0, round(self.fps * HOLD_SECONDS) - 1)):
                 self.file.write_frame(self.last)
         self.file.close()

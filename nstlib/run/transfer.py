@@ -24,6 +24,7 @@ from nstlib.errors import ConfigError
 from nstlib.interrupts import Interrupted, deferred_interrupts, describe, is_terminated, terminate_as_interrupt
 from nstlib.losses import tiled as tiled_losses
 from nstlib.losses.core import LossTerms, LossWeights, Targets
+from nstlib.losses.temporal import TemporalLoss
 from nstlib.model.device import compute_dtype, precision_record, resolve_device, resolve_precision
 from nstlib.model.vgg import build_extractor, load_weights
 from nstlib.paths import resolve_output
@@ -72,17 +73,21 @@ def transfer(
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
     run_dir: str | Path | None = None,
+    start: torch.Tensor | None = None,
+    temporal: tuple[TemporalLoss, float] | None = None,
     **params: Any,
 ) -> Result:
     """Run one experiment: `transfer(Config(...))` or `transfer(style_weight=1e4, epochs=100, ...)`.
 
     `stop` (a threading.Event) ends the run early, keeping what was made (status "interrupted");
     `on_progress` receives {"epoch", "total_epochs", "rows", "image"} at every log point;
-    `run_dir` is an existing folder to write into instead of a new timestamped one.
+    `run_dir` is an existing folder to write into instead of a new one; `start`, `temporal`: see `transfer_batch`.
     """
     config = config.replace(**params) if config is not None else Config(**params)
     dirs = [Path(run_dir)] if run_dir else None
-    return transfer_batch([config], stop=stop, on_progress=on_progress, run_dirs=dirs)[0]
+    return transfer_batch([config], stop=stop, on_progress=on_progress, run_dirs=dirs, start=start, temporal=temporal)[
+        0
+    ]
 
 
 def transfer_batch(
@@ -92,9 +97,15 @@ def transfer_batch(
     on_progress: ProgressCallback | None = None,
     run_dirs: Sequence[Path] | None = None,
     labels: Sequence[str] | None = None,
+    start: torch.Tensor | None = None,
+    temporal: tuple[TemporalLoss, float] | None = None,
 ) -> list[Result]:
     """Run compatible experiments as one batch; `run_dirs` (existing empty folders) replace new ones,
-    `labels` name the samples in progress lines (default: the run names)."""
+    `labels` name the samples in progress lines (default: the run names).
+
+    `start` (B×3×H×W in [0, 1]) replaces the configs' `init` as the first level's starting images (a video's
+    warped previous frame); `temporal` (a loss, its weight) adds weight · loss to every level of the loss's size,
+    logged as a `temporal` column (Ruder et al., GCPR 2016)."""
     if not configs:
         return []
     first = configs[0]
@@ -125,7 +136,9 @@ def transfer_batch(
         ]
     names = list(labels) if labels is not None else [c.name or default_name(c) for c in configs]
     with terminate_as_interrupt():  # SIGTERM ends the run as Ctrl-C does: records written, status interrupted
-        return _Job(configs, loaded, runs, device, precision, stop, on_progress, names, memory).run()
+        job = _Job(configs, loaded, runs, device, precision, stop, on_progress, names, memory)
+        job.start, job.temporal = start, temporal
+        return job.run()
 
 
 class _Job:
@@ -173,6 +186,8 @@ class _Job:
         self.targets: Targets | None = None
         self.last_x: torch.Tensor | None = None
         self.level = 0
+        self.start: torch.Tensor | None = None  # transfer_batch's `start` and `temporal`
+        self.temporal: tuple[TemporalLoss, float] | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------
     def run(self) -> list[Result]:
@@ -252,7 +267,9 @@ class _Job:
         self.targets = full = level_targets(
             self.extractor, self.configs, self.loaded, content, styles, self.memory.tiling, self.margin
         )
-        if previous is None:
+        if previous is None and self.start is not None:
+            start = im.resize(self.start.to(self.device), hw)
+        elif previous is None:
             start = initial_images(self.configs, self.loaded, image, styles)
         else:
             start = im.resize(im.crop_margin(previous, previous_margin), hw)
@@ -275,7 +292,7 @@ class _Job:
                 if part["live"] is None or not torch.equal(part["live"], live):
                     part.update(live=live, **self._part(live, content, styles))
                 targets, weights = part["targets"], part["weights"]
-            return tiled_losses.total_loss(extractor, images, targets, weights, self.memory.tiling)
+            return self._losses(extractor, images, targets, weights, live)
 
         # the history the memory model allows (config.history unless it had to be capped)
         optimizer = make_optimizer(
@@ -286,6 +303,21 @@ class _Job:
             history_precision=cfg.history_precision,
         )
         return optimize(x, objective, optimizer, steps, self._on_step)
+
+    def _losses(
+        self, extractor: Any, images: torch.Tensor, targets: Targets, weights: LossWeights, live: torch.Tensor | None
+    ) -> LossTerms:
+        """The step's losses; with a temporal loss of this level's size, its weighted term added to the total."""
+        terms = tiled_losses.total_loss(extractor, images, targets, weights, self.memory.tiling)
+        if self.temporal is None:
+            return terms
+        loss, weight = self.temporal
+        image = im.crop_margin(images, self.margin)
+        if image.shape[-2:] != loss.warped.shape[-2:]:
+            return terms
+        value = loss(image, live)
+        layers = {**terms.layers, "temporal": value}
+        return LossTerms(terms.total + weight * value, terms.content, terms.style, terms.tv, layers)
 
     def _part(self, live: torch.Tensor, content: torch.Tensor, styles: list[list[torch.Tensor]]) -> dict[str, Any]:
         """Targets and weights of the live samples alone, once others have stopped (computed again, no grad)."""
@@ -386,8 +418,8 @@ class _Job:
             final = x.clone()  # the saved 8-bit image in the margin it was made in
             im.crop_margin(final, m).copy_(im.quantize(im.crop_margin(x, m)))
             with torch.no_grad():  # both in fp32: the saved 8-bit image and the iterate it was rounded from
-                saved = tiled_losses.total_loss(self.extractor, final, self.targets, self.weights, self.memory.tiling)
-                iterate = tiled_losses.total_loss(self.extractor, x, self.targets, self.weights, self.memory.tiling)
+                saved = self._losses(self.extractor, final, self.targets, self.weights, None)
+                iterate = self._losses(self.extractor, x, self.targets, self.weights, None)
             shown = im.quantize(self._displayed(final))
             for b in range(self.batch):
                 # a sample that converged is done, even if the batch was interrupted after

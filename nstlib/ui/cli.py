@@ -129,6 +129,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if result.status == "done" else EXIT_FAILED
 
 
+def cmd_video(args: argparse.Namespace) -> int:
+    from nstlib.run.video_transfer import stylize_video
+    from nstlib.videoconfig import VideoConfig
+
+    if args.resume:
+        record = stylize_video(resume=args.resume)
+    else:
+        given = {
+            f.name: getattr(args, f.name) for f in dataclasses.fields(VideoConfig) if getattr(args, f.name) is not None
+        }
+        record = stylize_video(config_from_args(args, {"save_every": 0}), VideoConfig(**given))
+    print(f"{record.status}: {record.path}" + (f" ({record.reason})" if record.reason else ""))
+    return 0 if record.status == "done" else EXIT_FAILED
+
+
+def _configure_video(p: argparse.ArgumentParser) -> None:
+    from nstlib.videoconfig import VideoConfig
+
+    p.description = (
+        "Stylise a video frame by frame with the temporal loss of Ruder et al. (GCPR 2016): a run folder with "
+        "frames/, video.mp4 and compare.mp4. Every `nst run` flag applies to each frame."
+    )
+    for f in dataclasses.fields(VideoConfig):
+        if f.name == "input":
+            p.add_argument("input", nargs="?", default=None, help=f.metadata["help"])
+            continue
+        choices = f" (choices: {', '.join(f.metadata['choices'])})" if f.metadata["choices"] else ""
+        help_text = f"{f.metadata['help']}{choices} [default: {f.default}]".replace("%", "%%")
+        p.add_argument(
+            f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar=f.name.upper(), help=help_text
+        )
+    p.add_argument("--resume", metavar="RUN_DIR", help="go on with a video run from its last finished frame")
+    add_config_flags(p, exclude=("content", "save_every", "video", "fps"))
+
+
 def cmd_layers(args: argparse.Namespace) -> int:
     from nstlib.model.layers import layer_table
 
@@ -293,6 +328,7 @@ def build_parser() -> Parser:
     commands: list[tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = [
         ("run", "run one style transfer experiment", _configure_run, cmd_run),
         ("sweep", "run a parameter sweep from a YAML file (see sweeps/)", _configure_sweep, cmd_sweep),
+        ("video", "stylise a video with a temporal loss (Ruder et al.)", _configure_video, cmd_video),
         ("layers", "list the VGG layer names", _configure_layers, cmd_layers),
         ("params", "print the parameter table (Markdown)", lambda p: None, cmd_params),
         ("metrics", "score finished runs or sweeps (metrics.json, index.csv)", _configure_metrics, cmd_metrics),

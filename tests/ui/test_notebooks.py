@@ -24,7 +24,7 @@ papermill = pytest.importorskip("papermill")
 ipywidgets = pytest.importorskip("ipywidgets")
 
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ["style_transfer", "sweep", "reconstructions", "explore", "figures", "controls"]
+NAMES = ["style_transfer", "sweep", "reconstructions", "explore", "figures", "controls", "video"]
 EXTRAKEYS = "metadata.papermill cell.metadata.papermill metadata.colab.provenance"
 TINY = {"image_size": 32, "epochs": 2, "progress": "text"}
 
