@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,27 +36,8 @@ from nstlib.run.levels import initial_images, level_inputs, level_targets
 from nstlib.run.memory import Estimate, bound_heap, memory_notes, memory_record, peak_record
 from nstlib.run.optimize import Stopping, make_optimizer, optimize
 from nstlib.run.progress import Progress
-
-
-@dataclass
-class Result:
-    """What a run leaves: the final image (1×3×H×W, as saved), the loss rows, its folder and status.
-
-    `final_losses` are the saved 8-bit final.png's; `iterate_losses` the optimiser's last iterate's.
-    """
-
-    image: torch.Tensor
-    history: list[dict[str, Any]]
-    run_dir: Path | None
-    status: str = "done"
-    reason: str | None = None
-    final_losses: dict[str, float] = field(default_factory=dict)
-    config: Config | None = None
-    iterate_losses: dict[str, float] = field(default_factory=dict)
-
-
-class StopRequested(Exception):
-    """Raised inside the step loop when the caller's stop event is set."""
+from nstlib.run.result import Result as Result  # re-exported: what a run returns
+from nstlib.run.result import StopRequested as StopRequested
 
 
 class _NothingActive(Exception):
