@@ -110,7 +110,8 @@ class _VideoJob:
         self.config, self.video, self.run_folder = config, video, run
         self.path = run.path
         self.count = int(run.info["frames"])
-        self.rows: list[dict[str, Any]] = [r for r in RunRecord.read(self.path).losses()]  # type: ignore[union-attr]
+        record = RunRecord.read(self.path)
+        self.rows: list[dict[str, Any]] = record.losses() if record is not None else []  # kept by a resume
         self.later = video.steps_after_first(config.epochs)
 
     def run(self) -> RunRecord:
