@@ -147,7 +147,7 @@ def test_disk_full_is_one_line_and_the_run_is_marked_failed(tmp_path, capsys, mo
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "runs" / "x" / ".final.tmp.png"))
 
-    monkeypatch.setattr(im, "save_image", full)
+    monkeypatch.setattr(im, "save_print", full)  # the writer of final.png
     assert main(["run", *TINY, "--runs-dir", str(tmp_path / "runs")]) == EXIT_CANNOT_WRITE
     assert "No space left on device" in one_line_error(capsys)
     (folder,) = (tmp_path / "runs").iterdir()
