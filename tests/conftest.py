@@ -45,6 +45,45 @@ def tiny_config(tmp_path: Path, **kw):
     return Config(**{**base, **kw})
 
 
+def assert_style_loss_is_direct(name: str, f, s, direct, layer: str = "relu2_1") -> None:
+    """The catalog style loss `name` of features `f` (1×N×h×w) against style features `s`: its value and gradient
+    equal `direct`'s, a plain implementation on the flattened N×M features in fp64."""
+    import torch
+
+    from nstlib.losses.style import lookup
+
+    loss = lookup(name)
+    target = loss.stack([loss.target([loss.statistics(s, None, layer)], [1.0], 20)])
+    f = f.detach().requires_grad_(True)
+    value = loss.loss(f, target, None)
+    (grad,) = torch.autograd.grad(value.sum(), f)
+    fd = f.detach().double().requires_grad_(True)
+    expected = direct(fd[0].flatten(1), s[0].flatten(1).double())
+    (expected_grad,) = torch.autograd.grad(expected, fd)
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    torch.testing.assert_close(grad.double(), expected_grad, rtol=1e-4, atol=1e-7)
+
+
+def assert_mask_is_the_region_alone(name: str, seed: int):
+    """A 0/1 mask gives the catalog style loss `name` of the features inside it alone, per sample of a batch of
+    two; returns the masked losses."""
+    import torch
+
+    from nstlib.losses.style import lookup
+
+    gen = torch.Generator().manual_seed(seed)
+    f, s = torch.rand(2, 3, 4, 6, generator=gen), torch.rand(1, 3, 5, 5, generator=gen)
+    loss = lookup(name)
+    row = loss.target([loss.statistics(s, None, "relu1_1")], [1.0], 24)
+    mask = torch.zeros(2, 1, 4, 6)
+    mask[0, :, :, :3] = 1
+    mask[1, :, 1:, :] = 1
+    masked = loss.loss(f, loss.stack([row, row]), mask)
+    alone = [loss.loss(f[0:1, :, :, :3], [row], None), loss.loss(f[1:2, :, 1:, :], [row], None)]
+    torch.testing.assert_close(masked, torch.cat(alone), rtol=1e-5, atol=1e-7)
+    return masked
+
+
 @pytest.fixture(scope="session", autouse=True)
 def precision_cache(tmp_path_factory):
     """precision 'auto' measures this machine once per session, not the user's cache (subprocesses inherit it)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nstlib.losses.style import lookup, remd
+from nstlib.losses.style import remd
+
+from conftest import assert_mask_is_the_region_alone, assert_style_loss_is_direct
 
 
 def _naive(f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -27,32 +29,15 @@ def _naive(f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 )  # the column term wins with few style samples, the row term with many
 def test_value_and_gradient_against_the_direct_formula(style_hw):
     gen = torch.Generator().manual_seed(4)
-    f = (torch.rand(1, 3, 4, 5, generator=gen) * 2).requires_grad_(True)
+    f = torch.rand(1, 3, 4, 5, generator=gen) * 2
     s = torch.rand(1, 3, *style_hw, generator=gen) ** 2 * 3
-    loss = lookup("remd")
-    target = loss.stack([loss.target([loss.statistics(s, None, "relu2_1")], [1.0], 20)])
-    value = loss.loss(f, target, None)
-    (grad,) = torch.autograd.grad(value.sum(), f)
-    fd = f.detach().double().requires_grad_(True)
-    expected = _naive(fd[0].flatten(1), s[0].flatten(1).double())
-    (expected_grad,) = torch.autograd.grad(expected, fd)
-    assert value.item() == pytest.approx(expected.item(), rel=1e-5)
-    torch.testing.assert_close(grad.double(), expected_grad, rtol=1e-4, atol=1e-7)
+    assert_style_loss_is_direct("remd", f, s, _naive)
 
 
 def test_a_mask_is_the_region_alone_and_the_cosine_matrix_is_chunked(monkeypatch):
     """A 0/1 mask gives the loss of the region's features alone, also when the cosine matrix comes in blocks."""
     monkeypatch.setattr(remd, "CHUNK", 5)
-    gen = torch.Generator().manual_seed(6)
-    f, s = torch.rand(2, 3, 4, 6, generator=gen), torch.rand(1, 3, 5, 5, generator=gen)
-    loss = lookup("remd")
-    row = loss.target([loss.statistics(s, None, "relu1_1")], [1.0], 24)
-    mask = torch.zeros(2, 1, 4, 6)
-    mask[0, :, :, :3] = 1
-    mask[1, :, 1:, :] = 1
-    masked = loss.loss(f, loss.stack([row, row]), mask)
-    alone = [loss.loss(f[0:1, :, :, :3], [row], None), loss.loss(f[1:2, :, 1:, :], [row], None)]
-    torch.testing.assert_close(masked, torch.cat(alone), rtol=1e-5, atol=1e-7)
+    assert_mask_is_the_region_alone("remd", seed=6)
 
 
 def test_style_positions_are_sampled_once_seeded_by_the_layer(monkeypatch):
