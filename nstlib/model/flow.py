@@ -10,13 +10,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nstlib.images import rgb_to_yiq
+
 FLOW_METHODS = ("dis", "farneback")
 
 
 def _gray(frame: torch.Tensor) -> np.ndarray:
     """A 1×3×H×W (or 3×H×W) image in [0, 1] as an 8-bit grey H×W array, what OpenCV's flow takes."""
-    x = frame.reshape(-1, *frame.shape[-2:]) if frame.dim() == 4 else frame
-    grey = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).clamp(0, 1)
+    x = frame if frame.dim() == 4 else frame.unsqueeze(0)
+    grey = rgb_to_yiq(x[:1])[0, 0].clamp(0, 1)  # Y: 0.299 R + 0.587 G + 0.114 B
     return (grey * 255).round().to(torch.uint8).cpu().numpy()
 
 

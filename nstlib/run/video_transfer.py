@@ -48,11 +48,10 @@ def finished_frames(run_dir: Path) -> int:
     return n
 
 
-def warping_error(current: torch.Tensor, previous: torch.Tensor, flow: torch.Tensor, c: torch.Tensor) -> float:
-    """mean c ⊙ (x_t − ω(x_{t−1}))²: how much a frame differs from the previous one moved by the flow, where
-    the flow is certain (a stability measure of the output video)."""
-    diff = c * (current - warp(previous, flow)) ** 2
-    return float(diff.mean())
+def warping_error(current: torch.Tensor, warped: torch.Tensor, c: torch.Tensor) -> float:
+    """mean c ⊙ (x_t − ω(x_{t−1}))², `warped` = ω(x_{t−1}): how much a frame differs from the previous one moved
+    by the flow, where the flow is certain (a stability measure of the output video)."""
+    return float((c * (current - warped) ** 2).mean())
 
 
 def stylize_video(
@@ -174,7 +173,7 @@ class _VideoJob:
             raise RuntimeError(f"frame {i}: {result.status} ({result.reason})")
         image = result.image
         if i > 0:
-            error = warping_error(image, self._load(FRAMES, i - 1), flow, c)
+            error = warping_error(image, warped, c)
         with deferred_interrupts():  # the frame's PNG (what says it is finished) and its rows together
             self.rows += [
                 {"frame": i, **row, **({"warping_error": error} if row["image"] == SAVED else {})}
