@@ -116,9 +116,7 @@ def transfer_batch(
         ]
     names = list(labels) if labels is not None else [c.name or default_name(c) for c in configs]
     with terminate_as_interrupt():  # SIGTERM ends the run as Ctrl-C does: records written, status interrupted
-        job = _Job(configs, loaded, runs, device, precision, stop, on_progress, names, memory)
-        job.start, job.temporal = start, temporal
-        return job.run()
+        return _Job(configs, loaded, runs, device, precision, stop, on_progress, names, memory, start, temporal).run()
 
 
 class _Job:
@@ -135,8 +133,11 @@ class _Job:
         on_progress: ProgressCallback | None,
         labels: list[str],
         memory: Estimate,
+        start: torch.Tensor | None = None,
+        temporal: tuple[TemporalLoss, float] | None = None,
     ):
         self.configs, self.loaded, self.runs, self.memory = configs, loaded, runs, memory
+        self.start, self.temporal = start, temporal  # transfer_batch's
         self.device, self.precision, self.stop, self.on_progress = device, precision, stop, on_progress
         self.cfg = configs[0]
         self.batch = len(configs)
@@ -166,8 +167,6 @@ class _Job:
         self.targets: Targets | None = None
         self.last_x: torch.Tensor | None = None
         self.level = 0
-        self.start: torch.Tensor | None = None  # transfer_batch's `start` and `temporal`
-        self.temporal: tuple[TemporalLoss, float] | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------
     def run(self) -> list[Result]:
