@@ -314,12 +314,22 @@ def available_bytes(device: torch.device) -> int:
 
 
 def peak_bytes(device: torch.device) -> int:
-    """The measured peak so far: the process's peak RSS on CPU (ru_maxrss), torch's peak allocation on CUDA."""
+    """The measured peak so far: torch's peak allocation on CUDA, else the process's peak RSS.
+
+    On Linux that is VmHWM of /proc/self/status: ru_maxrss survives exec, so a process started by a big
+    one (a notebook, a test session) would report its parent's peak."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     import resource
 
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # kB on Linux
+    maxrss = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return maxrss if sys.platform == "darwin" else maxrss * 1024  # bytes on macOS, kB elsewhere
 
 
 def limited(config: Config, budget: int) -> int:

@@ -116,6 +116,18 @@ def test_run_prints_and_records_estimate_and_peak(tmp_path):
     assert record["peak_gb"] < 100 * GB
 
 
+def test_a_process_started_by_a_big_one_reports_its_own_peak():
+    """ru_maxrss survives exec: a run started from a notebook or a test session reported its parent's peak."""
+    import subprocess
+
+    ballast = torch.ones(2**29)  # 2 GiB, touched
+    code = "import torch; from nstlib.run.memory import peak_bytes; print(peak_bytes(torch.device('cpu')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) < ballast.numel() * 4 / 2  # nstlib and torch alone: ~0.5 GB
+    del ballast
+
+
 def test_history_cap_engages_and_is_recorded(tmp_path, capsys, monkeypatch):
     import sys
 
