@@ -19,7 +19,7 @@ from nstlib.controls import CONTENT_LOSSES, HELP, PROPAGATIONS, STYLE_LOSSES, ch
 from nstlib.errors import ConfigError as ConfigError  # re-exported: the error of this module
 from nstlib.model.layers import check_layers
 from nstlib.paths import DEFAULT_RUNS_DIR, is_url, resolve_input
-from nstlib.printsize import coarse_to_fine, print_pixels
+from nstlib.printsize import check_print, coarse_to_fine, print_pixels
 from nstlib.values import check_field, is_list, refuse_repeats
 from nstlib.values import coerce as coerce  # re-exported: Config's value parsing
 
@@ -163,6 +163,7 @@ class Config:
         "",
         minimum=0.0,
     )
+    time_limit: float = _f(0.0, "minutes: refuse a run estimated to take longer, before it starts; 0: no limit", "")
     epochs: int = _f(300, "optimizer steps; one L-BFGS step is one iteration (one forward + backward)", "", minimum=0)
     tolerance: float = _f(
         2e-4,
@@ -308,7 +309,7 @@ class Config:
         if self.bit_depth not in (8, 16):
             raise ConfigError(f"bit_depth: {self.bit_depth!r} is not one of 8, 16")
         if self.print_size:
-            print_pixels(self.print_size, self.dpi)  # a one-line error for a bad size
+            check_print(self.print_size, self.dpi, self.sizes)
         if not self.has_content and self.preserve_color != "none":
             raise ConfigError(
                 "preserve_color: a texture (content none) has no colours to keep; use preserve_color none"

@@ -230,9 +230,10 @@ def _png_bytes(writer: png.Writer, array: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def quantize(image: torch.Tensor) -> torch.Tensor:
-    """What the image becomes once saved as 8 bits per channel."""
-    return (image.clamp(0, 1) * 255).round() / 255
+def quantize(image: torch.Tensor, bits: int = 8) -> torch.Tensor:
+    """What the image becomes once saved with `bits` per channel."""
+    top = (1 << bits) - 1
+    return (image.clamp(0, 1) * top).round() / top
 
 
 # ---- geometry and colour ------------------------------------------------------------------------
@@ -248,6 +249,18 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(
         image, size=size, mode="bicubic" if not shrinking else "area", align_corners=False if not shrinking else None
     ).clamp(0, 1)
+
+
+def crop_to_aspect(image: torch.Tensor, aspect: float) -> torch.Tensor:
+    """The largest centred crop of `image` whose width ÷ height is `aspect` (a print's shape)."""
+    h, w = image.shape[-2:]
+    if w > h * aspect:
+        keep = max(1, round(h * aspect))
+        left = (w - keep) // 2
+        return image[..., left : left + keep]
+    keep = max(1, round(w / aspect))
+    top = (h - keep) // 2
+    return image[..., top : top + keep, :]
 
 
 def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:

@@ -31,6 +31,25 @@ def print_pixels(text: str, dpi: int) -> tuple[int, int]:
     return round(mm[0] / 25.4 * dpi), round(mm[1] / 25.4 * dpi)
 
 
+def check_print(text: str, dpi: int, sizes: list[int]) -> None:
+    """A one-line ConfigError for a bad print size, or a `sizes` schedule that does not end at the print."""
+    long_side = max(print_pixels(text, dpi))
+    if sizes and sizes[-1] != long_side:
+        raise ConfigError(
+            f"sizes: the last size must be print_size {text}'s long side at dpi {dpi}, {long_side} px "
+            f"(it is {sizes[-1]}); or leave sizes empty for a coarse-to-fine schedule"
+        )
+
+
+def oriented(pixels: tuple[int, int], height: int, width: int) -> tuple[int, int]:
+    """The print's (width, height) turned to an image of `height` × `width`: a landscape photo makes a landscape
+    print of '30x40cm'; a square image keeps the size as written."""
+    pw, ph = pixels
+    if height != width and pw != ph and (width > height) != (pw > ph):
+        return ph, pw
+    return pw, ph
+
+
 def coarse_to_fine(longest: int, smallest: int = 512) -> list[int]:
     """A schedule of sizes halving from `longest` down to about `smallest` px, smallest first."""
     sizes = [longest]

@@ -163,6 +163,16 @@ def test_a_print_size_run_writes_its_pixels_and_dpi_into_final_png(tmp_path):
 
     result = transfer(tiny_config(tmp_path, print_size="1x0.75in", dpi=48, epochs=1, metrics=False))
     with Image.open(result.run_dir / "final.png") as saved:
-        assert max(saved.size) == 48  # the print's long side at 48 dpi
+        assert saved.size == (48, 36)  # the print to the pixel at 48 dpi, landscape as the photo is
         assert tuple(round(float(v)) for v in saved.info["dpi"]) == (48, 48)
         assert "sRGB" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(saved.info["icc_profile"])))
+
+
+@pytest.mark.parametrize("h, w, aspect", [(300, 451, 2.0), (300, 451, 0.75), (333, 200, 1.0), (64, 64, 1.5)])
+def test_crop_to_aspect_keeps_the_largest_centred_window(h, w, aspect):
+    image = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
+    out = im.crop_to_aspect(image, aspect)
+    ch, cw = out.shape[-2:]
+    assert (ch == h or cw == w) and abs(cw / ch - aspect) <= 1 / min(ch, cw)  # one side whole, the shape to a pixel
+    top, left = (h - ch) // 2, (w - cw) // 2
+    assert torch.equal(out, image[..., top : top + ch, left : left + cw])

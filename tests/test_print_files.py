@@ -60,3 +60,54 @@ def test_a_print_size_run_writes_a_16_bit_tiff_at_its_dpi(tmp_path, original_wei
         assert max(page.shape[:2]) == 48 and page.dtype == np.uint16
         assert page.tags["XResolution"].value == (48, 1)
     assert png.Reader(filename=str(result.run_dir / "final.png")).read()[3]["bitdepth"] == 16
+
+
+def test_a_print_is_cut_from_the_centre_of_the_photo_in_its_orientation(tmp_path):
+    """A 1×2 in portrait print of a 3:2 landscape photo: 64×32 px at 32 dpi, rows cut from top and bottom."""
+    from nstlib.images import load_image
+    from nstlib.run.inputs import content_hw, load_inputs
+
+    from conftest import tiny_config
+
+    config = tiny_config(tmp_path, print_size="1x2in", dpi=32)
+    loaded = load_inputs(config)
+    photo = load_image(config.content)
+    h, w = photo.shape[-2:]
+    assert loaded.content.shape[-1] == w and abs(loaded.content.shape[-2] - w / 2) <= 1
+    top = (h - loaded.content.shape[-2]) // 2
+    assert torch.equal(loaded.content, photo[..., top : top + loaded.content.shape[-2], :])
+    assert content_hw([loaded], 64) == (32, 64)
+    # odd pixel counts too: 333 × 200 px at 100 dpi
+    odd = load_inputs(tiny_config(tmp_path, print_size="84.582x50.8mm", dpi=100))
+    assert content_hw([odd], 333) == (200, 333)
+
+
+def test_a_print_too_big_for_memory_is_refused_with_the_dpi_that_fits(tmp_path, capsys):
+    from nstlib.ui.cli import main
+
+    code = main(["run", "--print-size", "A2", "--memory-limit", "1.5", "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("nst: error: print_size: "), err
+    dpi = int(err.split("dpi ≤ ")[1].split(" ")[0])
+    assert 1 <= dpi < 300 and "memory_limit 1.5 GB" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_estimated_past_its_time_limit_is_refused_before_any_folder(tmp_path, capsys):
+    from nstlib.ui.cli import main
+
+    args = [
+        "run",
+        "--image-size",
+        "64",
+        "--epochs",
+        "100000",
+        "--time-limit",
+        "0.01",
+        "--runs-dir",
+        str(tmp_path / "r"),
+    ]
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "time_limit: ~" in err and "over 0.01 min" in err, err
+    assert not (tmp_path / "r").exists()

@@ -1,7 +1,7 @@
 import pytest
 
 from nstlib import ConfigError
-from nstlib.printsize import coarse_to_fine, print_pixels
+from nstlib.printsize import coarse_to_fine, oriented, print_pixels
 
 from conftest import tiny_config
 
@@ -24,6 +24,18 @@ def test_a_print_size_sets_the_schedule_unless_sizes_are_given(tmp_path):
     assert coarse_to_fine(4724) == [590, 1181, 2362, 4724]
     assert tiny_config(tmp_path, print_size="30x40cm").level_sizes == [590, 1181, 2362, 4724]
     assert tiny_config(tmp_path, print_size="2x2cm", dpi=64).level_sizes == [50]
-    assert tiny_config(tmp_path, print_size="30x40cm", sizes=[256, 512]).level_sizes == [256, 512]
+    assert tiny_config(tmp_path, print_size="30x40cm", sizes=[256, 4724]).level_sizes == [256, 4724]
+    with pytest.raises(ConfigError, match="^sizes: .*4724 px") as e:  # the last level is the print
+        tiny_config(tmp_path, print_size="30x40cm", sizes=[256, 512])
+    assert "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="^print_size: "):
         tiny_config(tmp_path, print_size="big")
+
+
+def test_a_print_turns_to_the_images_orientation():
+    portrait = (3543, 4724)  # 30x40cm at 300 dpi, as (width, height)
+    assert oriented(portrait, 300, 451) == (4724, 3543)  # a landscape photo: a landscape print
+    assert oriented(portrait, 451, 300) == portrait
+    assert oriented(portrait, 300, 300) == portrait  # a square image keeps the size as written
+    assert oriented((4724, 3543), 451, 300) == portrait
+    assert oriented((500, 500), 300, 451) == (500, 500)

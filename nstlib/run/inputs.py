@@ -18,6 +18,7 @@ from nstlib.files import file_problem
 from nstlib.losses.masks import load_mask
 from nstlib.model.layers import min_side
 from nstlib.paths import is_url, resolve_input
+from nstlib.printsize import oriented, print_pixels
 from nstlib.run.memory import Estimate, plan_or_refuse, style_side
 
 
@@ -31,6 +32,13 @@ class Inputs:
     masks: list[torch.Tensor] = field(default_factory=list)  # style_masks, 1×1×H×W each
     region_masks: list[torch.Tensor] = field(default_factory=list)  # style_region_masks
     multiple: int = 1  # the generated image's sides are rounded to a multiple of this (padding 'circular')
+    exact: tuple[int, int] | None = None  # print_size: the (H, W) of the largest level, to the pixel
+
+    def hw_at(self, size: int) -> tuple[int, int]:
+        """The generated image's (H, W) at longest side `size`."""
+        if self.exact is not None and size == max(self.exact):
+            return _rounded(self.exact, self.multiple)
+        return _rounded(im.scaled_size(self.content.shape[-2], self.content.shape[-1], size), self.multiple)
 
 
 def load_inputs(config: Config) -> Inputs:
@@ -44,20 +52,29 @@ def load_inputs(config: Config) -> Inputs:
         except ImageError as e:
             raise ImageError(f"{param}: {e}") from None
     init = loaded["init"][0] if loaded["init"] else None
-    # a texture run's content is a grey square: it sets the output size only (its loss weighs 0)
+    # a texture run's content is a grey square (or the print's rectangle): it sets the output size only
     side = max(config.level_sizes)
     content = loaded["content"][0] if config.has_content else torch.full((1, 3, side, side), 0.5)
+    masks, region_masks = load_masks(config)
+    exact = None
+    if config.print_size:
+        pw, ph = oriented(print_pixels(config.print_size, config.dpi), content.shape[-2], content.shape[-1])
+        exact = (ph, pw)
+        if config.has_content:  # the print's shape, cut from the centre of the photo and of what lies on it
+            content = im.crop_to_aspect(content, pw / ph)
+            init = None if init is None else im.crop_to_aspect(init, pw / ph)
+            masks, region_masks = ([im.crop_to_aspect(m, pw / ph) for m in ms] for ms in (masks, region_masks))
+        else:
+            content = torch.full((1, 3, ph, pw), 0.5)
     layers = config.content_layers + config.style_layers
     # circular padding is exact when every pooling sees whole windows: sides a multiple of 2^poolings
     multiple = max(min_side(config.model, layer) for layer in layers) if config.padding == "circular" else 1
-    return Inputs(content, loaded["style"], init, *load_masks(config), multiple=multiple)
+    return Inputs(content, loaded["style"], init, masks, region_masks, multiple=multiple, exact=exact)
 
 
 def content_hw(loaded: Sequence[Inputs], size: int) -> tuple[int, int]:
     """The generated image's (H, W) at longest side `size`; a batch's content images must agree."""
-    shapes = {
-        _rounded(im.scaled_size(img.content.shape[-2], img.content.shape[-1], size), img.multiple) for img in loaded
-    }
+    shapes = {img.hw_at(size) for img in loaded}
     if len(shapes) > 1:
         raise ConfigError(
             f"batch: content images give different sizes {sorted(shapes)} at {size} px; run them separately"
@@ -74,7 +91,7 @@ def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.devic
     used (a short side of 2^poolings pixels, `layers.min_side`); returns the batch's memory plan (whole
     image, capped history or tiles; `memory.py`) or refuses in one line."""
     first = configs[0]
-    which = "sizes" if first.sizes else "image_size"
+    which = "print_size" if first.print_size else "sizes" if first.sizes else "image_size"
     layers = first.content_layers + first.style_layers
     for size in first.level_sizes:
         hw = content_hw(loaded, size)

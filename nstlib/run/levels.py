@@ -15,7 +15,7 @@ from nstlib.losses.core import Targets
 from nstlib.losses.masks import resize_mask
 from nstlib.losses.targets import SampleStyle, content_targets, control_targets, style_targets
 from nstlib.model.tiles import Tiling
-from nstlib.model.vgg import VGGFeatures
+from nstlib.model.vgg import VGGFeatures, build_extractor
 from nstlib.run.inputs import Inputs, content_hw
 from nstlib.run.memory import style_side
 
@@ -107,3 +107,10 @@ def sample_styles(
         blend, sets = c.resolved_blend_weights(), c.resolved_layer_sets()
         out.append(SampleStyle(c.style_loss, these, blend, masks, regions, sets, c.mask_propagation))
     return out
+
+
+def network(config: Config, device: torch.device, dtype: torch.dtype) -> VGGFeatures:
+    """The run's VGG through its deepest layer (cached): 'mirror' pads the canvas, the network pads zeros."""
+    layers = list(dict.fromkeys(config.content_layers + config.style_layers))
+    wrap = "circular" if config.padding == "circular" else "zeros"
+    return build_extractor(config.model, config.weights, layers, config.pooling, device, dtype, wrap)

@@ -13,12 +13,8 @@ first L-BFGS step in fp32 (the curvature pair must not be bf16 noise), so the fp
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -28,6 +24,8 @@ from nstlib.images import scaled_size
 from nstlib.losses.style import lookup
 from nstlib.model.layers import layer_channels, layer_names
 from nstlib.model.tiles import CUT_LEVELS, Tiling, spans, tiling
+from nstlib.run.device_memory import GB as GB
+from nstlib.run.device_memory import available_bytes
 
 BASE_BYTES = 900_000_000  # the process before any image: torch, the VGG weights (fp32 and quantised), buffers
 VGG_BYTES_PER_PIXEL = 2_200  # autograd pass to relu5_1, per pixel of the input, fp32
@@ -41,7 +39,6 @@ TILED_VECTORS = 2  # a tiled step adds the padded, preprocessed image and its gr
 RUN_MEMORY_FRACTION = 0.85  # of the available RAM (or free GPU memory) a single run may plan to use
 CPU_MEMORY_FRACTION = 0.5  # of the available RAM, for a batch of sweep points
 CUDA_MEMORY_FRACTION = 0.8  # of the free GPU memory (torch.cuda.mem_get_info)
-GB = 1e9
 SMALLEST_SIZE = int(fields_by_name()["image_size"].metadata["minimum"])  # px: the smallest a refusal can offer
 
 
@@ -281,7 +278,7 @@ def leanest(config: Config) -> Tiling:
 
 def largest_size(config: Config, content_hw: tuple[int, int], device: torch.device, budget: int) -> int:
     """The largest longest side (px) that fits `budget` with the smallest history and tiles (for the refusal)."""
-    small = config.replace(history=min(MIN_HISTORY, config.history), sizes=[], level_epochs=[])
+    small = config.replace(history=min(MIN_HISTORY, config.history), sizes=[], level_epochs=[], print_size="")
     t = leanest(config)
     lo, hi = 0, 1 << 20
     while lo < hi:
@@ -297,39 +294,6 @@ def bytes_per_sample(config: Config, content_hw: tuple[int, int], style_hws: Seq
     """Peak bytes one sample of a batch adds, for sweep batching: the run's model without the process base."""
     t = config_tiling(config, config.tile_size, max(CUT_LEVELS)) if config.tile_size else None
     return sample_bytes(config, content_hw, style_hws, None, t)
-
-
-def available_bytes(device: torch.device) -> int:
-    """Free GPU memory on CUDA; else the RAM the OS can give without swapping (MemAvailable)."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-
-
-def peak_bytes(device: torch.device) -> int:
-    """The measured peak so far: torch's peak allocation on CUDA, else the process's peak RSS.
-
-    On Linux that is VmHWM of /proc/self/status: ru_maxrss survives exec, so a process started by a big
-    one (a notebook, a test session) would report its parent's peak."""
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    import resource
-
-    maxrss = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    return maxrss if sys.platform == "darwin" else maxrss * 1024  # bytes on macOS, kB elsewhere
 
 
 def limited(config: Config, budget: int) -> int:
@@ -356,7 +320,7 @@ def plan_or_refuse(
     """The memory plan of a batch, or a one-line ConfigError naming the size, the estimate, what is
     available and the largest image_size (or sizes) that would fit with every memory saving."""
     first = configs[0]
-    which = "sizes" if first.sizes else "image_size"
+    which = "print_size" if first.print_size else "sizes" if first.sizes else "image_size"
     size = max(first.level_sizes)
     have = available_bytes(device)
     budget = limited(first, int(have * RUN_MEMORY_FRACTION))
@@ -376,7 +340,9 @@ def plan_or_refuse(
         else f"{have / GB:.1f} GB available on {device.type}"
     )
     fewer = " (or fewer configs per batch)" if len(configs) > 1 else ""
-    if fits >= SMALLEST_SIZE:
+    if fits >= SMALLEST_SIZE and first.print_size:  # the print keeps its size: fewer dots per inch
+        advice = f"use dpi ≤ {first.dpi * fits // size} (or a smaller print_size) with {saving}{fewer}"
+    elif fits >= SMALLEST_SIZE:
         advice = f"use {other}{which} ≤ {fits} px with {saving}{fewer}"
     else:  # no size to suggest: say what the memory falls short of
         what = "the memory limit" if limited_by_user else "the available memory"
@@ -404,32 +370,6 @@ def memory_record(memory: Estimate, device: torch.device) -> dict[str, object]:
         "halo": memory.tiling.halo if memory.tiling else 0,
         "tiles_through": memory.tiling.cut if memory.tiling else None,
     }
-
-
-HEAP_MMAP_THRESHOLD = 4 << 20  # bytes: larger allocations go straight to mmap and back to the OS when freed
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-
-
-def bound_heap(device: torch.device) -> bool:
-    """For tiled runs on CPU: stop glibc from keeping freed tile buffers in its heap.
-
-    glibc raises its mmap threshold to the largest block freed so far (up to 32 MB), so once a tile's
-    buffers are freed, buffers of the next, differently sized tiles come from the heap, which then
-    fragments and stays resident: +0.2–0.3 GB over the model at 1024 px with 256 px tiles, where a
-    fixed 4 MB threshold keeps the peak under it (bench/memory.py). It costs page faults on every
-    large allocation, so whole-image runs keep glibc's default. Returns whether it was set.
-    """
-    if device.type != "cpu" or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD))
-    except (OSError, AttributeError):  # not glibc (musl, …): nothing to tune
-        return False
-
-
-def peak_record(record: dict[str, object], device: torch.device) -> dict[str, object]:
-    return {**record, "peak_gb": round(peak_bytes(device) / GB, 3)}
 
 
 def memory_notes(memory: Estimate, config: Config, hw: tuple[int, int], device: torch.device) -> list[str]:

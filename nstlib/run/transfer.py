@@ -25,19 +25,21 @@ from nstlib.losses import tiled as tiled_losses
 from nstlib.losses.core import LossTerms, LossWeights, Targets
 from nstlib.losses.temporal import TemporalLoss
 from nstlib.model.device import compute_dtype, precision_record, resolve_device, resolve_precision
-from nstlib.model.vgg import build_extractor, load_weights
+from nstlib.model.vgg import load_weights
 from nstlib.paths import resolve_output
 from nstlib.record.recorder import Recorder
 from nstlib.record.runs import RunFolder
 from nstlib.record.video import expected_frames
 from nstlib.run.batching import BATCH_KEYS, batch_key, default_name
+from nstlib.run.device_memory import bound_heap, peak_record
 from nstlib.run.inputs import Inputs, check_sizes, content_hw, load_inputs
-from nstlib.run.levels import initial_images, level_inputs, level_targets
-from nstlib.run.memory import Estimate, bound_heap, memory_notes, memory_record, peak_record
+from nstlib.run.levels import initial_images, level_inputs, level_targets, network
+from nstlib.run.memory import Estimate, memory_notes, memory_record
 from nstlib.run.optimize import Stopping, make_optimizer, optimize
 from nstlib.run.progress import Progress
 from nstlib.run.result import Result as Result  # re-exported: what a run returns
 from nstlib.run.result import StopRequested as StopRequested
+from nstlib.run.timing import estimated_seconds, time_note, worth_estimating
 
 
 class _NothingActive(Exception):
@@ -102,11 +104,13 @@ def transfer_batch(
         bound_heap(device)
     load_weights(first.model, first.weights)  # a bad weights file is refused before any folder exists (cached)
     precision = resolve_precision(first.precision, device)
+    seconds = estimated_seconds(configs, loaded, device, precision, memory) if worth_estimating(first) else None
     extra = {
         "device": str(device),
         "precision": precision,
         "precision_choice": precision_record(first.precision, precision, device),
         "memory": memory_record(memory, device),
+        **({"time_estimate_s": round(seconds, 1)} if seconds is not None else {}),
     }
     if run_dirs is not None:
         runs = [RunFolder(Path(d), c.to_dict(), extra) for c, d in zip(configs, run_dirs)]
@@ -161,6 +165,8 @@ class _Job:
         self.progress = Progress(self.cfg.progress, self.cfg.total_epochs, self.cfg.log_every, labels)
         for line in memory_notes(memory, self.cfg, self.final_hw, device):
             self.progress.note(line)
+        if "time_estimate_s" in runs[0].info:
+            self.progress.note(time_note(runs[0].info["time_estimate_s"], self.cfg))
         # padding 'mirror': the iterate is a canvas, the image and a margin of this many px on each side (started
         # as the image's mirror, then free), cut off in every output
         self.margin = 0  # at the current level (margin_at)
@@ -201,16 +207,8 @@ class _Job:
 
     def _prepare(self) -> None:
         cfg = self.cfg
-        layers = list(dict.fromkeys(cfg.content_layers + cfg.style_layers))
-        wrap = "circular" if cfg.padding == "circular" else "zeros"  # 'mirror' pads the canvas, the network zeros
-        self.extractor = build_extractor(cfg.model, cfg.weights, layers, cfg.pooling, self.device, padding=wrap)
-        self.fast = (
-            build_extractor(
-                cfg.model, cfg.weights, layers, cfg.pooling, self.device, compute_dtype(self.precision), wrap
-            )
-            if self.precision != "fp32"
-            else self.extractor
-        )
+        self.extractor = network(cfg, self.device, torch.float32)
+        self.fast = network(cfg, self.device, compute_dtype(self.precision))
         self.weights = LossWeights(
             content=self._per_sample(
                 lambda c: c.content_weight * CONTENT_LOSS_CATALOG[c.content_loss].alpha_scale if c.has_content else 0.0
@@ -394,12 +392,12 @@ class _Job:
         if x is not None and self.targets is not None:
             x = self._check(x)
             m = self.margin
-            final = x.clone()  # the saved 8-bit image in the margin it was made in
-            im.crop_margin(final, m).copy_(im.quantize(im.crop_margin(x, m)))
-            with torch.no_grad():  # both in fp32: the saved 8-bit image and the iterate it was rounded from
+            final = x.clone()  # the saved image (8 or 16 bits) in the margin it was made in
+            im.crop_margin(final, m).copy_(im.quantize(im.crop_margin(x, m), self.cfg.bit_depth))
+            with torch.no_grad():  # both in fp32: the saved image and the iterate it was rounded from
                 saved = self._losses(self.extractor, final, self.targets, self.weights, None)
                 iterate = self._losses(self.extractor, x, self.targets, self.weights, None)
-            shown = im.quantize(self._displayed(final))
+            shown = im.quantize(self._displayed(final), self.cfg.bit_depth)
             for b in range(self.batch):
                 # a sample that converged is done, even if the batch was interrupted after
                 done = (status == "done" or self.stopped[b] is not None) and not self.failed[b]

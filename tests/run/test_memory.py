@@ -121,7 +121,7 @@ def test_a_process_started_by_a_big_one_reports_its_own_peak():
     import subprocess
 
     ballast = torch.ones(2**29)  # 2 GiB, touched
-    code = "import torch; from nstlib.run.memory import peak_bytes; print(peak_bytes(torch.device('cpu')))"
+    code = "import torch; from nstlib.run.device_memory import peak_bytes; print(peak_bytes(torch.device('cpu')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) < ballast.numel() * 4 / 2  # nstlib and torch alone: ~0.5 GB
