@@ -83,7 +83,7 @@ def cache_file() -> Path:
     return base / "precision.json"
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -98,7 +98,7 @@ def _probe_seconds(device: torch.device, dtype: torch.dtype, reps: int = 3, slow
     x = torch.rand(1, 3, 32, 32, generator=gen).to(device)
     best = float("inf")
     for rep in range(reps + 1):  # the first pass creates the kernels: not timed
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         image = x.clone().requires_grad_(True)
         h = image.to(dtype).contiguous(memory_format=torch.channels_last)
@@ -107,7 +107,7 @@ def _probe_seconds(device: torch.device, dtype: torch.dtype, reps: int = 3, slow
             if i == 1:
                 h = F.avg_pool2d(h, 2)
         h.float().square().mean().backward()
-        _sync(device)
+        synchronize(device)
         seconds = time.perf_counter() - start
         if rep:
             best = min(best, seconds)

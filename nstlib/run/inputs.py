@@ -19,7 +19,7 @@ from nstlib.losses.masks import load_mask
 from nstlib.model.layers import min_side
 from nstlib.paths import is_url, resolve_input
 from nstlib.printsize import oriented, print_pixels
-from nstlib.run.memory import Estimate, plan_or_refuse, style_side
+from nstlib.run.memory import Estimate, plan_or_refuse, size_parameter, style_side
 
 
 @dataclass
@@ -52,20 +52,20 @@ def load_inputs(config: Config) -> Inputs:
         except ImageError as e:
             raise ImageError(f"{param}: {e}") from None
     init = loaded["init"][0] if loaded["init"] else None
-    # a texture run's content is a grey square (or the print's rectangle): it sets the output size only
-    side = max(config.level_sizes)
-    content = loaded["content"][0] if config.has_content else torch.full((1, 3, side, side), 0.5)
     masks, region_masks = load_masks(config)
     exact = None
-    if config.print_size:
-        pw, ph = oriented(print_pixels(config.print_size, config.dpi), content.shape[-2], content.shape[-1])
-        exact = (ph, pw)
-        if config.has_content:  # the print's shape, cut from the centre of the photo and of what lies on it
+    if config.has_content:
+        content = loaded["content"][0]
+        if config.print_size:  # the print's shape, cut from the centre of the photo and of what lies on it
+            pw, ph = oriented(print_pixels(config.print_size, config.dpi), content.shape[-2], content.shape[-1])
+            exact = (ph, pw)
             content = im.crop_to_aspect(content, pw / ph)
             init = None if init is None else im.crop_to_aspect(init, pw / ph)
             masks, region_masks = ([im.crop_to_aspect(m, pw / ph) for m in ms] for ms in (masks, region_masks))
-        else:
-            content = torch.full((1, 3, ph, pw), 0.5)
+    else:  # a texture's content is grey, the print's rectangle or a square: it sets the output size only
+        pw, ph = print_pixels(config.print_size, config.dpi) if config.print_size else (max(config.level_sizes),) * 2
+        exact = (ph, pw) if config.print_size else None
+        content = torch.full((1, 3, ph, pw), 0.5)
     layers = config.content_layers + config.style_layers
     # circular padding is exact when every pooling sees whole windows: sides a multiple of 2^poolings
     multiple = max(min_side(config.model, layer) for layer in layers) if config.padding == "circular" else 1
@@ -91,7 +91,7 @@ def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.devic
     used (a short side of 2^poolings pixels, `layers.min_side`); returns the batch's memory plan (whole
     image, capped history or tiles; `memory.py`) or refuses in one line."""
     first = configs[0]
-    which = "print_size" if first.print_size else "sizes" if first.sizes else "image_size"
+    which = size_parameter(first)
     layers = first.content_layers + first.style_layers
     for size in first.level_sizes:
         hw = content_hw(loaded, size)

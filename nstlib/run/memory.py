@@ -311,6 +311,11 @@ def batch_budget(config: Config) -> int:
     return limited(config, int(available_bytes(device) * fraction))
 
 
+def size_parameter(config: Config) -> str:
+    """The parameter a refusal names for the run's size: print_size, sizes or image_size."""
+    return "print_size" if config.print_size else "sizes" if config.sizes else "image_size"
+
+
 def plan_or_refuse(
     configs: Sequence[Config],
     content_hw: tuple[int, int],
@@ -320,7 +325,7 @@ def plan_or_refuse(
     """The memory plan of a batch, or a one-line ConfigError naming the size, the estimate, what is
     available and the largest image_size (or sizes) that would fit with every memory saving."""
     first = configs[0]
-    which = "print_size" if first.print_size else "sizes" if first.sizes else "image_size"
+    which = size_parameter(first)
     size = max(first.level_sizes)
     have = available_bytes(device)
     budget = limited(first, int(have * RUN_MEMORY_FRACTION))

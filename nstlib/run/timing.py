@@ -14,7 +14,7 @@ import torch
 
 from nstlib.config import Config
 from nstlib.errors import ConfigError
-from nstlib.model.device import compute_dtype
+from nstlib.model.device import compute_dtype, synchronize
 from nstlib.model.vgg import VGGFeatures
 from nstlib.run.inputs import Inputs, content_hw
 from nstlib.run.levels import network
@@ -32,21 +32,19 @@ def worth_estimating(config: Config) -> bool:
     return bool(config.print_size) or config.time_limit > 0 or max(config.level_sizes) >= ESTIMATED_FROM_PX
 
 
-def pass_seconds(extractor: VGGFeatures, layers: list[str], device: torch.device) -> float:
+def pass_seconds(extractor: VGGFeatures, device: torch.device) -> float:
     """The best of two timed forward + backward passes of a PROBE_SIDE² image, after one that warms up."""
     best = float("inf")
     image = torch.rand(1, 3, PROBE_SIDE, PROBE_SIDE, generator=torch.Generator().manual_seed(0)).to(device)
     for rep in range(3):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         x = image.clone().requires_grad_(True)
         loss = torch.zeros((), device=device)
-        for f in extractor(x, layers).values():
+        for f in extractor(x).values():
             loss = loss + f.float().square().mean()
         loss.backward()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         if rep:
             best = min(best, time.perf_counter() - start)
     return best
@@ -102,6 +100,6 @@ def estimated_seconds(
     first = configs[0]
     extractor = network(first, device, compute_dtype(precision))
     hws = [content_hw(loaded, size) for size in first.level_sizes]
-    seconds = run_seconds(first, hws, len(configs), memory, pass_seconds(extractor, extractor.layers, device))
+    seconds = run_seconds(first, hws, len(configs), memory, pass_seconds(extractor, device))
     refuse_if_too_long(seconds, first)
     return seconds
