@@ -21,7 +21,7 @@ from pathlib import Path
 import nstlib
 import nstlib.config
 from nstlib.images import resize_longest
-from nstlib.record.metrics import SIDES, edge_scores
+from nstlib.record.artefacts import SIDES, edge_scores
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT, STYLE = ROOT / "collections/content", ROOT / "collections/style"

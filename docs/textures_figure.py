@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from nstlib.images import load_image
-from nstlib.record.metrics import seam_score
+from nstlib.record.artefacts import seam_score
 
 
 def main() -> None:

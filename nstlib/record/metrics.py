@@ -14,12 +14,9 @@ losses, image sizes and optimisers (the run's losses do not: they scale with β 
 - W2 distance: the Wasserstein-2 distance between Gaussian fits of the features (Dowson & Landau 1982),
   squared, over the style's ‖μ'‖² + tr Σ', mean over STYLE_LAYERS;
 - colour distance: the sliced Wasserstein-1 distance between the pixel colours in CIE Lab;
-- speckle: the mean absolute Laplacian of the luminance in grey levels (0–255), interior pixels;
 - LPIPS against the content, only where its checkpoint files are on disk (learned.py).
 
-The edge score measures a frame along a side: the largest jump in mean colour between neighbouring
-rows (or columns) among the 4 outermost, divided by the median jump 8–40 px inside. A photo scores
-about 1–4 (a side that cuts through an object scores more); a painted frame scores 5–15.
+The edge score and speckle, scored with the rest, need no reference: they are in artefacts.py.
 
 `run_metrics` scores a finished run (all of METRIC_NAMES); `compute_run_metrics` does it for a run folder.
 """
@@ -27,7 +24,11 @@ about 1–4 (a side that cuts through an object scores more); a painted frame sc
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib
 import math
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -37,7 +38,8 @@ import torch.nn.functional as F
 from nstlib.config import from_dict
 from nstlib.errors import ImageError, UserError, quoted
 from nstlib.files import FolderLock, file_problem
-from nstlib.images import load_image, luminance, resize, rgb_to_lab, scaled_size
+from nstlib.images import load_image, resize, rgb_to_lab, scaled_size
+from nstlib.record.artefacts import INNER, edge_score, speckle
 from nstlib.record.learned import LEARNED_NAMES, learned_metrics
 from nstlib.record.runs import RECORD, SAVED, RunFolder, RunRecord
 from nstlib.record.runs import read_metrics as read_metrics  # re-exported: runs.py owns metrics.json
@@ -69,49 +71,23 @@ METRIC_NAMES = (
 )
 STYLE_METRICS = ("gram_distance", "mean_std_distance", "w2_distance", "colour_distance")
 
-OUTER = 4  # rows whose jumps make the frame
-INNER = (8, 40)  # the rows whose median jump is the scale
-SIDES = ("top", "bottom", "left", "right")
+
+def warm_up() -> None:
+    """Import torchmetrics on a daemon thread, once per process: its import takes about half a second (it loads
+    matplotlib), mostly under the GIL, while a run's steps spend their time in torch kernels that release it, so
+    a run that starts this scores its image at the end without waiting for the import."""
+    global _warming
+    if _warming is None:
+        _warming = threading.Thread(target=_import_torchmetrics, name="nstlib-metrics-import", daemon=True)
+        _warming.start()
 
 
-def edge_scores(image: torch.Tensor) -> dict[str, float]:
-    """The edge score of each side of a 3×H×W (or 1×3×H×W) image; H and W of at least 41 px."""
-    x = image.squeeze(0).float() if image.dim() == 4 else image.float()
-    if x.dim() != 3 or min(x.shape[-2:]) <= INNER[1]:
-        raise ValueError(f"edge score: needs a 3×H×W image with sides over {INNER[1]} px, got {tuple(image.shape)}")
-    views = {"top": x, "bottom": x.flip(1), "left": x.transpose(1, 2), "right": x.transpose(1, 2).flip(1)}
-    out = {}
-    for side in SIDES:
-        rows = views[side].mean(-1)  # C × rows: the mean colour of each row, outermost first
-        jumps = (rows[:, 1:] - rows[:, :-1]).norm(dim=0)
-        scale = jumps[INNER[0] : INNER[1]].median().clamp(min=1e-6)
-        out[side] = float(jumps[:OUTER].max() / scale)
-    return out
+def _import_torchmetrics() -> None:
+    with contextlib.suppress(ImportError):  # scoring imports it again and reports the error where it is needed
+        importlib.import_module("torchmetrics.functional.image")
 
 
-def edge_score(image: torch.Tensor) -> float:
-    """The worst side's edge score (`edge_scores`)."""
-    return max(edge_scores(image).values())
-
-
-def seam_score(image: torch.Tensor) -> float:
-    """How visible the seams of a 2×2 tiling of a 3×H×W (or 1×3×H×W) image are: the mean absolute colour jump
-    across the tiling's boundary lines (row H, column W) over the same mean across the interior lines of
-    the image, for the worse of the two directions. A seamless texture scores about 1; an image whose
-    opposite edges differ scores more."""
-    x = image.squeeze(0).float() if image.dim() == 4 else image.float()
-    if x.dim() != 3 or min(x.shape[-2:]) < 3:
-        raise ValueError(f"seam score: needs a 3×H×W image with sides of at least 3 px, got {tuple(image.shape)}")
-    h, w = x.shape[-2:]
-    tiled = x.repeat(1, 2, 2)
-    worst = 0.0
-    for jumps, n in (
-        ((tiled[:, 1:] - tiled[:, :-1]).abs().mean((0, 2)), h),
-        ((tiled[..., 1:] - tiled[..., :-1]).abs().mean((0, 1)), w),
-    ):
-        interior = torch.cat([jumps[: n - 1], jumps[n : 2 * n - 1]]).mean().clamp(min=1e-6)  # jumps[n-1]: the seam
-        worst = max(worst, float(jumps[n - 1] / interior))
-    return worst
+_warming: threading.Thread | None = None
 
 
 def metric_features() -> Features:
@@ -292,13 +268,21 @@ def _w2(a: dict[str, torch.Tensor], s: dict[str, torch.Tensor]) -> torch.Tensor:
     for layer in STYLE_LAYERS:
         (mu, cov), (mu_s, cov_s) = _gaussian(a[layer]), _gaussian(s[layer])
         with _one_thread():
-            vals, vecs = torch.linalg.eigh(cov_s)
-            root = vecs @ torch.diag_embed(vals.clamp(min=0).sqrt()) @ vecs.transpose(1, 2)  # Σ'^½
-            cross = torch.linalg.eigvalsh(root @ cov @ root).clamp(min=0).sqrt().sum(-1)  # tr (Σ'^½ Σ Σ'^½)^½
+            cross = _root_trace(cov, cov_s)
         w2 = ((mu - mu_s) ** 2).sum(-1) + _trace(cov) + _trace(cov_s) - 2 * cross
         scale = (mu_s**2).sum(-1) + _trace(cov_s)
         total = total + (w2.clamp(min=0) / scale.clamp(min=1e-12)).float()
     return total / len(STYLE_LAYERS)
+
+
+def _root_trace(cov: torch.Tensor, cov_s: torch.Tensor) -> torch.Tensor:
+    """tr (Σ'^½ Σ Σ'^½)^½ = Σ √λ(Lᵀ Σ L) for any Σ' = L Lᵀ (Lᵀ Σ L has the eigenvalues of Σ Σ'): L is Σ''s
+    Cholesky factor, a quarter of the cost of its eigendecomposition, or its symmetric root where Σ' is singular."""
+    factor, info = torch.linalg.cholesky_ex(cov_s)
+    if bool((info != 0).any()):
+        vals, vecs = torch.linalg.eigh(cov_s)
+        factor = vecs @ torch.diag_embed(vals.clamp(min=0).sqrt()) @ vecs.transpose(1, 2)
+    return torch.linalg.eigvalsh(factor.transpose(1, 2) @ cov @ factor).clamp(min=0).sqrt().sum(-1)
 
 
 def _directions() -> torch.Tensor:
@@ -326,19 +310,36 @@ def _quantiles(images: torch.Tensor) -> torch.Tensor:
 
 
 def _colour(images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-    return (_quantiles(images) - _quantiles(style)).abs().mean((1, 2)).float()
+    return _colour_to(images, _quantiles(style))
 
 
-LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
-
-
-def speckle(images: torch.Tensor) -> torch.Tensor:
-    """Per image (B), the mean absolute Laplacian of the luminance in grey levels, over interior pixels."""
-    grey = 255.0 * luminance(images.float())[:, :1]
-    return F.conv2d(grey, LAPLACIAN.to(grey.device)).abs().mean((1, 2, 3))
+def _colour_to(images: torch.Tensor, style_quantiles: torch.Tensor) -> torch.Tensor:
+    return (_quantiles(images) - style_quantiles).abs().mean((1, 2)).float()
 
 
 # ---- a finished run -----------------------------------------------------------------------------------
+STYLE_CACHE = 4  # styles per network whose statistics a process keeps: a sweep scores one style at every point
+
+
+def _style_statistics(features: Features, style: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """A style's features and colour quantiles at METRIC_SIDE, kept for the network that made them (a weak key:
+    a network that is gone takes its entries with it) and looked up by the style's pixels."""
+    style = at_metric_side(style.float())
+    kept = _STYLES.setdefault(features, {})
+    key = (tuple(style.shape), hashlib.blake2b(style.contiguous().numpy().tobytes()).hexdigest())
+    if key not in kept:
+        if len(kept) >= STYLE_CACHE:
+            del kept[next(iter(kept))]
+        kept[key] = (features(style), _quantiles(style))
+    return kept[key]
+
+
+_STYLES: weakref.WeakKeyDictionary[
+    Features, dict[tuple[tuple[int, ...], str], tuple[dict[str, torch.Tensor], torch.Tensor]]
+]
+_STYLES = weakref.WeakKeyDictionary()
+
+
 def run_metrics(
     features: Features,
     final: torch.Tensor,
@@ -355,8 +356,9 @@ def run_metrics(
     A value that is not finite is None, and so are the content metrics of a texture (`content` None).
     """
     with torch.no_grad():
-        image, reference = _with_content(final.float(), (final if content is None else content).float())
-        a, p = features(image), features(reference)
+        image, reference = _with_content(final.float().cpu(), (final if content is None else content).float().cpu())
+        both = features(torch.cat([image, reference]))  # one pass for the two images of the same size
+        a, p = {k: v[:1] for k, v in both.items()}, {k: v[1:] for k, v in both.items()}
         values = {
             "content_distance": _content(a, p),
             "self_similarity_distance": _self_similarity(a, p),
@@ -366,9 +368,9 @@ def run_metrics(
             **{name: torch.zeros(1) for name in STYLE_METRICS},
         }
         for weight, style in zip(blend, styles):
-            style = at_metric_side(style.float())
-            s = features(style)
-            for name, distance in zip(STYLE_METRICS, (_gram(a, s), _mean_std(a, s), _w2(a, s), _colour(image, style))):
+            s, quantiles = _style_statistics(features, style.cpu())
+            distances = (_gram(a, s), _mean_std(a, s), _w2(a, s), _colour_to(image, quantiles))
+            for name, distance in zip(STYLE_METRICS, distances):
                 values[name] = values[name] + weight * distance
     out: dict[str, float | None] = {name: float(v) for name, v in values.items()}
     out.update(learned_metrics(image, reference))

@@ -17,7 +17,7 @@ import torch
 
 from nstlib import images as im
 from nstlib.losses.core import LossTerms
-from nstlib.record.metrics import metric_features, run_metrics
+from nstlib.record.metrics import metric_features, run_metrics, warm_up
 from nstlib.record.runs import ITERATE, SAVED, RunFolder
 from nstlib.record.sink import Sink
 from nstlib.record.tblog import EventLog, available
@@ -43,6 +43,7 @@ class MetricsFile(Sink):
         self, run: RunFolder, content: torch.Tensor | None, styles: Sequence[torch.Tensor], blend: Sequence[float]
     ):
         self.run, self.content, self.styles, self.blend = run, content, styles, blend
+        warm_up()
 
     def final(self, epoch: int, frame: np.ndarray, losses: dict[str, float]) -> None:
         image = torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float() / 255  # final.png's pixels

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nstlib.record.metrics import edge_score, edge_scores
+from nstlib.record.artefacts import edge_score, edge_scores
 
 
 def ramp(h: int = 64, w: int = 80) -> torch.Tensor:
@@ -106,7 +106,7 @@ def test_feature_distances_on_vgg_are_zero_at_the_reference_and_grow_with_the_ch
 
 
 def test_speckle_is_the_mean_absolute_laplacian_in_grey_levels():
-    from nstlib.record.metrics import speckle
+    from nstlib.record.artefacts import speckle
 
     flat = torch.full((1, 3, 8, 8), 0.4)
     checker = ((torch.arange(8).view(8, 1) + torch.arange(8).view(1, 8)) % 2).float().expand(1, 3, 8, 8)
@@ -129,6 +129,44 @@ def test_w2_distance_follows_the_closed_form_for_an_affine_change():
     expected = expected / ((mu**2).sum() + torch.trace(cov))
     assert float(w2_distance(_layers_of, image, style)[0]) == pytest.approx(float(expected), rel=1e-4)
     assert float(w2_distance(_layers_of, style, style)[0]) == pytest.approx(0, abs=1e-6)
+
+
+def test_w2_root_trace_through_cholesky_or_a_singular_styles_root_is_the_eigen_formula():
+    """tr (Σ'^½ Σ Σ'^½)^½ by eigendecompositions, against the Cholesky path and (Σ' of rank 2 in 5 dimensions,
+    which has no Cholesky factor) the symmetric-root path."""
+    from nstlib.record.metrics import _root_trace
+
+    def direct(cov, cov_s):
+        vals, vecs = torch.linalg.eigh(cov_s)
+        root = vecs @ torch.diag_embed(vals.clamp(min=0).sqrt()) @ vecs.transpose(1, 2)
+        return torch.linalg.eigvalsh(root @ cov @ root).clamp(min=0).sqrt().sum(-1)
+
+    g = torch.Generator().manual_seed(5)
+    x, y, thin = (torch.randn(1, 5, n, generator=g, dtype=torch.float64) for n in (40, 40, 2))
+    cov, full, singular = (m @ m.transpose(1, 2) / m.shape[-1] for m in (x, y, thin))
+    assert bool(torch.linalg.cholesky_ex(singular).info != 0)
+    for cov_s in (full, singular):
+        assert float(_root_trace(cov, cov_s)) == pytest.approx(float(direct(cov, cov_s)), rel=1e-9)
+
+
+def test_a_style_is_scored_once_per_network_and_a_new_style_again():
+    """run_metrics keeps a style's features: a sweep's points share one style pass; other pixels are new."""
+    from nstlib.record.metrics import METRIC_SIDE, run_metrics
+
+    calls: list[tuple[int, ...]] = []
+
+    def layers(x):
+        calls.append(tuple(x.shape))
+        return _layers_of(x)
+
+    g = torch.Generator().manual_seed(4)
+    content, style = (torch.rand(1, 3, METRIC_SIDE // 2, METRIC_SIDE, generator=g) for _ in range(2))
+    first = run_metrics(layers, content, content, [style], [1.0])
+    again = run_metrics(layers, content, content, [style], [1.0])
+    assert len(calls) == 3 and calls[0][0] == 2  # image and content in one batch, then the style
+    assert first == again
+    other = run_metrics(layers, content, content, [style.flip(-1)], [1.0])
+    assert len(calls) == 5 and other["colour_distance"] == pytest.approx(first["colour_distance"], abs=1e-6)
 
 
 def _bands(*colours):
@@ -284,7 +322,7 @@ def test_compute_run_metrics_refuses_in_one_line(tmp_path):
 
 
 def test_seam_score_compares_the_tiling_lines_with_the_interior():
-    from nstlib.record.metrics import seam_score
+    from nstlib.record.artefacts import seam_score
 
     img = ramp()  # its opposite edges differ by 0.25 and 0.24: a seam in a 2×2 tiling
     tiled = img.repeat(1, 2, 2)

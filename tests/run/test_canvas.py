@@ -36,7 +36,7 @@ def test_high_beta_transfer_has_no_bottom_strip(original_weights, tmp_path):
 
 def worst_edge(padding: str, tmp_path) -> float:
     """The worst side's edge score (nstlib.record.metrics) of a photo stylised at high β, 192×128 px."""
-    from nstlib.record.metrics import edge_score
+    from nstlib.record.artefacts import edge_score
 
     return edge_score(stylised("rocket.jpg", 192, tmp_path / padding, padding=padding).image)
 

@@ -6,7 +6,7 @@ import pytest
 
 from nstlib import ConfigError, transfer
 from nstlib.images import load_image
-from nstlib.record.metrics import seam_score
+from nstlib.record.artefacts import seam_score
 from nstlib.run.inputs import check_sizes, content_hw, load_inputs
 
 from conftest import tiny_config
