@@ -5,8 +5,10 @@ from __future__ import annotations
 import http.server
 import os
 import threading
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,6 +16,8 @@ from PIL import Image
 from nstlib.model.vgg import load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
+RATE = 16000  # Hz: the sound of `clip_with_sound`
+TONES = (440.0, 880.0, 1320.0, 1760.0)  # Hz, one per half second: where a cut falls shows in the pitch
 
 
 def make_image(path: Path, size=(48, 40), seed: int = 0, mode: str = "RGB") -> Path:
@@ -24,6 +28,31 @@ def make_image(path: Path, size=(48, 40), seed: int = 0, mode: str = "RGB") -> P
     phase = rng.uniform(0, 6, 3)
     arr = np.stack([0.5 + 0.5 * np.sin(8 * xx + phase[i] + 5 * yy * i) for i in range(3)], -1)
     Image.fromarray((arr * 255).astype(np.uint8)).convert(mode).save(path)
+    return path
+
+
+def clip_with_sound(path: Path, frames: int, fps: int, tones=TONES, size=(32, 24)) -> Path:
+    """An mp4 of `frames` grey frames at `fps` and AAC sound of half-second tones (nothing if `tones` is empty)."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+        sound = out.add_stream("aac", rate=RATE) if tones else None  # every stream before the first packet
+        if sound is not None:
+            sound.layout = "mono"
+        for i in range(frames):
+            image = np.full((size[1], size[0], 3), 10 * i % 255, np.uint8)
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+        out.mux(video.encode())
+        if sound is not None:
+            t = np.arange(int(RATE * 0.5 * len(tones))) / RATE
+            wave = np.sin(2 * np.pi * np.repeat(tones, int(RATE * 0.5)) * t).astype(np.float32)
+            for start in range(0, len(wave), 1024):
+                frame = av.AudioFrame.from_ndarray(wave[None, start : start + 1024], format="flt", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = RATE, start, Fraction(1, RATE)
+                for packet in sound.encode(frame):
+                    out.mux(packet)
+            out.mux(sound.encode())
     return path
 
 

@@ -25,6 +25,7 @@ from nstlib.losses.temporal import TemporalLoss
 from nstlib.model.device import resolve_device
 from nstlib.model.flow import frame_flow, warp
 from nstlib.paths import resolve_output
+from nstlib.record.audio import NONE, copy_audio
 from nstlib.record.runs import SAVED, RunFolder, RunRecord
 from nstlib.record.video import VideoWriter
 from nstlib.run.clip import extract_frames, has_audio, input_fps
@@ -201,8 +202,19 @@ class _VideoJob:
             both.write(np.concatenate([im.tensor_to_uint8(self._load(INPUT, i)), frame], axis=1))
         out.close()
         both.close()
-        audio = has_audio(Path(self.video.input))
+        audio = self._audio(fps)
         self._record()
-        self.run_folder.finish(
-            "done", None, frames_done=self.count, audio="not copied (not supported yet)" if audio else "none"
-        )
+        self.run_folder.finish("done", None, frames_done=self.count, audio=audio)
+
+    def _audio(self, fps: float) -> str:
+        """The input's sound over the time its used frames span, copied into video.mp4 where the video lasts as
+        long as that time (not with a `video_fps` that speeds it up or slows it down)."""
+        source = Path(self.video.input).expanduser()
+        if not has_audio(source):
+            return NONE
+        source_fps = input_fps(source)
+        start, span = self.video.first_frame / source_fps, self.count * self.video.stride / source_fps
+        if abs(self.count / fps - span) > 1 / fps:
+            length = f"{self.count / fps:.2f} s long, its sound {span:.2f} s"
+            return f"not copied (video_fps {self.video.video_fps:g} makes the video {length})"
+        return copy_audio(source, self.path / "video.mp4", start, start + span)

@@ -9,12 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import imageio.v3 as iio
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, clip_with_sound
 from nstlib.record.runs import RunRecord, read_metrics
 from nstlib.run.video_transfer import stylize_video
 from nstlib.ui.cli import main
@@ -85,6 +86,23 @@ def test_tiny_video_end_to_end(tmp_path):
     assert len(errors) == 2
     assert read_metrics(record.path)["warping_error"] == pytest.approx(np.mean(errors))
     assert record.info["video"]["temporal_weight"] > 0
+
+
+def test_a_clips_sound_is_copied_for_the_frames_used(tmp_path):
+    """Frames 4-7 of an 8 fps clip with sound: video.mp4 carries the sound of 0.5-1.0 s; a video_fps that
+    changes the video's length leaves the sound out and says why."""
+    clip = clip_with_sound(tmp_path / "clip.mp4", frames=16, fps=8, size=(40, 32))
+    common = dict(input=str(clip), style=[STYLE], epochs=1, later_epochs=1, image_size=40, progress="none")
+    common.update(precision="fp32", device="cpu", metrics=False, first_frame=4, last_frame=7)
+    record = stylize_video(**common, runs_dir=str(tmp_path / "runs"))
+    assert record.status == "done" and record.info["audio"] == "copied"
+    with av.open(str(record.path / "video.mp4")) as f:
+        assert len(f.streams.audio) == 1
+        assert f.streams.video[0].frames == 4
+    faster = stylize_video(**common, video_fps=16, runs_dir=str(tmp_path / "runs2"))
+    assert faster.info["audio"].startswith("not copied (video_fps 16")
+    with av.open(str(faster.path / "video.mp4")) as f:
+        assert not f.streams.audio
 
 
 def test_resume_after_sigkill_keeps_finished_frames(tmp_path):
