@@ -1,13 +1,16 @@
-"""Video stability: independent frames vs warm start vs the temporal loss (Ruder et al., GCPR 2016).
+"""Video stability: independent frames vs warm start vs the temporal loss, long-term and multi-pass
+(Ruder et al., GCPR 2016).
 
     python bench/video.py                      # the bundled clip, 144 px, 60 steps first / 30 later
     python bench/video.py --weights 1e6,1e7,1e8  # choose temporal_weight
     python bench/video.py --clip OTHER.mp4     # confirm on another clip
+    python bench/video.py --previous 1,2,4 --passes 3   # the long-term loss and multi-pass modes
     python bench/video.py --smoke              # CI: 3 frames of 32 px, 2 steps, nothing left behind
 
 Prints, per mode, the warping error of the output (mean over frames of mean c·(x_t − ω(x_{t−1}))²), the mean
 per-frame style distance (nstlib.record.metrics gram_distance, lower is closer to the style) and the time and
-steps per frame. Run folders go to a temporary folder, removed at the end.
+steps per frame, and the whole video's time estimated up front over its wall time. Run folders go to a
+temporary folder, removed at the end.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def measure(config: Config, video: VideoConfig) -> dict[str, float]:
         "style_distance": sum(distances) / frames,
         "s_per_frame": float(record.wall_time_s or 0.0) / frames,
         "steps_per_frame": steps / frames,
+        "estimate": float(record.info["time_estimate_s"]) / max(float(record.wall_time_s or 0.0), 1e-9),
     }
 
 
@@ -54,11 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--later", type=int, default=30)
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--weights", default=str(VideoConfig().temporal_weight), help="temporal weights to try")
+    parser.add_argument("--previous", default="1,2,4", help="previous_frames of the long-term mode ('': none)")
+    parser.add_argument("--passes", default="3", help="passes of the multi-pass modes, e.g. 3,6 ('': none)")
     parser.add_argument("--keep", help="write the run folders here (kept) instead of a temporary folder")
     parser.add_argument("--smoke", action="store_true", help="3 frames, 32 px, 2 steps (CI)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.size, args.epochs, args.later, args.frames = 32, 2, 2, 3
+        args.size, args.epochs, args.later, args.frames, args.passes = 32, 2, 2, 3, "2"
     with tempfile.TemporaryDirectory() as tmp:
         runs_dir = args.keep or tmp
         config = Config(
@@ -78,15 +84,20 @@ def main(argv: list[str] | None = None) -> int:
             ("warm start", {"temporal_weight": 0.0}),
         ]
         modes += [(f"temporal {float(w):g}", {"temporal_weight": float(w)}) for w in args.weights.split(",")]
+        if args.previous:
+            modes.append((f"temporal {args.previous}", {"previous_frames": args.previous}))
+        modes += [(f"temporal {n} passes", {"passes": int(n)}) for n in args.passes.split(",") if n]
         print(f"clip {Path(args.clip).name}, {args.frames} frames, {args.size} px, steps {args.epochs}/{args.later}")
-        print(f"{'mode':18s} {'warp err':>10s} {'style dist':>10s} {'s/frame':>8s} {'steps/frame':>11s}")
+        print(
+            f"{'mode':20s} {'warp err':>10s} {'style dist':>10s} {'s/frame':>8s} {'steps/frame':>11s} {'est/wall':>8s}"
+        )
         results = {}
         for name, changes in modes:
             video = VideoConfig(**{**base.to_dict(), **changes})
             r = results[name] = measure(config, video)
             print(
-                f"{name:18s} {r['warping_error']:10.3g} {r['style_distance']:10.4g} "
-                f"{r['s_per_frame']:8.2f} {r['steps_per_frame']:11.1f}",
+                f"{name:20s} {r['warping_error']:10.3g} {r['style_distance']:10.4g} "
+                f"{r['s_per_frame']:8.2f} {r['steps_per_frame']:11.1f} {r['estimate']:8.2f}",
                 flush=True,
             )
         ind = results["independent"]

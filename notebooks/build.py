@@ -266,12 +266,15 @@ def video():
             "epochs: int = 60  # L-BFGS steps of the first frame\n"
             "later_epochs: int = 30  # L-BFGS steps of each later frame\n"
             f"temporal_weight: float = {VideoConfig().temporal_weight:g}  # 0: no temporal loss\n"
+            'previous_frames: str = "1"  # e.g. "1,10,20": the long-term temporal loss\n'
+            "passes: int = 1  # > 1: multi-pass (each pass's frames in batches)\n"
             'runs_dir: str = ""  # where the run folder goes; empty: the checkout\'s runs/'
         ),
         new_code_cell(
             "from nstlib.run.video_transfer import stylize_video\n\n"
             "record = stylize_video(input=clip, style=[style], image_size=image_size, epochs=epochs,\n"
             "                       later_epochs=later_epochs, temporal_weight=temporal_weight,\n"
+            "                       previous_frames=previous_frames, passes=passes,\n"
             "                       **({'runs_dir': runs_dir} if runs_dir else {}))\n"
             "print(record.status, record.path, record.metrics)"
         ),

@@ -30,6 +30,17 @@ def _boolean(raw: Any) -> bool:
     raise ValueError
 
 
+def parse_offsets(text: str) -> tuple[int, ...]:
+    """previous_frames as ascending offsets: "1,10,20,40" → (1, 10, 20, 40)."""
+    try:
+        values = sorted({int(v) for v in str(text).replace(" ", "").split(",")})
+    except ValueError:
+        values = [0]
+    if not values or values[0] < 1:
+        raise ConfigError(f"previous_frames: expected offsets >= 1 separated by commas (e.g. 1,10,20), got {text!r}")
+    return tuple(values)
+
+
 @dataclass
 class VideoConfig:
     """Which frames of `input` are stylised and how; validated by `validate` (one-line `ConfigError`s)."""
@@ -42,11 +53,36 @@ class VideoConfig:
         "lambda (Eq. 7); the paper's 2e2 is for mean losses, this project's are sums (measured: bench/video.py)",
         minimum=0.0,
     )
+    previous_frames: str = _f(
+        "1",
+        "previous frames each frame is tied to, as offsets (e.g. 1,10,20,40: the long-term loss); 1: the "
+        "short-term loss",
+        "J (Eq. 8-9)",
+    )
+    passes: int = _f(
+        1,
+        "1: frame after frame; N > 1: multi-pass, every frame stylised on its own, then N-1 passes in "
+        "alternating directions, each frame started from a blend with its warped neighbour (frames of a pass "
+        "run as batches)",
+        "multi-pass (Sec. 3.3)",
+        minimum=1,
+    )
+    blend: float = _f(
+        0.5,
+        "multi-pass: weight delta of the warped neighbour in a frame's start, 0 to 1",
+        "delta (Sec. 3.3)",
+        minimum=0.0,
+    )
     flow: str = _f("dis", "optical flow between input frames (OpenCV)", "DeepFlow/EpicFlow (Sec. 5)", FLOW_CHOICES)
     warm_start: bool = _f(
         True, "start each frame after the first from the previous stylised frame warped (else from `init`)", "Sec. 3"
     )
-    later_epochs: int = _f(-1, "optimizer steps of every frame after the first; -1: half of `epochs`", minimum=-1)
+    later_epochs: int = _f(
+        -1,
+        "optimizer steps of every frame after the first (multi-pass: of every frame in each later pass); "
+        "-1: half of `epochs`",
+        minimum=-1,
+    )
     first_frame: int = _f(0, "index of the first input frame to use", minimum=0)
     last_frame: int = _f(-1, "index of the last input frame to use; -1: the video's last", minimum=-1)
     stride: int = _f(1, "use every N-th input frame", minimum=1)
@@ -70,12 +106,19 @@ class VideoConfig:
             setattr(self, f.name, value)
         if not self.input:
             raise ConfigError("input: give a video file or a folder of frames")
+        if self.blend > 1:
+            raise ConfigError(f"blend: must be <= 1, got {self.blend!r}")
+        parse_offsets(self.previous_frames)
         if self.last_frame != -1 and self.last_frame < self.first_frame:
             raise ConfigError(f"last_frame: {self.last_frame} is before first_frame {self.first_frame}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        return parse_offsets(self.previous_frames)
 
     def steps_after_first(self, epochs: int) -> int:
         return epochs // 2 if self.later_epochs < 0 else self.later_epochs

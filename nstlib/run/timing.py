@@ -67,7 +67,9 @@ def run_seconds(
 
 
 def duration(seconds: float) -> str:
-    """'45 s', '12 min', '2 h 05 min'."""
+    """'< 1 s', '45 s', '12 min', '2 h 05 min'."""
+    if seconds < 1:
+        return "< 1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     minutes = round(seconds / 60)

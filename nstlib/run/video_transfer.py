@@ -1,9 +1,16 @@
-"""Style transfer for videos (Ruder, Dosovitskiy & Brox, GCPR 2016): frame by frame, each frame after the first
-starting from the previous stylised frame warped by the optical flow, with the short-term temporal loss.
+"""Style transfer for videos (Ruder, Dosovitskiy & Brox, GCPR 2016).
+
+One pass (`passes` 1): frame by frame, each frame after the first starting from the previous stylised frame
+warped by the optical flow, with the temporal loss to the previous frames (short-term, or long-term with
+`previous_frames`). Multi-pass (Sec. 3.3): every frame stylised on its own, then passes in alternating
+directions that start each frame from a blend of its last result and its neighbour's warped; unlike the
+paper, a pass reads the neighbours of the pass before, so the frames of a pass are independent and run as
+batches (what the paper's sequential passes cannot), and a pass resumes frame by frame.
 
 A video run folder holds input/ (the selected frames, resized), frames/ (the stylised frames: a frame is
-finished when its PNG exists, written atomically), video.mp4, compare.mp4 (input | stylised), losses.csv (every
-frame's rows, a `frame` column), metrics.json (the warping error) and config.json (`config`, `video`, status).
+finished when its PNG exists, written atomically), passes/N/ (multi-pass: the frames of the earlier passes),
+video.mp4, compare.mp4 (input | stylised), losses.csv (every frame's rows, a `frame` column, `pass` in
+multi-pass), metrics.json (the warping error) and config.json (`config`, `video`, status, time estimate).
 """
 
 from __future__ import annotations
@@ -19,22 +26,24 @@ import torch
 
 from nstlib import images as im
 from nstlib.config import Config
-from nstlib.errors import UserError, quoted
+from nstlib.errors import ConfigError, UserError, quoted
 from nstlib.interrupts import Interrupted, deferred_interrupts, describe, is_terminated, terminate_as_interrupt
-from nstlib.losses.temporal import TemporalLoss
-from nstlib.model.device import resolve_device
+from nstlib.losses.temporal import TemporalLoss, long_term_target
+from nstlib.model.device import compute_dtype, resolve_device, resolve_precision
 from nstlib.model.flow import frame_flow, warp
 from nstlib.paths import resolve_output
 from nstlib.record.audio import NONE, copy_audio
 from nstlib.record.runs import SAVED, RunFolder, RunRecord
 from nstlib.record.video import VideoWriter
 from nstlib.run.clip import extract_frames, has_audio, input_fps
-from nstlib.run.inputs import check_sizes, load_inputs
-from nstlib.run.memory import memory_record
-from nstlib.run.transfer import Result, transfer
+from nstlib.run.inputs import check_sizes, content_hw, load_inputs
+from nstlib.run.levels import network
+from nstlib.run.memory import Estimate, batch_budget, bytes_per_sample, memory_record
+from nstlib.run.timing import duration, pass_seconds, run_seconds
+from nstlib.run.transfer import Result, transfer_batch
 from nstlib.videoconfig import VideoConfig
 
-INPUT, FRAMES, WORK = "input", "frames", ".frame"
+INPUT, FRAMES, PASSES, WORK = "input", "frames", "passes", ".frame"
 
 
 def frame_png(folder: Path, i: int) -> Path:
@@ -60,11 +69,13 @@ def stylize_video(
     video: VideoConfig | None = None,
     *,
     resume: str | Path | None = None,
+    run_dir: str | Path | None = None,
     **params: Any,
 ) -> RunRecord:
     """Stylise a video: `stylize_video(Config(style=[...]), VideoConfig(input="clip.mp4"))`, or keyword arguments
     of either (`stylize_video(input="clip.mp4", style=[...], temporal_weight=0)`); `resume`: a video run folder
-    to go on with from its last finished frame (its recorded parameters are used). Returns the run's record."""
+    to go on with from its last finished frame (its recorded parameters are used); `run_dir`: the new run's folder
+    (a sweep's point folder) instead of a new one in `runs_dir`. Returns the run's record."""
     if resume is not None:
         record = RunRecord.read(resume)
         if record is None or "video" not in record.info:
@@ -77,32 +88,73 @@ def stylize_video(
         config = (config or Config()).replace(**{k: v for k, v in params.items() if k not in video_keys}).validate()
         base = video.to_dict() if video else {}
         video = VideoConfig(**{**base, **{k: v for k, v in params.items() if k in video_keys}}).validate()
-        run = _create(config, video)
+        run = _create(config, video, run_dir)
     with terminate_as_interrupt():
         return _VideoJob(config, video, run).run()
 
 
-def _create(config: Config, video: VideoConfig) -> RunFolder:
-    """The run folder with its input frames, every input error found before (nothing left for a bad input)."""
-    staging = resolve_output(config.runs_dir) / f".video-input-{time.time_ns()}"
+def _create(config: Config, video: VideoConfig, run_dir: str | Path | None = None) -> RunFolder:
+    """The run folder (`run_dir`, else a new one in runs_dir) with its input frames, every input error found
+    before (nothing left for a bad input), the whole video's time estimated from one network pass and one flow
+    measured now (refused past `time_limit`)."""
+    parent = Path(run_dir).parent if run_dir is not None else resolve_output(config.runs_dir)
+    staging = parent / f".video-input-{time.time_ns()}"
     try:
         count = extract_frames(video, config.image_size, staging)
         first = config.replace(content=str(frame_png(staging, 0)), name=config.name or "video")
         device = resolve_device(config.device)
-        memory = memory_record(check_sizes([first], [load_inputs(first)], device), device)  # of one frame
+        memory = check_sizes([first], [load_inputs(first)], device)  # of one frame
+        seconds = _video_seconds(first, video, count, staging, memory)
         name = config.name or f"{Path(video.input).stem}-{Path(config.style[0]).stem}"
         extra = {
             "video": video.to_dict(),
             "frames": count,
             "fps": video.video_fps or input_fps(Path(video.input)),
-            "memory_per_frame": memory,
+            "memory_per_frame": memory_record(memory, device),
+            "time_estimate_s": round(seconds, 1),
         }
-        run = RunFolder.create(resolve_output(config.runs_dir), name, config.to_dict(), extra)
+        if run_dir is not None:  # a sweep's point folder
+            run = RunFolder(Path(run_dir), config.to_dict(), extra)
+        else:
+            run = RunFolder.create(resolve_output(config.runs_dir), name, config.to_dict(), extra)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     staging.rename(run.path / INPUT)
     return run
+
+
+def frame_runs(video: VideoConfig, count: int) -> tuple[int, int]:
+    """(frame runs of `epochs` steps, frame runs of `later_epochs` steps) over the whole video."""
+    if video.passes == 1:
+        return 1, count - 1
+    return count, count * (video.passes - 1)
+
+
+def _video_seconds(first: Config, video: VideoConfig, count: int, frames: Path, memory: Estimate) -> float:
+    """Seconds for every frame's steps and flows, from one network pass and one frame pair's flow timed now
+    (timing.py); a ConfigError past `time_limit` minutes."""
+    device = resolve_device(first.device)
+    extractor = network(first, device, compute_dtype(resolve_precision(first.precision, device)))
+    probe = pass_seconds(extractor, device)
+    hws = [content_hw([load_inputs(first)], size) for size in first.level_sizes]
+    full, later = frame_runs(video, count)
+    steps = video.steps_after_first(first.epochs)
+    seconds = full * run_seconds(first, hws, 1, memory, probe)
+    seconds += later * run_seconds(first.replace(epochs=max(steps, 1)), hws, 1, memory, probe) if steps else 0.0
+    if count > 1:
+        pair = [im.load_image(str(frame_png(frames, i))) for i in (0, 1)]
+        started = time.perf_counter()
+        frame_flow(pair[0], pair[1], video.flow)
+        flows = (count - 1) * len(video.offsets) * max(video.passes - 1, 1) + (count if video.passes > 1 else 0)
+        seconds += flows * (time.perf_counter() - started)
+    if first.time_limit > 0 and seconds > first.time_limit * 60:
+        raise ConfigError(
+            f"time_limit: ~{duration(seconds)} estimated for {count} frames at {first.image_size} px "
+            f"({video.passes} pass{'es' if video.passes > 1 else ''}), over {first.time_limit:g} min; use fewer "
+            "frames (last_frame, stride), fewer epochs or later_epochs, a smaller image_size, or a larger time_limit"
+        )
+    return seconds
 
 
 class _VideoJob:
@@ -113,25 +165,41 @@ class _VideoJob:
         record = RunRecord.read(self.path)
         self.rows: list[dict[str, Any]] = record.losses() if record is not None else []  # kept by a resume
         self.later = video.steps_after_first(config.epochs)
+        self.passes = video.passes
+
+    def folder(self, pass_no: int) -> Path:
+        """Where a pass's frames go: frames/ for the last (or only) pass, passes/N/ before it."""
+        return self.path / (FRAMES if pass_no == self.passes else f"{PASSES}/{pass_no}")
+
+    def _done(self, pass_no: int, i: int) -> bool:
+        return frame_png(self.folder(pass_no), i).is_file()
+
+    def _steps(self, pass_no: int, i: int) -> int:
+        first = i == 0 if self.passes == 1 else pass_no == 1
+        return self.config.epochs if first else self.later
 
     def run(self) -> RunRecord:
-        done = finished_frames(self.path)
-        self.rows = [r for r in self.rows if int(r["frame"]) < done]
-        (self.path / FRAMES).mkdir(exist_ok=True)
-        steps = (self.config.epochs if done == 0 else 0) + self.later * (self.count - max(done, 1))
+        self.rows = [r for r in self.rows if self._done(int(r.get("pass") or 1), int(r["frame"]))]
+        todo = {p: [i for i in range(self.count) if not self._done(p, i)] for p in range(1, self.passes + 1)}
+        steps = sum(self._steps(p, i) for p, frames in todo.items() for i in frames)
         memory = self.run_folder.info.get("memory_per_frame", {}).get("estimate_gb")
+        estimate = self.run_folder.info.get("time_estimate_s")
+        passes = f" in {self.passes} passes" if self.passes > 1 else ""
         print(
-            f"video: {self.count} frames ({done} done), at most {steps} steps to go "
-            f"({self.config.epochs} for the first frame, {self.later} for each later one), about {memory} GB a frame",
+            f"video: {self.count} frames{passes} ({self.count - len(todo[self.passes])} done), at most {steps} steps "
+            f"to go ({self.config.epochs} for the first {'pass' if self.passes > 1 else 'frame'}, {self.later} for "
+            f"each later one), about {memory} GB a frame"
+            + (f"; the whole video ~{duration(estimate)} (one network pass measured)" if estimate else ""),
             flush=True,
         )
         try:
-            for i in range(done, self.count):
+            for p in range(1, self.passes + 1):
                 started = time.time()
-                self._frame(i)
-                if i == done and self.count > i + 1:
-                    left = (time.time() - started) * (self.count - i - 1) * (self.later / max(self._steps(i), 1))
-                    print(f"video: frame {i} took {time.time() - started:.1f} s; about {left:.0f} s to go", flush=True)
+                if self.passes == 1:
+                    self._sequential(todo[p])
+                else:
+                    self._pass(p, todo[p])
+                    print(f"video: pass {p} of {self.passes} took {time.time() - started:.1f} s", flush=True)
             self._finish()
         except KeyboardInterrupt as e:
             with contextlib.suppress(KeyboardInterrupt), deferred_interrupts():
@@ -146,43 +214,117 @@ class _VideoJob:
         assert record is not None
         return record
 
-    def _steps(self, i: int) -> int:
-        return self.config.epochs if i == 0 else self.later
+    def _load(self, folder: Path, i: int) -> torch.Tensor:
+        return im.load_image(str(frame_png(folder, i)))
 
-    def _load(self, folder: str, i: int) -> torch.Tensor:
-        return im.load_image(str(frame_png(self.path / folder, i)))
+    def _warped(self, source: Path, k: int, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame k of `source` warped onto frame i, and the certainty of that warp (H×W)."""
+        flow, c = frame_flow(self._load(self.path / INPUT, k), self._load(self.path / INPUT, i), self.video.flow)
+        return warp(self._load(source, k), flow), c
 
-    def _frame(self, i: int) -> None:
-        content_path = frame_png(self.path / INPUT, i)
-        cfg = self.config.replace(
-            content=str(content_path), epochs=self._steps(i), save_every=0, metrics=False, name=f"frame{i}"
+    def _target(self, source: Path, i: int, direction: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The temporal loss's (ω, c) for frame i: frames i − direction·j of `source` (j in previous_frames)
+        warped onto it, each pixel tied to the nearest that sees it (Eq. 8–9); c = 0 where there is none."""
+        pairs = [
+            self._warped(source, i - direction * j, i)
+            for j in self.video.offsets
+            if 0 <= i - direction * j < self.count
+        ]
+        if not pairs:
+            content = self._load(self.path / INPUT, i)
+            return content, torch.zeros(content.shape[-2:])
+        return long_term_target([w for w, _ in pairs], [c for _, c in pairs])
+
+    def _sequential(self, frames: list[int]) -> None:
+        """One pass, frame after frame: each starts from the previous stylised frame warped (Sec. 3)."""
+        for n, i in enumerate(frames):
+            started = time.time()
+            start = temporal = None
+            if i > 0:
+                content = self._load(self.path / INPUT, i)
+                warped, c = self._warped(self.path / FRAMES, i - 1, i)
+                if self.video.warm_start:  # where the flow is uncertain: the content frame
+                    start = c * warped + (1 - c) * content
+                if self.video.temporal_weight > 0:
+                    pair = (warped, c) if self.video.offsets == (1,) else self._target(self.path / FRAMES, i, 1)
+                    temporal = TemporalLoss(*pair)
+            self._run(1, [i], start, temporal)
+            if n == 0 and len(frames) > 1:
+                left = (time.time() - started) * (len(frames) - 1) * (self.later / max(self._steps(1, i), 1))
+                print(f"video: frame {i} took {time.time() - started:.1f} s; about {left:.0f} s to go", flush=True)
+
+    def _pass(self, pass_no: int, frames: list[int]) -> None:
+        """One pass of the multi-pass algorithm (Sec. 3.3), in batches of frames: pass 1 stylises every frame
+        on its own; a later pass starts frame i from δ c ω(x_{i∓1}) + (1 − δ c) x_i of the pass before (its
+        neighbour in the pass's direction, warped) and ties it to those neighbours by the temporal loss."""
+        direction = -1 if pass_no > 1 and pass_no % 2 else 1  # passes 1 and 2 run forward, 3 backward, …
+        frames = frames if direction == 1 else frames[::-1]
+        hw = tuple(self._load(self.path / INPUT, 0).shape[-2:])
+        cfg = self._config(frames[0], pass_no) if frames else self.config
+        size = max(1, batch_budget(cfg) // bytes_per_sample(cfg, (int(hw[0]), int(hw[1]))))
+        before = self.folder(pass_no - 1) if pass_no > 1 else None
+        for chunk in [frames[n : n + size] for n in range(0, len(frames), size)]:
+            start = temporal = None
+            if before is not None:
+                starts, targets = [], []
+                for i in chunk:
+                    own, k = self._load(before, i), i - direction
+                    if self.video.warm_start and 0 <= k < self.count:
+                        warped, c = self._warped(before, k, i)
+                        own = self.video.blend * c * warped + (1 - self.video.blend * c) * own
+                    starts.append(own)
+                    targets.append(self._target(before, i, direction))
+                start = torch.cat(starts)
+                if self.video.temporal_weight > 0:
+                    temporal = TemporalLoss(torch.cat([w for w, _ in targets]), torch.stack([c for _, c in targets]))
+            self._run(pass_no, chunk, start, temporal)
+
+    def _config(self, i: int, pass_no: int) -> Config:
+        return self.config.replace(
+            content=str(frame_png(self.path / INPUT, i)),
+            epochs=self._steps(pass_no, i),
+            save_every=0,
+            metrics=False,
+            time_limit=0,  # the whole video's time was estimated (and refused) up front
+            name=f"frame{i}",
         )
-        start = temporal = None
-        error = None
-        if i > 0:
-            content, previous_in = self._load(INPUT, i), self._load(INPUT, i - 1)
-            flow, c = frame_flow(previous_in, content, self.video.flow)
-            warped = warp(self._load(FRAMES, i - 1), flow)
-            if self.video.warm_start:  # where the flow is uncertain: the content frame
-                start = c * warped + (1 - c) * content
-            if self.video.temporal_weight > 0:
-                temporal = (TemporalLoss(warped, c), self.video.temporal_weight)
+
+    def _run(self, pass_no: int, frames: list[int], start: torch.Tensor | None, temporal: TemporalLoss | None) -> None:
+        """Stylise `frames` as one batch and keep them: PNG (what says a frame is finished) and rows together."""
         work = self.path / WORK
         shutil.rmtree(work, ignore_errors=True)
-        result: Result = transfer(cfg, run_dir=work, start=start, temporal=temporal)
-        if result.status != "done":
-            raise RuntimeError(f"frame {i}: {result.status} ({result.reason})")
-        image = result.image
-        if i > 0:
-            error = warping_error(image, warped, c)
-        with deferred_interrupts():  # the frame's PNG (what says it is finished) and its rows together
-            self.rows += [
-                {"frame": i, **row, **({"warping_error": error} if row["image"] == SAVED else {})}
-                for row in result.history
-            ]
+        dirs = [work / str(i) for i in frames]
+        for d in dirs:
+            d.mkdir(parents=True)
+        weighted = (temporal, self.video.temporal_weight) if temporal is not None else None
+        configs = [self._config(i, pass_no) for i in frames]
+        results: list[Result] = transfer_batch(configs, run_dirs=dirs, start=start, temporal=weighted)
+        for i, result in zip(frames, results):
+            if result.status != "done":
+                raise RuntimeError(f"frame {i}: {result.status} ({result.reason})")
+        folder = self.folder(pass_no)
+        folder.mkdir(parents=True, exist_ok=True)
+        tag = {"pass": pass_no} if self.passes > 1 else {}
+        with deferred_interrupts():
+            for i, result in zip(frames, results):
+                self.rows += [{"frame": i, **tag, **row} for row in result.history]
+            for i in frames:
+                shutil.move(str(work / str(i) / SAVED), str(frame_png(folder, i)))
+            if pass_no == self.passes:
+                self._score_neighbours(frames)
             self.run_folder.save_losses(self.rows)
-            shutil.move(str(work / SAVED), str(frame_png(self.path / FRAMES, i)))
         shutil.rmtree(work, ignore_errors=True)
+
+    def _score_neighbours(self, frames: list[int]) -> None:
+        """The warping error of every finished frame whose previous frame is finished too, once (metrics)."""
+        scored = {int(r["frame"]) for r in self.rows if r.get("warping_error") not in (None, "")}
+        for i in sorted({k for f in frames for k in (f, f + 1)}):
+            if 0 < i < self.count and i not in scored and self._done(self.passes, i) and self._done(self.passes, i - 1):
+                warped, c = self._warped(self.path / FRAMES, i - 1, i)
+                error = warping_error(self._load(self.path / FRAMES, i), warped, c)
+                for row in self.rows:
+                    if int(row["frame"]) == i and row["image"] == SAVED and int(row.get("pass") or 1) == self.passes:
+                        row["warping_error"] = error
 
     def _record(self) -> dict[str, float | None]:
         errors = [float(r["warping_error"]) for r in self.rows if r.get("warping_error") not in (None, "")]
@@ -192,14 +334,14 @@ class _VideoJob:
 
     def _finish(self) -> None:
         fps = float(self.run_folder.info["fps"]) / (1 if self.video.video_fps else self.video.stride)
-        first = im.tensor_to_uint8(self._load(FRAMES, 0))
+        first = im.tensor_to_uint8(self._load(self.path / FRAMES, 0))
         size = first.shape[:2]
         out = VideoWriter(self.path / "video.mp4", fps, size, hold=False)
         both = VideoWriter(self.path / "compare.mp4", fps, (size[0], 2 * size[1]), hold=False)
         for i in range(self.count):
-            frame = im.tensor_to_uint8(self._load(FRAMES, i))
+            frame = im.tensor_to_uint8(self._load(self.path / FRAMES, i))
             out.write(frame)
-            both.write(np.concatenate([im.tensor_to_uint8(self._load(INPUT, i)), frame], axis=1))
+            both.write(np.concatenate([im.tensor_to_uint8(self._load(self.path / INPUT, i)), frame], axis=1))
         out.close()
         both.close()
         audio = self._audio(fps)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,9 +14,11 @@ import av
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import ROOT, clip_with_sound
+from nstlib import images as im
 from nstlib.record.runs import RunRecord, read_metrics
 from nstlib.run.video_transfer import stylize_video
 from nstlib.ui.cli import main
@@ -134,7 +137,9 @@ def test_resume_after_sigkill_keeps_finished_frames(tmp_path):
     assert not list(run.glob("frames/.*"))  # no half-written frame
 
 
-@pytest.mark.parametrize("case", ["unreadable", "empty", "sizes", "too_many", "missing", "bad_flow"])
+@pytest.mark.parametrize(
+    "case", ["unreadable", "empty", "sizes", "too_many", "missing", "bad_flow", "bad_offsets", "bad_blend"]
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, case, capsys):
     extra: list[str] = []
     if case == "unreadable":
@@ -149,9 +154,89 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case, capsys):
         source, extra = make_frames(tmp_path / "f", 3), ["--max-frames", "2"]
     elif case == "missing":
         source = tmp_path / "nothing.mp4"
+    elif case == "bad_offsets":
+        source, extra = make_frames(tmp_path / "f", 2), ["--previous-frames", "0,2"]
+    elif case == "bad_blend":
+        source, extra = make_frames(tmp_path / "f", 2), ["--blend", "1.5"]
     else:
         source, extra = make_frames(tmp_path / "f", 2), ["--flow", "lucas"]
     assert main(["video", str(source), *_args(tmp_path), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("nst: error:") and "\n" not in err
     assert not list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else True
+
+
+def _recording_batches(monkeypatch) -> list[dict]:
+    """Every batch the video job runs: its frames (from the configs' content paths) and its start images."""
+    import nstlib.run.video_transfer as vt
+
+    calls: list[dict] = []
+    real = vt.transfer_batch
+
+    def wrapper(configs, **kw):
+        calls.append({"frames": [int(Path(c.content).stem) for c in configs], "start": kw.get("start")})
+        return real(configs, **kw)
+
+    monkeypatch.setattr(vt, "transfer_batch", wrapper)
+    return calls
+
+
+def test_multi_pass_batches_each_pass_blends_neighbours_and_resumes(tmp_path, monkeypatch):
+    """passes 3: pass 1 stylises the frames on their own, pass 2 runs forward and pass 3 backward, each pass's
+    frames one batch; a later pass starts frame i from δ c ω(x_{i∓1}) + (1 − δ c) x_i of the pass before."""
+    from nstlib.model.flow import frame_flow, warp
+
+    calls = _recording_batches(monkeypatch)
+    frames = make_frames(tmp_path / "f", 3)
+    common = dict(style=[STYLE], epochs=2, later_epochs=2, image_size=40, progress="none", precision="fp32")
+    common.update(device="cpu", metrics=False, passes=3, blend=0.5)
+    record = stylize_video(input=str(frames), runs_dir=str(tmp_path / "runs"), **common)
+    run = record.path
+    assert record.status == "done"
+    assert [c["frames"] for c in calls] == [[0, 1, 2], [0, 1, 2], [2, 1, 0]]
+    for folder in ("passes/1", "passes/2", "frames"):
+        assert sorted(p.name for p in (run / folder).glob("*.png")) == ["00000.png", "00001.png", "00002.png"]
+    load = lambda p: im.load_image(str(run / p))  # noqa: E731
+    start = calls[1]["start"]
+    assert calls[0]["start"] is None
+    assert torch.allclose(start[0:1], load("passes/1/00000.png"))  # no neighbour before frame 0
+    flow, c = frame_flow(load("input/00000.png"), load("input/00001.png"))
+    blended = 0.5 * c * warp(load("passes/1/00000.png"), flow) + (1 - 0.5 * c) * load("passes/1/00001.png")
+    assert torch.allclose(start[1:2], blended, atol=1e-5)
+    assert torch.allclose(calls[2]["start"][0:1], load("passes/2/00002.png"))  # backward: none after the last
+    rows = record.losses()
+    assert {(r["pass"], r["frame"]) for r in rows if r["image"] == "final.png"} == {
+        (str(p), str(i)) for p in (1, 2, 3) for i in range(3)
+    }
+    assert all(r["temporal"] == "" for r in rows if r["pass"] == "1")
+    assert all(float(r["temporal"]) >= 0 for r in rows if r["pass"] != "1")
+    assert len([r for r in rows if r["warping_error"]]) == 2
+    # the last pass lost two frames (as after a kill): a resume runs only those, in the pass's order
+    kept = (run / "frames/00000.png").read_bytes()
+    for i in (1, 2):
+        (run / f"frames/0000{i}.png").unlink()
+    info = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**info, "status": "running"}))
+    calls.clear()
+    again = stylize_video(resume=run)
+    assert [c["frames"] for c in calls] == [[2, 1]]
+    assert again.status == "done" and (run / "frames/00000.png").read_bytes() == kept
+    assert len([r for r in again.losses() if r["warping_error"]]) == 2
+    assert len([r for r in again.losses() if r["image"] == "final.png"]) == 9
+
+
+def test_long_term_previous_frames_and_the_time_estimate(tmp_path, capsys):
+    frames = make_frames(tmp_path / "f", 4)
+    args = [*_args(tmp_path), "--previous-frames", "1,2"]
+    assert main(["video", str(frames), *args]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    record = RunRecord.read(run)
+    assert record is not None and record.status == "done"
+    assert record.info["time_estimate_s"] > 0
+    assert "the whole video ~" in capsys.readouterr().out
+    assert all(float(r["temporal"]) >= 0 for r in record.losses() if r["frame"] != "0")
+    # a time_limit below the estimate is refused before any folder
+    assert main(["video", str(frames), *_args(tmp_path), "--time-limit", "0.0001"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nst: error: time_limit: ~") and "4 frames" in err and "\n" not in err
+    assert len(list((tmp_path / "runs").iterdir())) == 1
