@@ -3,7 +3,9 @@
 `tensorboard --logdir runs` then shows every run and sweep point (each run folder is one TensorBoard
 run). Tags are stable: `loss/total|content|style|tv`, `layer/<term>` (e.g. `layer/style_relu1_1`),
 `final/<name>` (final.png's losses, also the hparams metrics), `metric/<name>` (final.png's scores,
-metrics.py, hparams metrics of sweep points), `snapshot` (images), `config` (text).
+metrics.py, hparams metrics of sweep points), `snapshot` (images), `config` (text); a video run logs each
+finished frame's final losses and warping error as `frame/<name>` at the frame's index (`pass<N>/<name>` for
+a multi-pass run's earlier passes).
 A run's writing happens on one worker thread, so a step never waits for protobuf, PNG encoding or the
 disk. A sweep adds its points' hparams (`write_hparams`) once they end, so TensorBoard's HPARAMS tab
 compares the points' axis values with their final losses and metrics.
@@ -86,6 +88,18 @@ class EventLog(Sink):
         for name, value in losses.items():
             if name in LOSS_NAMES and math.isfinite(value):  # per-layer terms are in layer/* at this step
                 self.writer.add_scalar(f"final/{name}", value, epoch)
+
+    def video_frame(self, index: int, frame: np.ndarray | None, values: dict[str, float], prefix: str) -> None:
+        """A video's finished frame `index`: `values` (its final losses, warping error) as `<prefix>/<name>`
+        scalars at step `index`, and the frame (H×W×3 uint8) as a snapshot when given."""
+        if frame is not None:
+            self.frame(index, frame)
+        self._submit(self._scalars, prefix, index, dict(values))
+
+    def _scalars(self, prefix: str, step: int, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            if math.isfinite(value):
+                self.writer.add_scalar(f"{prefix}/{name}", value, step)
 
     def close(self) -> None:
         """Write what is pending and close the event file; errors are raised here."""

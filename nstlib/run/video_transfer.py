@@ -34,6 +34,7 @@ from nstlib.model.flow import frame_flow, warp
 from nstlib.paths import resolve_output
 from nstlib.record.audio import NONE, copy_audio
 from nstlib.record.runs import SAVED, RunFolder, RunRecord
+from nstlib.record.tblog import EventLog, available
 from nstlib.record.video import VideoWriter
 from nstlib.run.clip import extract_frames, has_audio, input_fps
 from nstlib.run.inputs import check_sizes, content_hw, load_inputs
@@ -166,6 +167,7 @@ class _VideoJob:
         self.rows: list[dict[str, Any]] = record.losses() if record is not None else []  # kept by a resume
         self.later = video.steps_after_first(config.epochs)
         self.passes = video.passes
+        self.board: EventLog | None = None
 
     def folder(self, pass_no: int) -> Path:
         """Where a pass's frames go: frames/ for the last (or only) pass, passes/N/ before it."""
@@ -192,6 +194,8 @@ class _VideoJob:
             + (f"; the whole video ~{duration(estimate)} (one network pass measured)" if estimate else ""),
             flush=True,
         )
+        if self.config.tensorboard and available():
+            self.board = EventLog(self.path, self.run_folder.info["config"])
         try:
             for p in range(1, self.passes + 1):
                 started = time.time()
@@ -210,6 +214,9 @@ class _VideoJob:
             with deferred_interrupts():
                 self.run_folder.finish("failed", " ".join(f"{e.__class__.__name__}: {e}".split()))
             raise
+        finally:
+            if self.board is not None:
+                self.board.close()
         record = RunRecord.read(self.path)
         assert record is not None
         return record
@@ -285,6 +292,7 @@ class _VideoJob:
             epochs=self._steps(pass_no, i),
             save_every=0,
             metrics=False,
+            tensorboard=False,  # the video's own log has every frame (a frame's folder is temporary)
             time_limit=0,  # the whole video's time was estimated (and refused) up front
             name=f"frame{i}",
         )
@@ -310,6 +318,11 @@ class _VideoJob:
                 self.rows += [{"frame": i, **tag, **row} for row in result.history]
             for i in frames:
                 shutil.move(str(work / str(i) / SAVED), str(frame_png(folder, i)))
+            if self.board is not None:
+                last = pass_no == self.passes
+                for i, result in zip(frames, results):
+                    image = im.tensor_to_uint8(result.image) if last else None
+                    self.board.video_frame(i, image, result.final_losses, "frame" if last else f"pass{pass_no}")
             if pass_no == self.passes:
                 self._score_neighbours(frames)
             self.run_folder.save_losses(self.rows)
@@ -325,6 +338,8 @@ class _VideoJob:
                 for row in self.rows:
                     if int(row["frame"]) == i and row["image"] == SAVED and int(row.get("pass") or 1) == self.passes:
                         row["warping_error"] = error
+                if self.board is not None:
+                    self.board.video_frame(i, None, {"warping_error": error}, "frame")
 
     def _record(self) -> dict[str, float | None]:
         errors = [float(r["warping_error"]) for r in self.rows if r.get("warping_error") not in (None, "")]

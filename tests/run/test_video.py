@@ -225,7 +225,7 @@ def test_multi_pass_batches_each_pass_blends_neighbours_and_resumes(tmp_path, mo
     assert len([r for r in again.losses() if r["image"] == "final.png"]) == 9
 
 
-def test_long_term_previous_frames_and_the_time_estimate(tmp_path, capsys):
+def test_long_term_previous_frames_the_time_estimate_and_the_tensorboard_log(tmp_path, capsys):
     frames = make_frames(tmp_path / "f", 4)
     args = [*_args(tmp_path), "--previous-frames", "1,2"]
     assert main(["video", str(frames), *args]) == 0
@@ -235,6 +235,17 @@ def test_long_term_previous_frames_and_the_time_estimate(tmp_path, capsys):
     assert record.info["time_estimate_s"] > 0
     assert "the whole video ~" in capsys.readouterr().out
     assert all(float(r["temporal"]) >= 0 for r in record.losses() if r["frame"] != "0")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = run.glob("events.out.tfevents.*")
+    acc = EventAccumulator(str(events), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("frame/total")] == [0, 1, 2, 3]
+    assert sorted(e.step for e in acc.Scalars("frame/warping_error")) == [1, 2, 3]
+    warping = {int(r["frame"]): float(r["warping_error"]) for r in record.losses() if r["warping_error"]}
+    assert {e.step: e.value for e in acc.Scalars("frame/warping_error")} == pytest.approx(warping)
+    assert len(acc.Images("snapshot")) == 4
+    assert not list(run.glob("*/events.out.tfevents.*")) and not list(run.glob(".frame"))
     # a time_limit below the estimate is refused before any folder
     assert main(["video", str(frames), *_args(tmp_path), "--time-limit", "0.0001"]) == 2
     err = capsys.readouterr().err.strip()
