@@ -32,7 +32,7 @@ from nstlib.losses.core import (
 from nstlib.losses.style import lookup
 from nstlib.losses.style.gram import LOSS as GRAM
 from nstlib.model.layers import feature_size, layer_channels
-from nstlib.model.tiles import Sums, Tiling, after_cut, gather, split, tiles_of
+from nstlib.model.tiles import Sums, Tiling, after_cut, framed, gather, split, tiles_of, wraps
 from nstlib.model.vgg import VGGFeatures, positions_major
 
 
@@ -268,10 +268,12 @@ def _inject(
     cut_grad: torch.Tensor | None,
 ) -> torch.Tensor:
     """Pass (c): the gradient w.r.t. the preprocessed input, tile by tile, from the exact upstream gradients."""
-    grad = torch.zeros_like(source)
+    wrap = wraps(extractor)
+    frame = framed(source, t, wrap)
+    grad = torch.zeros_like(frame)
     level = extractor.level(t.cut)
-    for tile in tiles_of(source.shape[-2], source.shape[-1], t):
-        piece = source[..., tile.crop[0], tile.crop[1]].requires_grad_(True)
+    for tile in tiles_of(source.shape[-2], source.shape[-1], t, wrap):
+        piece = frame[..., tile.crop[0], tile.crop[1]].detach().requires_grad_(True)
         with torch.enable_grad():
             feats = extractor.stack(piece, set(early) | ({t.cut} if cut_grad is not None else set()))
             # each output with its upstream gradient: one backward, no surrogate loss to differentiate
@@ -288,6 +290,10 @@ def _inject(
         if outputs:
             (g_piece,) = torch.autograd.grad(outputs, piece, gradients)
             grad[..., tile.crop[0], tile.crop[1]] += g_piece.float()
+    if wrap:  # the wrapped frame's gradient, folded back onto the image (framed's adjoint)
+        image = torch.zeros_like(source, requires_grad=True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(framed(image, t, True), image, grad)
     return grad
 
 

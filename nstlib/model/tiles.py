@@ -11,7 +11,9 @@ losses and gradient on tiles are in losses/tiled.py.
 
 Exactness: tiles partition the image at multiples of 16 px, so every pooling window is the one
 of the untiled pass, and each crop carries `halo(model, cut)` pixels of context, at least VGG's reach
-at the cut, so the features at a tile's own positions do not see the crop's border.
+at the cut, so the features at a tile's own positions do not see the crop's border. With padding
+'circular' (seamless) a crop's context wraps around the image (`framed`): the tiles then have the features of
+the circular network on the whole image, and the gradient through the wrap folds back onto the image.
 """
 
 from __future__ import annotations
@@ -105,13 +107,33 @@ def spans(size: int, tile: int) -> list[tuple[int, int]]:
     return [(a, min(a + step, size)) for a in range(0, size, step)]
 
 
-def tiles_of(height: int, width: int, t: Tiling) -> Iterator[_Tile]:
-    """The tiles of an image height × width, each with its crop (own pixels ± halo, clipped)."""
+def tiles_of(height: int, width: int, t: Tiling, wrap: bool = False) -> Iterator[_Tile]:
+    """The tiles of an image height × width, each with its crop: own pixels ± halo, clipped to the image, or
+    with `wrap` never clipped, as slices of the image `framed` by the halo."""
     for y0, y1 in spans(height, t.tile):
         for x0, x1 in spans(width, t.tile):
+            if wrap:
+                crop = (slice(y0, y1 + 2 * t.halo), slice(x0, x1 + 2 * t.halo))
+                yield _Tile(y0, y1, x0, x1, y0 - t.halo, x0 - t.halo, crop)
+                continue
             cy0, cx0 = max(0, y0 - t.halo), max(0, x0 - t.halo)
             crop = (slice(cy0, min(height, y1 + t.halo)), slice(cx0, min(width, x1 + t.halo)))
             yield _Tile(y0, y1, x0, x1, cy0, cx0, crop)
+
+
+def wraps(extractor: VGGFeatures) -> bool:
+    return extractor.padding == "circular"
+
+
+def framed(x: torch.Tensor, t: Tiling, wrap: bool) -> torch.Tensor:
+    """The image the crops of `tiles_of` slice: x itself, or with `wrap` x wrapped around by the halo on every
+    side (any halo, also one wider than the image; differentiable: the gradient folds back onto x)."""
+    if not wrap:
+        return x
+    h, w = x.shape[-2], x.shape[-1]
+    rows = torch.arange(-t.halo, h + t.halo, device=x.device) % h
+    cols = torch.arange(-t.halo, w + t.halo, device=x.device) % w
+    return x.index_select(-2, rows).index_select(-1, cols)
 
 
 Visit = Callable[[str, torch.Tensor, tuple[slice, slice]], None]
@@ -139,8 +161,9 @@ def gather(
             -(-xp.shape[-1] // s),
             dtype=extractor.dtype,
         )
-    for tile in tiles_of(xp.shape[-2], xp.shape[-1], t):
-        feats = extractor.stack(xp[..., tile.crop[0], tile.crop[1]], set(early) | ({t.cut} if whole else set()))
+    source = framed(xp, t, wraps(extractor))
+    for tile in tiles_of(xp.shape[-2], xp.shape[-1], t, wraps(extractor)):
+        feats = extractor.stack(source[..., tile.crop[0], tile.crop[1]], set(early) | ({t.cut} if whole else set()))
         for layer in early:
             visit(layer, *tile.own(feats[layer], extractor.level(layer)))
         if cut_map is not None:

@@ -113,11 +113,6 @@ def check_sizes(configs: list[Config], loaded: list[Inputs], device: torch.devic
                         )
     hw0 = content_hw(loaded, max(first.level_sizes))
     plan = plan_or_refuse(configs, hw0, [style_hws(i) for i in loaded], device)
-    if first.padding == "circular" and plan.tiling is not None:
-        raise ConfigError(
-            f"padding: 'circular' runs on the whole image only, and {hw0[1]}×{hw0[0]} px needs tiles; "
-            f"use a smaller {which} or padding mirror"
-        )
     return plan
 
 

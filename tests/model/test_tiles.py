@@ -16,8 +16,8 @@ STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 CONTENT = ["relu4_2"]
 
 
-def setup(original_weights, batch: int = 2, hw=(64, 96), content_layers=CONTENT):
-    extractor = VGGFeatures(original_weights, STYLE + content_layers)
+def setup(original_weights, batch: int = 2, hw=(64, 96), content_layers=CONTENT, padding="zeros"):
+    extractor = VGGFeatures(original_weights, STYLE + content_layers, padding=padding)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(batch, 3, *hw, generator=gen)
     content = torch.rand(batch, 3, *hw, generator=gen)
@@ -73,6 +73,21 @@ def test_tiled_step_has_the_untiled_gradient(original_weights, level, content_la
     for name, value in whole.columns().items():
         torch.testing.assert_close(tiled.columns()[name], value, rtol=1e-4, atol=0)
     assert list(tiled.layers) == list(whole.layers)
+
+
+@pytest.mark.parametrize("level", [2, 4])
+def test_seamless_tiles_wrap_around_and_have_the_circular_networks_gradient(original_weights, level):
+    """padding 'circular' on tiles: each crop's context wraps around the image (pool4's halo of 80 px is wider
+    than the 64 px side), so the tiled losses and gradient are the circular network's on the whole image."""
+    extractor, x, targets, weights = setup(original_weights, padding="circular")
+    t = tiling("vgg19", list(targets.style) + CONTENT, 48, level)
+    whole, g1, tiled, g2 = whole_and_tiled(extractor, x, targets, weights, t)
+    assert ((g2 - g1).norm() / g1.norm()).item() <= 1e-4
+    for name, value in whole.columns().items():
+        torch.testing.assert_close(tiled.columns()[name], value, rtol=1e-4, atol=0)
+    zeros = setup(original_weights)[0]
+    _, g_zeros = whole_and_tiled(zeros, x, targets, weights, t)[:2]
+    assert ((g_zeros - g1).norm() / g1.norm()).item() > 1e-2  # the wrap is what makes it agree
 
 
 def test_a_smaller_halo_is_wrong(original_weights):

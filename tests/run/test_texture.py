@@ -12,10 +12,15 @@ from nstlib.run.inputs import check_sizes, content_hw, load_inputs
 from conftest import tiny_config
 
 
-def test_a_seamless_texture_tiles_without_seams(tmp_path, original_weights):
-    cfg = tiny_config(tmp_path, content="none", image_size=44, epochs=3, padding="circular", tensorboard=False)
+@pytest.mark.parametrize("tile_size", [0, 32])
+def test_a_seamless_texture_tiles_without_seams(tmp_path, original_weights, tile_size):
+    """Whole, and on tiles whose context wraps around the image (a print-size texture needs tiles)."""
+    cfg = tiny_config(
+        tmp_path, content="none", image_size=44, epochs=3, padding="circular", tensorboard=False, tile_size=tile_size
+    )
     result = transfer(cfg)
     assert tuple(result.image.shape) == (1, 3, 48, 48)  # 44 rounded to VGG's 16 px pooling grid
+    assert json.loads((result.run_dir / "config.json").read_text())["memory"]["tile_size"] == tile_size
     record = json.loads((result.run_dir / "config.json").read_text())
     assert record["config"]["content"] == "none" and record["metrics"]["content_distance"] is None
     assert record["metrics"]["gram_distance"] is not None
@@ -32,7 +37,6 @@ def test_a_seamless_photo_has_sides_on_the_pooling_grid(tmp_path):
     "kw, message",
     [
         (dict(content="none", preserve_color="luminance"), "^preserve_color: a texture"),
-        (dict(padding="circular", tile_size=32, image_size=96), "^padding: 'circular' runs on the whole image only"),
     ],
 )
 def test_what_cannot_be_seamless_is_refused_in_one_line(tmp_path, kw, message):
