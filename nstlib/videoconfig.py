@@ -62,8 +62,8 @@ class VideoConfig:
     passes: int = _f(
         1,
         "1: frame after frame; N > 1: multi-pass, every frame stylised on its own, then N-1 passes in "
-        "alternating directions, each frame started from a blend with its warped neighbour (frames of a pass "
-        "run as batches)",
+        "alternating directions, each frame started from a blend with its warped neighbour (the first pass's "
+        "independent frames run as batches)",
         "multi-pass (Sec. 3.3)",
         minimum=1,
     )

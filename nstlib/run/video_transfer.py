@@ -2,10 +2,9 @@
 
 One pass (`passes` 1): frame by frame, each frame after the first starting from the previous stylised frame
 warped by the optical flow, with the temporal loss to the previous frames (short-term, or long-term with
-`previous_frames`). Multi-pass (Sec. 3.3): every frame stylised on its own, then passes in alternating
-directions that start each frame from a blend of its last result and its neighbour's warped; unlike the
-paper, a pass reads the neighbours of the pass before, so the frames of a pass are independent and run as
-batches (what the paper's sequential passes cannot), and a pass resumes frame by frame.
+`previous_frames`). Multi-pass (Sec. 3.3): every frame stylised on its own (independent frames: in batches),
+then passes in alternating directions that start each frame from a blend of its last result and its
+neighbour's of the same pass, warped. Every pass resumes frame by frame.
 
 A video run folder holds input/ (the selected frames, resized), frames/ (the stylised frames: a frame is
 finished when its PNG exists, written atomically), passes/N/ (multi-pass: the frames of the earlier passes),
@@ -232,11 +231,8 @@ class _VideoJob:
     def _target(self, source: Path, i: int, direction: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The temporal loss's (ω, c) for frame i: frames i − direction·j of `source` (j in previous_frames)
         warped onto it, each pixel tied to the nearest that sees it (Eq. 8–9); c = 0 where there is none."""
-        pairs = [
-            self._warped(source, i - direction * j, i)
-            for j in self.video.offsets
-            if 0 <= i - direction * j < self.count
-        ]
+        near = [i - direction * j for j in self.video.offsets]
+        pairs = [self._warped(source, k, i) for k in near if 0 <= k < self.count and frame_png(source, k).is_file()]
         if not pairs:
             content = self._load(self.path / INPUT, i)
             return content, torch.zeros(content.shape[-2:])
@@ -261,30 +257,26 @@ class _VideoJob:
                 print(f"video: frame {i} took {time.time() - started:.1f} s; about {left:.0f} s to go", flush=True)
 
     def _pass(self, pass_no: int, frames: list[int]) -> None:
-        """One pass of the multi-pass algorithm (Sec. 3.3), in batches of frames: pass 1 stylises every frame
-        on its own; a later pass starts frame i from δ c ω(x_{i∓1}) + (1 − δ c) x_i of the pass before (its
-        neighbour in the pass's direction, warped) and ties it to those neighbours by the temporal loss."""
-        direction = -1 if pass_no > 1 and pass_no % 2 else 1  # passes 1 and 2 run forward, 3 backward, …
-        frames = frames if direction == 1 else frames[::-1]
-        hw = tuple(self._load(self.path / INPUT, 0).shape[-2:])
-        cfg = self._config(frames[0], pass_no) if frames else self.config
-        size = max(1, batch_budget(cfg) // bytes_per_sample(cfg, (int(hw[0]), int(hw[1]))))
-        before = self.folder(pass_no - 1) if pass_no > 1 else None
-        for chunk in [frames[n : n + size] for n in range(0, len(frames), size)]:
-            start = temporal = None
-            if before is not None:
-                starts, targets = [], []
-                for i in chunk:
-                    own, k = self._load(before, i), i - direction
-                    if self.video.warm_start and 0 <= k < self.count:
-                        warped, c = self._warped(before, k, i)
-                        own = self.video.blend * c * warped + (1 - self.video.blend * c) * own
-                    starts.append(own)
-                    targets.append(self._target(before, i, direction))
-                start = torch.cat(starts)
-                if self.video.temporal_weight > 0:
-                    temporal = TemporalLoss(torch.cat([w for w, _ in targets]), torch.stack([c for _, c in targets]))
-            self._run(pass_no, chunk, start, temporal)
+        """One pass of the multi-pass algorithm (Sec. 3.3). Pass 1 stylises every frame on its own, in batches
+        (its frames are independent). A later pass runs frame after frame in its direction, starting frame i
+        from δ c ω(x'_{i∓1}) + (1 − δ c) x_i: x_i its result of the pass before, x'_{i∓1} its neighbour's of
+        this pass, warped; the temporal loss ties it to this pass's neighbours."""
+        if pass_no == 1:
+            hw = tuple(self._load(self.path / INPUT, 0).shape[-2:])
+            cfg = self._config(frames[0], pass_no) if frames else self.config
+            size = max(1, batch_budget(cfg) // bytes_per_sample(cfg, (int(hw[0]), int(hw[1]))))
+            for chunk in [frames[n : n + size] for n in range(0, len(frames), size)]:
+                self._run(pass_no, chunk, None, None)
+            return
+        direction = -1 if pass_no % 2 else 1  # pass 2 runs forward, pass 3 backward, …
+        before, now = self.folder(pass_no - 1), self.folder(pass_no)
+        for i in frames if direction == 1 else frames[::-1]:
+            start, k = self._load(before, i), i - direction
+            if self.video.warm_start and 0 <= k < self.count and frame_png(now, k).is_file():
+                warped, c = self._warped(now, k, i)
+                start = self.video.blend * c * warped + (1 - self.video.blend * c) * start
+            temporal = TemporalLoss(*self._target(now, i, direction)) if self.video.temporal_weight > 0 else None
+            self._run(pass_no, [i], start, temporal)
 
     def _config(self, i: int, pass_no: int) -> Config:
         return self.config.replace(
