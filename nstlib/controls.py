@@ -35,7 +35,7 @@ STYLE_LOSS_CATALOG = {
         StyleLossEntry("w2", 3e3, 2.7),
         StyleLossEntry("mrf", 2.4e3, 3.2),
         StyleLossEntry("sliced_w", 1e4, 3.0),
-        StyleLossEntry("remd", 3e7, 3.0),
+        StyleLossEntry("remd", 9e7, 3.0),
     )
 }
 STYLE_LOSSES = tuple(STYLE_LOSS_CATALOG)

@@ -8,7 +8,8 @@ recorded config differs from sweep.yaml is refused unless `--rerun-changed`).
 
 Read top-down: `spec` (the file → points; `sampling` for sampled axes, `rank` for judging points by their
 metrics), `plan` (batches within memory), `engines` (running them), `search` (an Optuna study choosing the
-points), `folder` (the sweep folder's state and index), `grid` and `tradeoff` (the figures).
+points), `video` (sweeps of video runs), `folder` (the sweep folder's state and index), `grid` and `tradeoff`
+(the figures).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from nstlib.files import FolderLock, file_problem
 from nstlib.interrupts import deferred_interrupts
 from nstlib.paths import project_file, resolve_output
 from nstlib.record.runs import new_folder
-from nstlib.sweep.engines import ENGINES, EngineOptions, dask_client, error_text
+from nstlib.sweep.engines import ENGINES, EngineOptions, dask_client, error_text, run_video
 from nstlib.sweep.folder import SweepFolder, save_spec
 from nstlib.sweep.grid import grid_figure, grid_inputs
 from nstlib.sweep.spec import MAX_POINTS, Point, Sweep, load_sweep
@@ -103,6 +104,8 @@ def sweep(
         raise UserError("--workers: must be >= 1")
     say: Any = print if verbose else (lambda *a, **k: None)
     spec = _spec(source, set, resume, max_points)
+    if spec.video is not None and engine != "inprocess":
+        raise UserError(f"engine {engine}: a video sweep runs its points in this process; leave out --engine")
     options = EngineOptions(batch=batch)
     if engine == "papermill":
         options.notebook = _notebook(notebook)
@@ -133,7 +136,7 @@ def sweep(
 
                 spec = run_search(spec, state, todo, lambda points: ENGINES[engine](points, state, options), say)
             else:
-                ENGINES[engine](todo, state, options)
+                (run_video if spec.video is not None else ENGINES[engine])(todo, state, options)
         except KeyboardInterrupt:
             with deferred_interrupts():
                 state.interrupted()

@@ -136,6 +136,31 @@ def run_inprocess(points: list[Point], folder: SweepFolder, options: EngineOptio
             folder.done(p, state)
 
 
+def run_video(points: list[Point], folder: SweepFolder, options: EngineOptions) -> None:
+    """A video sweep's points (sweep/video.py), one after another in this process: a video run each."""
+    from nstlib.run.video_transfer import stylize_video
+
+    for p in points:
+        path = folder.path(p)
+        unfinished = (path / "config.json").is_file()  # kept by prepare: an interrupted run of this point
+        folder.start([p])
+        config = _quiet(p.config, "text")
+        started = time.time()
+        try:
+            if unfinished:  # from its last finished frame
+                stylize_video(resume=path)
+            else:
+                stylize_video(from_dict(config), p.video, run_dir=path)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # a bad clip, a frame that failed: its record says failed (or is written here)
+            state = _failed(path, config, error_text(e), started)
+        else:
+            state = read_point(path) or _failed(path, config, "the video run left no record", started)
+        log_hparams(config, path, p.params, state)
+        folder.done(p, state)
+
+
 def run_papermill(points: list[Point], folder: SweepFolder, options: EngineOptions) -> None:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError

@@ -23,6 +23,7 @@ from nstlib.record.runs import RunRecord
 from nstlib.sweep.labels import format_value
 from nstlib.sweep.rank import CONTENT_METRIC, metric_value, pareto_front, rank_score, ranks
 from nstlib.sweep.spec import Point, Sweep, load_sweep, one_line
+from nstlib.sweep.video import VIDEO_METRICS, video_changes
 
 LOSS_COLUMNS = ("total", "content", "style", "tv")
 # how a point reports progress and where a standalone run would go: not what it computes (the engines
@@ -108,7 +109,10 @@ class SweepFolder:
             if record is not None and record.status == "done":
                 done[p.number] = record
         changed = {
-            p.number: d for p in self.spec.points if p.number in done if (d := changes(done[p.number].config, p.config))
+            p.number: d
+            for p in self.spec.points
+            if p.number in done
+            if (d := changes(done[p.number].config, p.config) + _video_changes(done[p.number], p))
         }
         if changed and not rerun_changed:
             p = next(p for p in self.spec.points if p.number in changed)
@@ -124,7 +128,7 @@ class SweepFolder:
                 self.states[p.number] = PointState.of(done[p.number])
                 self.finished += 1
                 continue
-            if self.path(p).exists():
+            if self.path(p).exists() and not _resumable_video(self.path(p), p):
                 shutil.rmtree(self.path(p))
             todo.append(p)
         self.write_index()
@@ -177,11 +181,11 @@ class SweepFolder:
         for p, extra in zip(self.spec.points, judged):
             s = self.states[p.number]
             row: dict[str, Any] = {"point": p.number, "label": p.label}
-            row.update({k: getattr(p.config, k) for k in self.spec.varied})
+            row.update({k: p.value(k) for k in self.spec.varied})
             row.update(status=s.status, error=s.error, wall_time_s=s.wall_time_s, steps_run=s.steps_run)
             row.update({f"final_png_{k}": s.final_losses.get(k) for k in LOSS_COLUMNS})
             row.update({f"final_iterate_{k}": s.iterate_losses.get(k) for k in LOSS_COLUMNS})
-            row.update({name: s.metrics.get(name) for name in METRIC_NAMES})
+            row.update({name: s.metrics.get(name) for name in metric_names(self.spec)})
             row.update(extra)
             row.update(folder=p.folder, final_losses=s.final_losses, iterate_losses=s.iterate_losses)
             rows.append(row)
@@ -203,11 +207,32 @@ class SweepFolder:
         atomic_write_text(self.folder / "index.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in rows))
 
 
+def metric_names(spec: Sweep) -> tuple[str, ...]:
+    """The metrics of a sweep's points: final.png's (METRIC_NAMES), or a video sweep's warping error."""
+    return VIDEO_METRICS if spec.video is not None else METRIC_NAMES
+
+
+def _resumable_video(path: Path, point: Point) -> bool:
+    """Whether a video point's folder holds an unfinished run of the same parameters (its frames are kept and
+    the run goes on from its last finished frame)."""
+    record = RunRecord.read(path)
+    if point.video is None or record is None or "video" not in record.info or record.status == "done":
+        return False
+    return not changes(record.config, point.config) + _video_changes(record, point)
+
+
+def _video_changes(record: RunRecord, point: Point) -> list[str]:
+    return video_changes(record.info.get("video"), point.video) if point.video is not None else []
+
+
 def judge(spec: Sweep, states: Sequence[PointState]) -> list[dict[str, Any]]:
-    """Each point's `pareto` (on the front of content against style distance, among the points done) and, with
-    the sweep's `rank:`, its `rank` (1 = best) and `rank_score`."""
+    """Each point's `pareto` (on the front of content against style distance, among the points done; not in a
+    video sweep, whose runs have no such distances) and, with the sweep's `rank:`, its `rank` (1 = best) and
+    `rank_score`."""
     xy = [tradeoff_point(spec, s) for s in states]
     out: list[dict[str, Any]] = [{"pareto": on if xy[i] is not None else None} for i, on in enumerate(pareto_front(xy))]
+    if spec.video is not None:
+        out = [{} for _ in states]
     if spec.rank is not None:
         scores = [rank_score(s.metrics, spec.rank) if s.status == "done" else None for s in states]
         for row, score, position in zip(out, scores, ranks(scores)):

@@ -20,7 +20,8 @@ from nstlib.sweep.spec import Sweep, load_sweep
 
 def grid_inputs(spec: Sweep | None, folder: str | os.PathLike[str], done: set[int] | None = None) -> dict[str, Any]:
     """Arguments of figures.grid for a sweep folder: one axis → one row; two → rows × columns; more →
-    rows = the first axis, columns = the others combined. Points not done (or without final.png) are None."""
+        rows = the first axis, columns = the others combined. Points not done (or without final.png; a video sweep's:
+    its last stylised frame) are None."""
     folder = Path(folder)
     if spec is None:
         if not (folder / "sweep.yaml").is_file():
@@ -36,7 +37,7 @@ def grid_inputs(spec: Sweep | None, folder: str | os.PathLike[str], done: set[in
         cols = ["\n".join(combo) for combo in itertools.product(*pairs[1:])]
     cells: list[list[np.ndarray | None]] = [[None] * len(cols) for _ in rows]
     for i, p in enumerate(spec.points):  # points are in product order, the first axis slowest
-        final = folder / p.folder / "final.png"
+        final = _image(folder / p.folder, spec.video is not None)
         if done is not None:
             ok = p.number in done
         else:
@@ -56,6 +57,14 @@ def grid_inputs(spec: Sweep | None, folder: str | os.PathLike[str], done: set[in
         "col_title": col_title,
         "title": title,
     }
+
+
+def _image(point: Path, video: bool) -> Path:
+    """A point's image in the grid: its final.png, or a video run's last stylised frame."""
+    if not video:
+        return point / "final.png"
+    frames = sorted((point / "frames").glob("*.png"))
+    return frames[-1] if frames else point / "frames" / "none.png"
 
 
 def grid_figure(

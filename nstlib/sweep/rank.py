@@ -31,16 +31,18 @@ def metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
     return 1.0 - float(value) if name in HIGHER_IS_BETTER else float(value)
 
 
-def parse_rank(value: Any, where: str = "") -> dict[str, float]:
-    """`rank:` of a sweep file: a metric name or a mapping metric → positive weight, as {metric: weight}."""
+def parse_rank(value: Any, where: str = "", names: Sequence[str] | None = None) -> dict[str, float]:
+    """`rank:` of a sweep file: a metric name or a mapping metric → positive weight, as {metric: weight};
+    `names`: the metrics the points have (default: final.png's, METRIC_NAMES)."""
+    names = METRIC_NAMES if names is None else names
     if isinstance(value, str):
         value = {value: 1.0}
     if not isinstance(value, dict) or not value:
         raise UserError(f"{where}rank: expected a metric name or a mapping metric → weight, got {value!r}")
     weights = {}
     for name, weight in value.items():
-        if name not in METRIC_NAMES:
-            raise UserError(f"{where}rank: unknown metric {name!r}; choose from {', '.join(METRIC_NAMES)}")
+        if name not in names:
+            raise UserError(f"{where}rank: unknown metric {name!r}; choose from {', '.join(names)}")
         try:
             w = float(weight)
         except (TypeError, ValueError):

@@ -17,6 +17,9 @@ A sweep file::
       epochs: [200, 100]
     rank: {content_distance: 1, gram_distance: 2}   # optional: index.csv's rank (rank.py)
     tradeoff: {style: gram_distance, thumbnails: false}   # optional: the trade-off view (tradeoff.py)
+    video:                        # optional: a video sweep (video.py), every point a video run of this clip;
+      input: clip.mp4             # VideoConfig fields, and the axes and zip may name them too
+      later_epochs: 30            # (axes: {temporal_weight: [0, 1e13]}); no trade-off view, rank: warping_error
 
 An axis may be a distribution instead of a list (`{sample: log_uniform, low: 1e2, high: 1e6}`, sampling.py):
 its values are drawn `samples:` times from `seed:`, or asked of an Optuna study by `search:` (search.py). The
@@ -47,7 +50,6 @@ from nstlib.config import (
     fields_by_name,
     from_dict,
     parse_value,
-    unknown_name_error,
 )
 from nstlib.errors import ConfigError, UserError, quoted
 from nstlib.files import file_problem
@@ -56,8 +58,22 @@ from nstlib.record.runs import slug
 from nstlib.sweep.labels import format_value, pairs, try_coerce
 from nstlib.sweep.rank import parse_rank, parse_tradeoff
 from nstlib.sweep.sampling import Distribution, Sampling, is_distribution, parse_distribution, parse_sampling
+from nstlib.sweep.video import (
+    VIDEO_METRICS,
+    check_video_sweep,
+    coerce_video,
+    config_params,
+    is_video_name,
+    parse_video,
+    point_video,
+    split_sets,
+    unknown_name,
+)
+from nstlib.videoconfig import VideoConfig
 
-SWEEP_KEYS = ("name", "description", "base", "axes", "zip", "samples", "seed", "search", "rank", "tradeoff", "drawn")
+SWEEP_KEYS = (
+    *("name", "description", "base", "video", "axes", "zip", "samples", "seed", "search", "rank", "tradeoff", "drawn"),
+)
 MAX_POINTS = 1000  # a sweep above this is refused unless the limit is raised (every point is a folder)
 MAX_YAML_VALUES = 100_000  # values a sweep file may hold once its aliases are expanded
 MAX_YAML_DEPTH = 16
@@ -73,6 +89,12 @@ class Point:
     params: dict[str, Any]  # the parameters its axis values set
     axis_labels: list[str]  # one value label per axis (for the grid)
     config: Config
+    video: VideoConfig | None = None  # a video sweep's: what the point's video run does beside `config`
+
+    def value(self, name: str) -> Any:
+        """The value the point runs with of a Config or (in a video sweep) video parameter."""
+        video = self.video is not None and is_video_name(name)
+        return getattr(self.video if video else self.config, name)
 
 
 @dataclass
@@ -91,6 +113,7 @@ class Sweep:
     axis_values: list[list[str]] = field(default_factory=list)  # value labels per axis ("0.01", "noise, seed=1")
     axis_pairs: list[list[str]] = field(default_factory=list)  # the same with names ("style_weight=0.01")
     varied: list[str] = field(default_factory=list)  # parameters the axes set, first-seen order (index columns)
+    video: dict[str, Any] | None = None  # a video sweep's `video:`: every VideoConfig field (video.py)
 
     def to_dict(self, drawn: bool = True) -> dict[str, Any]:
         """The sweep in its file's format; with `drawn`, the values drawn for its sampled axes (as in sweep.yaml)."""
@@ -98,6 +121,8 @@ class Sweep:
         if self.description:
             out["description"] = self.description
         out["base"] = self.base
+        if self.video is not None:
+            out["video"] = self.video
         out["axes"] = self.axes
         if self.zip:
             out["zip"] = self.zip
@@ -235,10 +260,15 @@ def resolve(
                 continue
             if not isinstance(values, list) or not values:
                 raise UserError(f"{where}{key}.{axis}: expected a non-empty list of values, got {values!r}")
+    sets, video_sets = split_sets(sets)
+    video = parse_video(data.get("video"), where, check_files, video_sets)
+    is_video = video is not None
+    check_video_sweep(data, {a: v for a, v in axes_raw.items() if is_distribution(v)}, is_video, where)
     distributions = {str(a): parse_distribution(str(a), v, where) for a, v in axes_raw.items() if is_distribution(v)}
     listed = {a: v for a, v in axes_raw.items() if not is_distribution(v)}
     sampling = parse_sampling(data, distributions, [*map(str, listed), *map(str, zip_raw)], where)
-    rank = parse_rank(data["rank"], where) if data.get("rank") is not None else None
+    metrics = VIDEO_METRICS if is_video else None
+    rank = parse_rank(data["rank"], where, metrics) if data.get("rank") is not None else None
     if not axes_raw and not zip_raw:
         raise UserError(f"{where}axes: empty; give at least one parameter with a list of values")
     if zip_raw and len({len(v) for v in zip_raw.values()}) > 1:
@@ -249,23 +279,24 @@ def resolve(
     known = set(field_names())
     for key in base_raw:
         if key not in known:
-            raise unknown_name_error(key, f"{where}base: ")
+            raise unknown_name(str(key), f"{where}base: ", False)
     base = {**Config().to_dict(), **{k: _coerce_base(k, v, where) for k, v in base_raw.items()}}
     axis_params = _axis_parameters(listed, zip_raw) | set(distributions)
-    for key, value in parse_sets(sets).items():
+    for key, value in [*parse_sets(sets).items(), *video_sets.items()]:
         if key in axis_params:
             raise UserError(f"--set {key}: {key} is an axis of this sweep; edit the sweep file instead")
-        base[key] = value
+        if not is_video_name(key):
+            base[key] = value
 
     # the axes: each a list of (params, value label) in order
     axes: list[tuple[str, list[tuple[dict[str, Any], str]]]] = []
     for axis, values in listed.items():
-        axes.append((str(axis), [_axis_value(str(axis), v, f"{where}axes") for v in values]))
+        axes.append((str(axis), [_axis_value(str(axis), v, f"{where}axes", is_video) for v in values]))
     if sampling is not None:  # the sampled axes together: one more axis, a point per values drawn
         values_drawn = [(dict(d), ", ".join(format_value(k, v) for k, v in d.items())) for d in sampling.drawn]
         axes.append((", ".join(distributions), values_drawn))
     if zip_raw:
-        columns = [[_axis_value(str(k), v, f"{where}zip") for v in values] for k, values in zip_raw.items()]
+        columns = [[_axis_value(str(k), v, f"{where}zip", is_video) for v in values] for k, values in zip_raw.items()]
         combined = []
         for row in zip(*columns):
             params: dict[str, Any] = {}
@@ -287,6 +318,7 @@ def resolve(
         sampling,
         rank,
         parse_tradeoff(data.get("tradeoff"), where),
+        video=video,
     )
     sweep.axis_titles = [title for title, _ in axes]
     sweep.axis_values = [[label for _, label in values] for _, values in axes]
@@ -305,11 +337,13 @@ def resolve(
         for p, _ in combo:
             _merge(params, p, f"{where}point {number}: ")
         label = ", ".join(pairs(p) for p, _ in combo)
-        config = from_dict({**base, **params}, where=f"{where}point {number} ({label}): ")
+        at = f"{where}point {number} ({label}): "
+        config = from_dict({**base, **config_params(params)}, where=at)
         if check_files:
-            _check_files(config, f"{where}point {number} ({label}): ")
+            _check_files(config, at)
+        clip = point_video(video, params, at) if video is not None else None
         folder = f"{number:0{width}d}_{slug(label.replace(', ', '__'), limit=80)}"
-        sweep.points.append(Point(number, label, folder, params, [lbl for _, lbl in combo], config))
+        sweep.points.append(Point(number, label, folder, params, [lbl for _, lbl in combo], config, clip))
         sweep.varied += [k for k in params if k not in sweep.varied]
     return sweep
 
@@ -349,23 +383,28 @@ def parse_sets(sets: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _axis_value(axis: str, value: Any, where: str) -> tuple[dict[str, Any], str]:
-    """(parameters, value label) of one axis value: a value of the parameter `axis`, or a mapping."""
+def _axis_value(axis: str, value: Any, where: str, video: bool = False) -> tuple[dict[str, Any], str]:
+    """(parameters, value label) of one axis value: a value of the parameter `axis`, or a mapping; in a video
+    sweep (`video`) the video parameters too."""
     if isinstance(value, dict):
         if not value:
             raise UserError(f"{where}.{axis}: empty mapping as a value")
         for key in value:
-            if key not in fields_by_name():
-                raise unknown_name_error(str(key), f"{where}.{axis}: ")
-        params = dict(value)
+            if key not in fields_by_name() and not (video and is_video_name(key)):
+                raise unknown_name(str(key), f"{where}.{axis}: ", video)
+        params = {k: coerce_video(k, v) for k, v in value.items()}
         if axis in params:  # {init: noise, seed: 1} on the axis `init` → "noise, seed=1"
             rest = {k: v for k, v in params.items() if k != axis}
             label = ", ".join([format_value(axis, params[axis])] + ([pairs(rest)] if rest else []))
         else:
             label = pairs(params)
         return params, label
-    if axis not in fields_by_name():
-        error = unknown_name_error(axis, f"{where}: ")
+    if video and is_video_name(axis):
+        value = coerce_video(axis, value)
+    elif axis not in fields_by_name():
+        error = unknown_name(axis, f"{where}: ", video)
+        if not video and is_video_name(axis):
+            raise error
         raise ConfigError(f"{error}; an axis whose values are mappings of parameters may have any name")
     return {axis: value}, format_value(axis, value)
 
@@ -382,10 +421,14 @@ def _coerced_axes(axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
     out = {}
     for axis, values in axes.items():
         out[str(axis)] = [
-            {k: try_coerce(k, v) for k, v in value.items()} if isinstance(value, dict) else try_coerce(str(axis), value)
+            {k: _typed(k, v) for k, v in value.items()} if isinstance(value, dict) else _typed(str(axis), value)
             for value in values
         ]
     return out
+
+
+def _typed(name: str, value: Any) -> Any:
+    return coerce_video(name, value) if is_video_name(name) else try_coerce(name, value)
 
 
 def _check_files(config: Config, where: str) -> None:

@@ -72,6 +72,8 @@ def tradeoff_figure(
     folder = Path(folder)
     if spec is None:
         spec = load_sweep(folder / "sweep.yaml", check_files=False, max_points=sys.maxsize)
+    if spec.video is not None:
+        raise UserError(f"{quoted(folder)}: a video sweep has no trade-off view (its runs score warping_error)")
     points = tradeoff_points(folder, spec, states)
     style = spec.tradeoff["style"]
     plt = get_pyplot()
@@ -153,6 +155,11 @@ def save_tradeoff(
     states: dict[int, PointState] | None = None,
     thumbnails: bool | None = None,
 ) -> list[Path]:
-    """tradeoff.png and tradeoff.pdf in the sweep folder; returns the files written."""
+    """tradeoff.png and tradeoff.pdf in the sweep folder; returns the files written (none for a video sweep,
+    whose runs have no content and style distances)."""
+    if spec is None:
+        spec = load_sweep(Path(folder) / "sweep.yaml", check_files=False, max_points=sys.maxsize)
+    if spec.video is not None:
+        return []
     fig = tradeoff_figure(folder, spec, states, thumbnails)
     return save_figure(fig, Path(folder) / "tradeoff.png", formats=("png", "pdf"))
