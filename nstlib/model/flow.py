@@ -53,7 +53,8 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 def certainty(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
     """c ∈ {0, 1} (H×W) for frame i from the flows w (frame i−1 → i, `forward`) and w̃ (i → i−1, `backward`).
 
-    c = 0 where the forward-backward check fails, |w̃ + w(p + w̃)|² > 0.01(|w̃|² + |w(p + w̃)|²) + 0.5
+    c = 0 where p + w̃(p) lies outside frame i−1 (what enters the frame was never there to warp), where the
+    forward-backward check fails, |w̃ + w(p + w̃)|² > 0.01(|w̃|² + |w(p + w̃)|²) + 0.5
     (disocclusion), or at motion boundaries, |∇ũ|² + |∇ṽ|² > 0.01|w̃|² + 0.002 (Ruder et al., Sec. 3.1)."""
     back = backward.float()
     fwd = warp(forward.float().unsqueeze(0), back).squeeze(0)  # w(p + w̃(p))
@@ -62,7 +63,13 @@ def certainty(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
     du_y, du_x = torch.gradient(back[0])
     dv_y, dv_x = torch.gradient(back[1])
     boundary = du_x**2 + du_y**2 + dv_x**2 + dv_y**2 > 0.01 * (back**2).sum(0) + 0.002
-    return (~(inconsistent | boundary)).float()
+    # the warp repeats the border there, which the consistency check passes on a pan: left in, the temporal
+    # loss would smear the edge row across the entering strip
+    h, w = back.shape[1:]
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    x, y = xs + back[0], ys + back[1]
+    outside = (x < 0) | (x > w - 1) | (y < 0) | (y > h - 1)
+    return (~(inconsistent | boundary | outside)).float()
 
 
 def frame_flow(previous: torch.Tensor, current: torch.Tensor, method: str = "dis") -> tuple[torch.Tensor, torch.Tensor]:

@@ -48,13 +48,15 @@ def test_consistent_flows_are_certain_and_an_occlusion_is_not():
     forward = torch.zeros(2, h, w)
     forward[0] = 2.0
     backward = -forward.clone()
-    assert bool((certainty(forward, backward) == 1).all())  # a uniform motion, forward and back agree
+    c = certainty(forward, backward)
+    assert bool((c[:, 2:] == 1).all())  # a uniform motion, forward and back agree
+    assert bool((c[:, :2] == 0).all())  # what entered the frame on the left was not in the previous one
     # a square whose backward flow disagrees with the forward flow (it was hidden in the previous frame)
     backward[:, 15:25, 15:25] = 0.0
     backward[0, 15:25, 15:25] = 6.0
     c = certainty(forward, backward)
     assert bool((c[17:23, 17:23] == 0).all())  # the occluded square
-    assert bool((c[:8, :8] == 1).all())  # away from it
+    assert bool((c[:8, 2:8] == 1).all())  # away from it
     assert set(c.unique().tolist()) <= {0.0, 1.0}
 
 
@@ -71,3 +73,11 @@ def test_frame_flow_gives_flow_and_mask_of_the_frame_size():
     a, b = _texture(), _texture(seed=2)
     flow, c = frame_flow(a, b)
     assert flow.shape == (2, 48, 64) and c.shape == (48, 64)
+
+
+def test_a_pan_is_uncertain_where_the_scene_enters_the_frame():
+    base = _texture(56, 80, seed=3)
+    previous, current = base[..., 4:52, 4:68], base[..., 4:52, 10:74]  # the camera pans 6 px right
+    flow, c = frame_flow(previous, current)
+    assert float(c[8:-8, -4:].mean()) < 0.1  # the strip that entered on the right
+    assert float(c[8:-8, 8:-10].mean()) > 0.9
