@@ -64,7 +64,8 @@ HELP: dict[str, tuple[str, str]] = {
         "",
     ),
     "print_size": (
-        "a print's size, WxH with a unit (30x40cm, 12x16in, 210x297mm) or A2-A6, at `dpi`: overrides image_size "
+        "a print's size, WxH with a unit (30x40cm, 12x16in, 210x297mm, 1920x1080px) or A2-A6, at `dpi`: "
+        "overrides image_size "
         "with the print's long side in pixels (cut from the centre of the content to the print's shape, turned "
         "to its orientation) and, when `sizes` is empty, runs "
         "coarse to fine, halving down to about 512 px; empty: image_size",

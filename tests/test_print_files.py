@@ -80,6 +80,9 @@ def test_a_print_is_cut_from_the_centre_of_the_photo_in_its_orientation(tmp_path
     # odd pixel counts too: 333 × 200 px at 100 dpi
     odd = load_inputs(tiny_config(tmp_path, print_size="84.582x50.8mm", dpi=100))
     assert content_hw([odd], 333) == (200, 333)
+    # a texture is the print's rectangle as written, in pixels too
+    texture = load_inputs(tiny_config(tmp_path, content="none", print_size="60x36px"))
+    assert content_hw([texture], 60) == (36, 60)
 
 
 def test_a_print_too_big_for_memory_is_refused_with_the_dpi_that_fits(tmp_path, capsys):

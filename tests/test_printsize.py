@@ -11,9 +11,10 @@ def test_print_sizes_resolve_to_pixels():
     assert print_pixels("12x16in", 300) == (3600, 4800)
     assert print_pixels("A4", 150) == (1240, 1754) == print_pixels("210 x 297 mm", 150)
     assert print_pixels("2x2cm", 64) == (50, 50)
+    assert print_pixels("1920x1080px", 300) == (1920, 1080) == print_pixels("1920 × 1080 PX", 72)  # dpi: a label
 
 
-@pytest.mark.parametrize("text", ["30x40", "30x40ft", "A9", "x40cm", "0x4cm"])
+@pytest.mark.parametrize("text", ["30x40", "30x40ft", "A9", "x40cm", "0x4cm", "0x4px", "10.5x4px"])
 def test_a_bad_print_size_is_one_line_naming_it(text):
     with pytest.raises(ConfigError, match="^print_size: ") as e:
         print_pixels(text, 300)
