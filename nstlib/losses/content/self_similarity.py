@@ -9,6 +9,7 @@ stays fixed through a run (L-BFGS, the tolerance stop).
 
 from __future__ import annotations
 
+import weakref
 import zlib
 
 import torch
@@ -41,17 +42,36 @@ def self_similarity_loss(features: torch.Tensor, target: torch.Tensor) -> torch.
     """ℓ_content = (1/n²) Σ_ij |D^X_ij / Σ_i D^X_ij − D^C_ij / Σ_i D^C_ij| per sample (STROTSS, Eq. 10)."""
     with torch.no_grad():
         content = self_similarity(target)
+    return _distance(features, content)
+
+
+def _distance(features: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     return (self_similarity(features) - content).abs().flatten(1).mean(1)
 
 
 class SelfSimilarityLoss(ContentLoss):
-    """`self_similarity_loss`: its positions span the map, so a tiled run assembles the map."""
+    """`self_similarity_loss`: its positions span the map, so a tiled run assembles the map. The content's
+    matrix is kept for the last few target tensors, since a run passes the same ones every step."""
 
     name = "self_similarity"
     whole_map = True
+    KEEP = 8  # targets remembered: a run's content layers, and a sweep's batches in turn
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[weakref.ref[torch.Tensor], int, torch.Tensor]] = {}
 
     def loss(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self_similarity_loss(features, target)
+        kept = self._kept.get(id(target))
+        # a weak reference tells a reused id from the same tensor without keeping a print-size map
+        # alive after its run; the version counts in-place changes
+        if kept is None or kept[0]() is not target or kept[1] != target._version:
+            with torch.no_grad():
+                kept = (weakref.ref(target), target._version, self_similarity(target))
+            self._kept.pop(id(target), None)
+            self._kept[id(target)] = kept
+            while len(self._kept) > self.KEEP:
+                self._kept.pop(next(iter(self._kept)))
+        return _distance(features, kept[2])
 
 
 LOSS = SelfSimilarityLoss()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import pytest
 import torch
 
@@ -41,3 +43,25 @@ def test_value_and_gradient_against_the_direct_formula(monkeypatch, samples):
 def test_the_positions_are_seeded_by_the_map_size():
     assert torch.equal(ss.sample_positions(40, 50), ss.sample_positions(40, 50))
     assert ss.sample_positions(40, 50).unique().numel() == ss.SIMILARITY_SAMPLES
+
+
+def test_the_loss_keeps_the_contents_matrix_only_while_the_target_is_unchanged():
+    gen = torch.Generator().manual_seed(2)
+    x, c = torch.rand(1, 4, 5, 6, generator=gen), torch.rand(1, 4, 5, 6, generator=gen)
+    loss = ss.SelfSimilarityLoss()
+    first = loss.loss(x, c)
+    torch.testing.assert_close(first, ss.self_similarity_loss(x, c))
+    torch.testing.assert_close(loss.loss(x, c), first)  # the kept matrix
+    c.mul_(torch.rand(1, 4, 5, 6, generator=gen))  # changed in place: computed again
+    torch.testing.assert_close(loss.loss(x, c), ss.self_similarity_loss(x, c))
+    other = torch.rand(1, 4, 5, 6, generator=gen)
+    torch.testing.assert_close(loss.loss(x, other), ss.self_similarity_loss(x, other))
+    targets = [torch.rand(1, 4, 5, 6, generator=gen) for _ in range(ss.SelfSimilarityLoss.KEEP + 3)]
+    for target in targets:  # at most KEEP matrices are kept
+        loss.loss(x, target)
+    assert len(loss._kept) == ss.SelfSimilarityLoss.KEEP
+    kept = torch.rand(1, 4, 5, 6, generator=gen)
+    loss.loss(x, kept)
+    ref = weakref.ref(kept)
+    del kept  # the loss does not keep a run's feature map alive
+    assert ref() is None
