@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -45,26 +47,59 @@ def peak_bytes(device: torch.device) -> int:
     return maxrss if sys.platform == "darwin" else maxrss * 1024  # bytes on macOS, kB elsewhere
 
 
-HEAP_MMAP_THRESHOLD = 4 << 20  # bytes: larger allocations go straight to mmap and back to the OS when freed
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+HEAP_MMAP_THRESHOLD = 4 << 20  # bytes: tiled runs' larger allocations go to mmap and back to the OS when freed
+# glibc's mallopt parameters, and the values a run leaves behind (glibc's own largest dynamic threshold)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+AFTER_RUN = {M_MMAP_MAX: 65536, M_MMAP_THRESHOLD: 32 << 20, M_TRIM_THRESHOLD: 64 << 20}
+KEEP_FREED = (1 << 31) - 1  # bytes of freed heap top kept for the next step (mallopt takes an int)
 
 
-def bound_heap(device: torch.device) -> bool:
-    """For tiled runs on CPU: stop glibc from keeping freed tile buffers in its heap.
-
-    glibc raises its mmap threshold to the largest block freed so far (up to 32 MB), so once a tile's
-    buffers are freed, buffers of the next, differently sized tiles come from the heap, which then
-    fragments and stays resident: +0.2–0.3 GB over the model at 1024 px with 256 px tiles, where a
-    fixed 4 MB threshold keeps the peak under it (bench/memory.py). It costs page faults on every
-    large allocation, so whole-image runs keep glibc's default. Returns whether it was set.
-    """
-    if device.type != "cpu" or not sys.platform.startswith("linux"):
-        return False
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD))
-    except (OSError, AttributeError):  # not glibc (musl, …): nothing to tune
-        return False
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None  # glibc, not musl
+
+
+def heap_choice(device: torch.device, keep: bool) -> str | None:
+    """What `heap_for_run` will do: 'kept' or 'mapped' on CPU with glibc, else None (untouched)."""
+    if device.type != "cpu" or _glibc() is None:
+        return None
+    return "kept" if keep else "mapped"
+
+
+@contextlib.contextmanager
+def heap_for_run(choice: str | None) -> Iterator[None]:
+    """Where a CPU run's large buffers come from while it runs (`heap_choice`).
+
+    'kept' (a whole image with room to spare): freed buffers stay in glibc's heap for the next step. By default
+    glibc gives blocks over 32 MB (a 512 px run's first-block feature maps) their own mmap, returned when freed,
+    so every step page-faults them in again zero-filled: ~110k faults per forward + backward at 512 px, 5–15%
+    of the bare network's time (bench/floor.py --heap). The heap's fragments raise the peak over the estimate
+    (1.08× at 512 px, 1.22× at 1024 px, measured), hence the room. 'mapped' (tiles, or a run near its memory
+    budget): every block over 4 MB is mapped, because buffers of differently sized tiles fragment the heap,
+    which then stays resident: +0.2–0.3 GB over the model at 1024 px with 256 px tiles (bench/memory.py).
+    Afterwards glibc's usual bounds return and the freed heap goes back to the OS.
+    """
+    libc = _glibc() if choice else None
+    if libc is None:
+        yield
+        return
+    if choice == "kept":
+        settings = {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: KEEP_FREED}
+    else:
+        settings = {M_MMAP_MAX: AFTER_RUN[M_MMAP_MAX], M_MMAP_THRESHOLD: HEAP_MMAP_THRESHOLD}
+    for parameter, value in settings.items():
+        libc.mallopt(parameter, value)
+    try:
+        yield
+    finally:
+        for parameter, value in AFTER_RUN.items():
+            libc.mallopt(parameter, value)
+        libc.malloc_trim(0)
 
 
 def peak_record(record: dict[str, object], device: torch.device) -> dict[str, object]:

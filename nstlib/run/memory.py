@@ -37,6 +37,7 @@ MIN_HISTORY = 5  # the smallest L-BFGS history the model offers before it tiles 
 TILE_CHOICES = (2048, 1536, 1024, 768, 512, 384, 256, 128)  # automatic tile sides, largest first
 TILED_VECTORS = 2  # a tiled step adds the padded, preprocessed image and its gradient
 RUN_MEMORY_FRACTION = 0.85  # of the available RAM (or free GPU memory) a single run may plan to use
+HEAP_GROWTH = 1.3  # a CPU run's peak over its estimate with freed buffers kept in the heap (1.22 at 1024 px)
 CPU_MEMORY_FRACTION = 0.5  # of the available RAM, for a batch of sweep points
 CUDA_MEMORY_FRACTION = 0.8  # of the free GPU memory (torch.cuda.mem_get_info)
 SMALLEST_SIZE = int(fields_by_name()["image_size"].metadata["minimum"])  # px: the smallest a refusal can offer
@@ -294,6 +295,13 @@ def bytes_per_sample(config: Config, content_hw: tuple[int, int], style_hws: Seq
     """Peak bytes one sample of a batch adds, for sweep batching: the run's model without the process base."""
     t = config_tiling(config, config.tile_size, max(CUT_LEVELS)) if config.tile_size else None
     return sample_bytes(config, content_hw, style_hws, None, t)
+
+
+def keeps_heap(memory: Estimate, config: Config, device: torch.device) -> bool:
+    """Whether a run may keep freed buffers in the CPU heap (`device_memory.heap_for_run`): a whole image whose
+    estimate leaves room in the run's budget for the heap's fragments (HEAP_GROWTH)."""
+    budget = limited(config, int(available_bytes(device) * RUN_MEMORY_FRACTION))
+    return memory.tiling is None and memory.bytes * HEAP_GROWTH <= budget
 
 
 def limited(config: Config, budget: int) -> int:

@@ -31,10 +31,10 @@ from nstlib.record.recorder import Recorder
 from nstlib.record.runs import RunFolder
 from nstlib.record.video import expected_frames
 from nstlib.run.batching import BATCH_KEYS, batch_key, default_name
-from nstlib.run.device_memory import bound_heap, peak_record
+from nstlib.run.device_memory import heap_choice, heap_for_run, peak_record
 from nstlib.run.inputs import Inputs, check_sizes, content_hw, load_inputs
 from nstlib.run.levels import initial_images, level_inputs, level_targets, network
-from nstlib.run.memory import Estimate, memory_notes, memory_record
+from nstlib.run.memory import Estimate, keeps_heap, memory_notes, memory_record
 from nstlib.run.optimize import Stopping, make_optimizer, optimize
 from nstlib.run.progress import Progress
 from nstlib.run.result import Result as Result  # re-exported: what a run returns
@@ -100,16 +100,15 @@ def transfer_batch(
     loaded = [load_inputs(c) for c in configs]  # every image error before any model work
     device = resolve_device(first.device)
     memory = check_sizes(configs, loaded, device)
-    if memory.tiling is not None:
-        bound_heap(device)
     load_weights(first.model, first.weights)  # a bad weights file is refused before any folder exists (cached)
     precision = resolve_precision(first.precision, device)
+    heap = heap_choice(device, keeps_heap(memory, first, device))
     seconds = estimated_seconds(configs, loaded, device, precision, memory) if worth_estimating(first) else None
     extra = {
         "device": str(device),
         "precision": precision,
         "precision_choice": precision_record(first.precision, precision, device),
-        "memory": memory_record(memory, device),
+        "memory": {**memory_record(memory, device), **({"heap": heap} if heap else {})},
         **({"time_estimate_s": round(seconds, 1)} if seconds is not None else {}),
     }
     if run_dirs is not None:
@@ -119,7 +118,8 @@ def transfer_batch(
             RunFolder.create(resolve_output(c.runs_dir), c.name or default_name(c), c.to_dict(), extra) for c in configs
         ]
     names = list(labels) if labels is not None else [c.name or default_name(c) for c in configs]
-    with terminate_as_interrupt():  # SIGTERM ends the run as Ctrl-C does: records written, status interrupted
+    # SIGTERM ends the run as Ctrl-C does: records written, status interrupted
+    with terminate_as_interrupt(), heap_for_run(heap):
         return _Job(configs, loaded, runs, device, precision, stop, on_progress, names, memory, start, temporal).run()
 
 
