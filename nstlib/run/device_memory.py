@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -54,7 +55,9 @@ AFTER_RUN = {M_MMAP_MAX: 65536, M_MMAP_THRESHOLD: 32 << 20, M_TRIM_THRESHOLD: 64
 KEEP_FREED = (1 << 31) - 1  # bytes of freed heap top kept for the next step (mallopt takes an int)
 
 
+@functools.lru_cache(maxsize=1)
 def _glibc() -> ctypes.CDLL | None:
+    """The C library, where it is glibc (asked by every run: looked up once)."""
     if not sys.platform.startswith("linux"):
         return None
     try:

@@ -300,13 +300,17 @@ def bytes_per_sample(config: Config, content_hw: tuple[int, int], style_hws: Seq
 def keeps_heap(memory: Estimate, config: Config, device: torch.device) -> bool:
     """Whether a run may keep freed buffers in the CPU heap (`device_memory.heap_for_run`): a whole image whose
     estimate leaves room in the run's budget for the heap's fragments (HEAP_GROWTH)."""
-    budget = limited(config, int(available_bytes(device) * RUN_MEMORY_FRACTION))
-    return memory.tiling is None and memory.bytes * HEAP_GROWTH <= budget
+    return memory.tiling is None and memory.bytes * HEAP_GROWTH <= run_budget(config, available_bytes(device))
 
 
 def limited(config: Config, budget: int) -> int:
     """`budget`, at most the user's memory_limit."""
     return min(budget, int(config.memory_limit * GB)) if config.memory_limit > 0 else budget
+
+
+def run_budget(config: Config, have: int) -> int:
+    """Bytes one run may plan to use of `have` available: RUN_MEMORY_FRACTION, at most memory_limit."""
+    return limited(config, int(have * RUN_MEMORY_FRACTION))
 
 
 def batch_budget(config: Config) -> int:
@@ -336,7 +340,7 @@ def plan_or_refuse(
     which = size_parameter(first)
     size = max(first.level_sizes)
     have = available_bytes(device)
-    budget = limited(first, int(have * RUN_MEMORY_FRACTION))
+    budget = run_budget(first, have)
     chosen = plan(configs, content_hw, style_hws, device, budget)
     if chosen is not None:
         return chosen
@@ -373,8 +377,9 @@ def plan_or_refuse(
     )
 
 
-def memory_record(memory: Estimate, device: torch.device) -> dict[str, object]:
-    """What config.json says about memory: the model's estimate and choices (peak_record adds the measured peak)."""
+def memory_record(memory: Estimate, device: torch.device, heap: str | None = None) -> dict[str, object]:
+    """What config.json says about memory: the model's estimate and choices, and `heap`, how the CPU heap was
+    set (`device_memory.heap_choice`; peak_record adds the measured peak)."""
     return {
         "estimate_gb": round(memory.bytes / GB, 3),
         "available_gb": round(available_bytes(device) / GB, 3),
@@ -382,6 +387,7 @@ def memory_record(memory: Estimate, device: torch.device) -> dict[str, object]:
         "tile_size": memory.tile,
         "halo": memory.tiling.halo if memory.tiling else 0,
         "tiles_through": memory.tiling.cut if memory.tiling else None,
+        **({"heap": heap} if heap else {}),
     }
 
 

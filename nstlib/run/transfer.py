@@ -108,7 +108,7 @@ def transfer_batch(
         "device": str(device),
         "precision": precision,
         "precision_choice": precision_record(first.precision, precision, device),
-        "memory": {**memory_record(memory, device), **({"heap": heap} if heap else {})},
+        "memory": memory_record(memory, device, heap),
         **({"time_estimate_s": round(seconds, 1)} if seconds is not None else {}),
     }
     if run_dirs is not None:
