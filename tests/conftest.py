@@ -70,6 +70,7 @@ def tiny_config(tmp_path: Path, **kw):
         runs_dir=str(tmp_path / "runs"),
         precision="fp32",
         device="cpu",
+        metrics=False,  # scored at a fixed 256 px, they would outweigh a 64 px run (tests that score ask for them)
     )
     return Config(**{**base, **kw})
 
@@ -111,6 +112,31 @@ def assert_mask_is_the_region_alone(name: str, seed: int):
     alone = [loss.loss(f[0:1, :, :, :3], [row], None), loss.loss(f[1:2, :, 1:, :], [row], None)]
     torch.testing.assert_close(masked, torch.cat(alone), rtol=1e-5, atol=1e-7)
     return masked
+
+
+MAX_WORKERS = 4  # each worker holds its own VGG-19 and run buffers (~1-2 GB at peak): more would not fit 24 GB
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity on Linux, the machine's elsewhere)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto` (pyproject's addopts): one worker per core, at most MAX_WORKERS."""
+    return max(1, min(MAX_WORKERS, _cores()))
+
+
+def pytest_configure(config) -> None:
+    """Each xdist worker gets its share of the cores, and so do the processes it starts (OMP_NUM_THREADS): two
+    workers of two threads each on two cores would contend and run slower than one."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        threads = max(1, _cores() // workers)
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -41,6 +41,7 @@ def _losses(tmp_path, name: str) -> list[dict[str, str]]:
         save_every=0,
         video=False,
         tensorboard=False,
+        metrics=False,
         progress="none",
         runs_dir=str(tmp_path),
         name=name,

@@ -139,7 +139,15 @@ def test_controls_sweep_runs_every_loss_and_propagation_in_one_batch(tmp_path, m
     monkeypatch.setattr(
         transfer_module, "transfer_batch", lambda configs, **kw: calls.append(len(configs)) or real(configs, **kw)
     )
-    small = dict(image_size=32, epochs=2, runs_dir=str(tmp_path / "runs"), video=False, save_every=0, tensorboard=False)
+    small = dict(
+        image_size=32,
+        epochs=2,
+        runs_dir=str(tmp_path / "runs"),
+        video=False,
+        save_every=0,
+        tensorboard=False,
+        metrics=False,
+    )
     result = nstlib.sweep(str(ROOT / "sweeps" / "controls.yaml"), set=small)
     points = 2 * len(STYLE_LOSSES)
     assert calls == [points] and f"running {points} points as one batch" in capsys.readouterr().out

@@ -290,7 +290,7 @@ def test_a_run_writes_its_metrics_and_compute_run_metrics_refreshes_them(tmp_pat
 
     from conftest import tiny_config
 
-    result = transfer(tiny_config(tmp_path, epochs=2, tensorboard=False))
+    result = transfer(tiny_config(tmp_path, epochs=2, tensorboard=False, metrics=True))
     written = json.loads((result.run_dir / "metrics.json").read_text())
     assert list(written) == list(METRIC_NAMES) and written["edge_score"] is not None
     assert 0 < written["content_distance"] and 0 < written["ssim"] < 1

@@ -76,7 +76,7 @@ def test_a_run_logs_scalars_per_step_images_and_config(tmp_path):
 def test_batched_sweep_points_get_one_stream_each_with_hparams(tmp_path):
     from nstlib.sweep.engines import run_group
 
-    configs = [tiny(tmp_path, style_weight=w, epochs=3, save_every=0).to_dict() for w in (1e2, 1e4)]
+    configs = [tiny(tmp_path, style_weight=w, epochs=3, save_every=0, metrics=True).to_dict() for w in (1e2, 1e4)]
     dirs = [tmp_path / f"point{i}" for i in range(2)]
     for d in dirs:
         d.mkdir()

@@ -20,6 +20,7 @@ def stylised(content: str, image_size: int, runs_dir, **params) -> nstlib.Result
         progress="none",
         precision="fp32",
         device="cpu",
+        metrics=False,
         **params,
     )
 

@@ -16,7 +16,14 @@ from conftest import tiny_config
 def test_a_seamless_texture_tiles_without_seams(tmp_path, original_weights, tile_size):
     """Whole, and on tiles whose context wraps around the image (a print-size texture needs tiles)."""
     cfg = tiny_config(
-        tmp_path, content="none", image_size=44, epochs=3, padding="circular", tensorboard=False, tile_size=tile_size
+        tmp_path,
+        content="none",
+        image_size=44,
+        epochs=3,
+        padding="circular",
+        tensorboard=False,
+        tile_size=tile_size,
+        metrics=True,
     )
     result = transfer(cfg)
     assert tuple(result.image.shape) == (1, 3, 48, 48)  # 44 rounded to VGG's 16 px pooling grid
