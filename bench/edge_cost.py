@@ -14,18 +14,17 @@ import statistics
 import time
 
 import torch
+from floor import loss_layers  # the same network as the floor's: Config's content and style layers
 
 from nstlib.config import Config
 from nstlib.images import mirror_pad
 from nstlib.model.vgg import build_extractor
 from nstlib.run.device_memory import heap_choice, heap_for_run
 
-LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
-
 
 def seconds(margins: tuple[int, int], hw: tuple[int, int], reps: int) -> tuple[float, float]:
     """Median seconds of a pass with each margin, the passes alternating."""
-    extractor = build_extractor("vgg19", "original", LAYERS)
+    extractor = build_extractor("vgg19", "original", loss_layers())
     x = torch.rand(1, 3, *hw, requires_grad=True)
     times: list[list[float]] = [[], []]
     for _ in range(reps + 1):
