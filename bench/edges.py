@@ -1,8 +1,9 @@
-"""Frames along the edges: the edge score (nstlib.record.metrics) of results with padding "zeros" and "mirror".
+"""Frames along the edges: the edge score (nstlib.record.metrics) of results per padding (zeros and mirror by default).
 
     python bench/edges.py                         # 12 pairs, 200-333 px, portrait and landscape, β 1e3-1e5, 60 steps
     python bench/edges.py --margins 4,6,8          # the mirror canvas's margin (Config's MARGIN) compared
-    python bench/edges.py --cases 0,3 --steps 100
+    python bench/edges.py --cases 0,3 --steps 300                # the default epochs: frames can grow with the steps
+    python bench/edges.py --cases 1,3,5 --paddings circular        # any of Config's paddings
     python bench/edges.py --smoke                  # CI: one 64 px pair, 2 steps (checks the script)
 
 Pairs are the bundled collection's and, where present, the classic Gatys images in ../shared/images
@@ -59,13 +60,20 @@ def main() -> None:
     parser.add_argument("--cases", default="", help="comma-separated case numbers (default: all found)")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--margins", default="", help="mirror margins to compare (default: Config's)")
+    parser.add_argument("--paddings", default="zeros,mirror", help="comma-separated paddings to run [zeros,mirror]")
     parser.add_argument("--smoke", action="store_true", help="one 64 px pair, 2 steps: checks the script")
     args = parser.parse_args()
     cases = [(CONTENT / "chelsea.jpg", STYLE / "starry_swirls.jpg", 64, 1e4, False)] if args.smoke else CASES
     chosen = [int(i) for i in args.cases.split(",")] if args.cases else range(len(cases))
     steps = 2 if args.smoke else args.steps
     margins = [int(m) for m in args.margins.split(",")] if args.margins else [nstlib.config.MARGIN]
-    modes = [("zeros", 0)] + [("mirror", m) for m in margins]
+    paddings = args.paddings.split(",")
+    for padding in paddings:
+        try:
+            nstlib.Config(padding=padding).validate()
+        except nstlib.ConfigError as e:
+            parser.error(f"--paddings: {e}")
+    modes = [(p, m) for p in paddings for m in (margins if p == "mirror" else [0])]
     work = Path(tempfile.mkdtemp(prefix="nst-edges-"))
     print(f"| case | pair | px (h×w) | β | padding | content | {' | '.join(SIDES)} | worst | s |")
     print("|---|---|---|---|---|---|" + "---|" * len(SIDES) + "---|---|")
@@ -98,7 +106,7 @@ def main() -> None:
             seconds = time.perf_counter() - start
             image = result.image[0]
             used = result.config.margin_at(*image.shape[-2:])
-            label = padding if padding == "zeros" else f"mirror {used} px"
+            label = f"mirror {used} px" if padding == "mirror" else padding
             scores = edge_scores(image)
             worst[label] = max(worst.get(label, 0.0), max(scores.values()))
             h, w = image.shape[-2:]
