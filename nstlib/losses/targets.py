@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from nstlib.images import crop_margin, mirror_pad
 from nstlib.losses.core import StyleControl, StyleGroup
 from nstlib.losses.masks import propagate
 from nstlib.losses.style import lookup
@@ -88,18 +89,20 @@ def style_targets(
     layers: list[str],
     generated_hw: tuple[int, int],
     t: Tiling | None = None,
+    margin: int = 0,
 ) -> dict[str, torch.Tensor]:
     """A_l per style layer, B×N×N in fp32: sample b's style Grams blended with its weights.
 
     A Gram sums over positions, so each style Gram is rescaled by M_l(generated) / M_l(style): style
     images of any size then weigh as in the paper, where style and generated images had equal size.
+    `margin`: each style's Gram is of its own positions, computed on it mirrored that wider (`interior`).
     """
 
-    def grams(style: torch.Tensor) -> dict[str, tuple[torch.Tensor, int]]:
-        if t is not None and t.applies(style.shape[-2], style.shape[-1]):  # style images too large for one pass
+    def grams(style: torch.Tensor, margin: int) -> dict[str, tuple[torch.Tensor, int]]:
+        if not margin and t is not None and t.applies(style.shape[-2], style.shape[-1]):  # too large for one pass
             sizes = {layer: math.prod(feature_size(extractor.model, layer, *style.shape[-2:])) for layer in layers}
             return {layer: (g, sizes[layer]) for layer, g in tiles.grams(extractor, style, layers, t).items()}
-        feats = extractor(style, layers)
+        feats = interior(extractor, extractor(mirror_pad(style, margin), layers), margin)
         return {layer: (gram_matrix(f), f.shape[2] * f.shape[3]) for layer, f in feats.items()}
 
     positions = {layer: math.prod(feature_size(extractor.model, layer, *generated_hw)) for layer in layers}
@@ -107,7 +110,9 @@ def style_targets(
     for these, weights in zip(styles, blend_weights):
         blended: dict[str, torch.Tensor] = {}
         for weight, style in zip(weights, these):
-            for layer, (gram, style_positions) in TARGET_CACHE.get(extractor, "gram", style, layers, grams).items():
+            m = style_margin(style, margin, t)
+            cached = TARGET_CACHE.get(extractor, f"gram {m}", style, layers, lambda x: grams(x, m))  # noqa: B023
+            for layer, (gram, style_positions) in cached.items():
                 term = weight * (positions[layer] / style_positions) * gram
                 blended[layer] = blended[layer] + term if layer in blended else term
         for layer in layers:
@@ -135,6 +140,7 @@ def control_targets(
     layers: list[str],
     generated_hw: tuple[int, int],
     t: Tiling | None = None,
+    margin: int = 0,
 ) -> StyleControl:
     """Per style loss, one `StyleGroup` of the samples using it, with each sample's regions.
 
@@ -143,6 +149,7 @@ def control_targets(
     With masks region r is style r, its statistics taken over its style region mask, its loss on the
     generated image's mask T_r; its weight ρ_r = mean(T_r^l) · R · blend_r (R · blend_r = 1 for equal
     blend weights), so each region pulls per position as hard as a whole-image style would.
+    `margin`: each style's statistics are of its own positions, on it mirrored that wider (`interior`).
     """
     model = extractor.model
     positions = {layer: math.prod(feature_size(model, layer, *generated_hw)) for layer in layers}
@@ -156,13 +163,23 @@ def control_targets(
         weights: dict[str, list[list[float]]] = {layer: [] for layer in layers}
         for b in members:
             s = samples[b]
-            guides: list[dict[str, torch.Tensor | None]] = [
-                {layer: propagate(m.to(extractor.device), model, layer, s.propagation) for layer in layers}
-                if m is not None
-                else {layer: None for layer in layers}
-                for m in (s.region_masks or [None] * len(s.styles))
+            framed = [style_margin(style, margin, t) for style in s.styles]
+            guides: list[dict[str, Any]] = [
+                interior(
+                    extractor,
+                    {
+                        layer: propagate(mirror_pad(r.to(extractor.device), m), model, layer, s.propagation)
+                        for layer in layers
+                    },
+                    m,
+                )
+                if r is not None
+                else dict.fromkeys(layers)
+                for r, m in zip(s.region_masks or [None] * len(s.styles), framed)
             ]
-            style_stats = [_style_stats(extractor, loss, style, guide, t) for style, guide in zip(s.styles, guides)]
+            style_stats = [
+                _style_stats(extractor, loss, style, guide, t, m) for style, guide, m in zip(s.styles, guides, framed)
+            ]
             for layer in layers:
                 hw = feature_size(model, layer, *generated_hw)
                 used = [s.layer_sets is None or layer in s.layer_sets[i] for i in range(len(s.styles))]
@@ -203,12 +220,14 @@ def _style_stats(
     style: torch.Tensor,
     guides: dict[str, torch.Tensor | None],
     t: Tiling | None,
+    margin: int = 0,
 ) -> dict[str, Any]:
     """One style image's raw statistics per layer (`loss.statistics`), over its region at each layer (`guides`);
-    with `t` the moments are sums over the tiles, and a whole-map loss's statistics come from the assembled maps."""
+    with `t` the moments are sums over the tiles, and a whole-map loss's statistics come from the assembled maps;
+    with `margin` (`style_margin`), of its own positions on it mirrored that wider."""
     layers = list(guides)
-    if t is None or not t.applies(style.shape[-2], style.shape[-1]):
-        feats = extractor(style, layers)
+    if margin or t is None or not t.applies(style.shape[-2], style.shape[-1]):
+        feats = interior(extractor, extractor(mirror_pad(style, margin), layers), margin)
         return {layer: loss.statistics(feats[layer], guides[layer], layer) for layer in layers}
     if loss.whole_map:
         feats = tiles.features(extractor, style, [x for x in layers if loss.applies(x)], t)
@@ -220,3 +239,20 @@ def _style_stats(
         p = position_weights(guides[layer], shape, style.device).view(shape)
         sums[layer] = tiles.Sums(None, p, first=True, diagonal=loss.diagonal)
     return {layer: (x.s1, x.s2) for layer, x in tiles.sums(extractor, style, sums, t).items()}
+
+
+def style_margin(style: torch.Tensor, margin: int, t: Tiling | None) -> int:
+    """The mirror margin a style image's statistics are taken inside: the canvas's, except for a style too large
+    for one pass (tiled), where its edges' positions are a small share of its statistics."""
+    if margin and t is not None and t.applies(style.shape[-2] + 2 * margin, style.shape[-1] + 2 * margin):
+        return 0
+    return margin
+
+
+def interior(extractor: VGGFeatures, maps: dict[str, torch.Tensor], margin: int) -> dict[str, torch.Tensor]:
+    """Maps of an image mirrored `margin` px wider, without the margin's positions (margin >> poolings per side).
+
+    A style image's statistics taken so leave out what zero padding makes of its edges, which the style loss
+    would otherwise copy onto the canvas's edges, where zero padding makes the same (in the edge colours of
+    the style image): a frame inside the generated image's edges."""
+    return {layer: crop_margin(f, margin >> extractor.level(layer)) for layer, f in maps.items()}

@@ -80,11 +80,11 @@ def level_targets(
     laplacian = laplacians(content) if any(c.laplacian_weight > 0 for c in configs) else None
     if any(c.uses_control for c in configs):  # Gatys et al. 2017 control, other style losses
         control = control_targets(
-            extractor, sample_styles(configs, loaded, styles, hw, margin), cfg.style_layers, hw, t
+            extractor, sample_styles(configs, loaded, styles, hw, margin), cfg.style_layers, hw, t, margin
         )
         return Targets(contents, {}, control, cfg.content_loss, laplacian)
     blend = [c.resolved_blend_weights() for c in configs]
-    styled = style_targets(extractor, styles, blend, cfg.style_layers, hw, t)
+    styled = style_targets(extractor, styles, blend, cfg.style_layers, hw, t, margin)
     return Targets(contents, styled, None, cfg.content_loss, laplacian)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import nstlib
@@ -173,3 +176,59 @@ def test_controls_notebook_demonstrations_batch_and_validate(tmp_path):
         assert len({batch_key(c) for _, c in items}) == 1
     assert [c.style_loss for _, c in figures["style_losses"]] == list(STYLE_LOSSES)
     assert [c.mask_propagation for _, c in figures["spatial"]] == ["simple", "inside"]
+
+
+STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+
+
+def _margin_setup(original_weights):
+    from nstlib.model.vgg import VGGFeatures
+
+    extractor = VGGFeatures(original_weights, STYLE_LAYERS)
+    style = torch.rand(1, 3, 72, 90, generator=torch.Generator().manual_seed(4))
+    return extractor, style, (80, 112)
+
+
+def test_style_grams_with_a_margin_are_of_the_styles_own_positions(original_weights):
+    """With the canvas's margin, A_l = M_l(generated) · E[f fᵀ] over the style's own positions of VGG run on the
+    style mirrored that wider (margin >> poolings cut per side); without it, the paper's Gram of the style."""
+    from nstlib.images import crop_margin, mirror_pad
+    from nstlib.losses.targets import style_targets
+    from nstlib.model.layers import feature_size
+
+    extractor, style, hw = _margin_setup(original_weights)
+    with torch.no_grad():
+        framed = style_targets(extractor, [[style]], [[1.0]], STYLE_LAYERS, hw, None, 8)
+        plain = style_targets(extractor, [[style]], [[1.0]], STYLE_LAYERS, hw)
+        padded, bare = extractor(mirror_pad(style, 8), STYLE_LAYERS), extractor(style, STYLE_LAYERS)
+    for level, layer in enumerate(STYLE_LAYERS):
+        generated = math.prod(feature_size("vgg19", layer, *hw))
+        for got, maps in ((framed, crop_margin(padded[layer], 8 >> level)), (plain, bare[layer])):
+            f = maps.float().flatten(2)
+            expected = generated * (f @ f.transpose(1, 2)) / f.shape[-1]
+            torch.testing.assert_close(got[layer], expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+    # the zero-padded edges weigh in the paper's Gram: at relu1_1 the two differ by more than rounding
+    assert float((framed["relu1_1"] - plain["relu1_1"]).norm() / plain["relu1_1"].norm()) > 1e-3
+
+
+def test_guided_style_statistics_take_the_same_margin(original_weights):
+    """The control path (any style loss, region masks) takes each style's statistics inside the same margin: the
+    Gram through it, alone and under an all-ones region mask, equals style_targets'."""
+    from nstlib.losses.targets import SampleStyle, control_targets, style_targets
+
+    extractor, style, hw = _margin_setup(original_weights)
+    samples = [
+        SampleStyle("gram", [style], [1.0]),
+        SampleStyle("gram", [style], [1.0], None, [torch.ones(1, 1, *style.shape[-2:])]),
+        SampleStyle("mean_std", [style], [1.0]),
+    ]
+    with torch.no_grad():
+        expected = style_targets(extractor, [[style]], [[1.0]], STYLE_LAYERS, hw, None, 8)
+        groups = control_targets(extractor, samples, STYLE_LAYERS, hw, None, 8).groups
+    assert [g.kind for g in groups] == ["gram", "mean_std"]
+    for layer in STYLE_LAYERS:
+        for i in range(2):
+            want = expected[layer][0]
+            torch.testing.assert_close(
+                groups[0].targets[layer][i], want, rtol=1e-4, atol=1e-4 * float(want.abs().max())
+            )
