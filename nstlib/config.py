@@ -101,10 +101,10 @@ class Config:
     )
     padding: str = _f(
         "mirror",
-        "what the network sees beyond the image's edges: 'mirror' (the image is optimised on a canvas "
-        f"mirrored {MARGIN} px wider on each side and cut from it when saved, so no frame forms along the "
-        f"edges; images with a side under {16 * MARGIN} px run as 'zeros'), 'zeros' (the paper's network "
-        "on the image itself) or 'circular' (seamless: the image wraps around, so it tiles; docs/textures.md)",
+        "what the network sees beyond the image's edges: 'mirror' (the image is optimised on a canvas mirrored "
+        f"{MARGIN} px wider on each side, cut from it when saved, and the style targets taken so too: no frame "
+        f"forms along the edges; images with a side under {16 * MARGIN} px run as 'zeros'), 'zeros' (the paper's "
+        "network on the image itself) or 'circular' (seamless: the image wraps around, so it tiles; docs/textures.md)",
         "VGG's zero padding (Sec. 2)",
         ("mirror", "zeros", "circular"),
     )
