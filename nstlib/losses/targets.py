@@ -6,6 +6,7 @@ points of a sweep mostly share their content and style images.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections import OrderedDict
@@ -111,7 +112,7 @@ def style_targets(
         blended: dict[str, torch.Tensor] = {}
         for weight, style in zip(weights, these):
             m = style_margin(style, margin, t)
-            cached = TARGET_CACHE.get(extractor, f"gram {m}", style, layers, lambda x: grams(x, m))  # noqa: B023
+            cached = TARGET_CACHE.get(extractor, f"gram {m}", style, layers, functools.partial(grams, margin=m))
             for layer, (gram, style_positions) in cached.items():
                 term = weight * (positions[layer] / style_positions) * gram
                 blended[layer] = blended[layer] + term if layer in blended else term
@@ -252,7 +253,7 @@ def style_margin(style: torch.Tensor, margin: int, t: Tiling | None) -> int:
 def interior(extractor: VGGFeatures, maps: dict[str, torch.Tensor], margin: int) -> dict[str, torch.Tensor]:
     """Maps of an image mirrored `margin` px wider, without the margin's positions (margin >> poolings per side).
 
-    A style image's statistics taken so leave out what zero padding makes of its edges, which the style loss
-    would otherwise copy onto the canvas's edges, where zero padding makes the same (in the edge colours of
-    the style image): a frame inside the generated image's edges."""
+    Zero padding changes VGG's features along an image's edges. Taken over those positions, a style's statistics
+    tie the changed features to the style image's edge colours, and the style loss paints those colours where the
+    canvas's features change alike: along its edges, a band inside the generated image's."""
     return {layer: crop_margin(f, margin >> extractor.level(layer)) for layer, f in maps.items()}

@@ -253,14 +253,16 @@ def test_a_finite_blow_up_stops_and_keeps_the_chosen_image(tmp_path, original_we
 
 def _paper_losses(stack, content, style, generated, margin):
     """Eq. 1, 3-5 and 7 with Config's layers and weights, written out on the plain VGG-19 (zero padding,
-    Caffe ceil pooling, averaged): an implementation that shares no code with nstlib's run."""
+    Caffe ceil pooling, averaged): an implementation that shares no code with nstlib's run. With a margin the
+    content and generated images are mirrored that wider, and so is the style, whose Grams leave out the margin's
+    positions (margin >> the layer's poolings per side)."""
     names = []
     for block, convs in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 1)):
         for i in range(1, convs + 1):
             names += [f"conv{block}_{i}", f"relu{block}_{i}"]
         names.append(f"pool{block}")
 
-    def feats(x):
+    def feats(x, cut=0):
         x = x.flip(1) * 255 - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
         out, weights = {}, iter(stack.weights)
         for name in names[: names.index("relu5_1") + 1]:
@@ -271,13 +273,14 @@ def _paper_losses(stack, content, style, generated, margin):
                 x = x.clamp(min=0)
             else:
                 x = torch.nn.functional.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)
-            out[name] = x.flatten(2)[0].double()  # N × M
+            k = cut >> (int(name[4]) - 1) if name.startswith("relu") else 0
+            out[name] = x[..., k : x.shape[-2] - k, k : x.shape[-1] - k].flatten(2)[0].double()  # N × M
         return out
 
     def pad(x):
         return torch.nn.functional.pad(x, (margin,) * 4, mode="reflect") if margin else x
 
-    c, s, g = feats(pad(content)), feats(style), feats(pad(generated))
+    c, s, g = feats(pad(content)), feats(pad(style), margin), feats(pad(generated))
     content_term = 0.5 * ((g["relu4_2"] - c["relu4_2"]) ** 2).sum()
     style_term = 0.0
     for layer in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"):
