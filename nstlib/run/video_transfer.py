@@ -308,6 +308,9 @@ class _VideoJob:
         with deferred_interrupts():
             for i, result in zip(frames, results):
                 self.rows += [{"frame": i, **tag, **row} for row in result.history]
+            # the rows before the PNGs, which say a frame is finished: a kill (SIGKILL, power) between the two
+            # leaves rows of unfinished frames, which a resume drops, and never a finished frame without its rows
+            self.run_folder.save_losses(self.rows)
             for i in frames:
                 shutil.move(str(work / str(i) / SAVED), str(frame_png(folder, i)))
             if self.board is not None:
@@ -317,7 +320,7 @@ class _VideoJob:
                     self.board.video_frame(i, image, result.final_losses, "frame" if last else f"pass{pass_no}")
             if pass_no == self.passes:
                 self._score_neighbours(frames)
-            self.run_folder.save_losses(self.rows)
+                self.run_folder.save_losses(self.rows)
         shutil.rmtree(work, ignore_errors=True)
 
     def _score_neighbours(self, frames: list[int]) -> None:

@@ -108,6 +108,27 @@ def test_a_clips_sound_is_copied_for_the_frames_used(tmp_path):
         assert not f.streams.audio
 
 
+def test_a_frame_is_finished_only_with_its_losses_on_disk(tmp_path, monkeypatch):
+    """Its PNG says a frame is finished (a resume skips it), so its rows are in losses.csv before the PNG
+    appears: a kill at any moment cannot leave a finished frame without its losses."""
+    import nstlib.run.video_transfer as video_transfer
+
+    frames = make_frames(tmp_path / "f", 3)
+    seen: dict[int, bool] = {}
+    move = video_transfer.shutil.move
+
+    def checked(src, dst):  # what a SIGKILL right after this PNG's move would leave on disk
+        dst = Path(dst)
+        if dst.parent.name == "frames" and dst.suffix == ".png":
+            record = RunRecord.read(dst.parent.parent)
+            seen[int(dst.stem)] = any(int(r["frame"]) == int(dst.stem) for r in record.losses())
+        return move(src, dst)
+
+    monkeypatch.setattr(video_transfer.shutil, "move", checked)
+    assert main(["video", str(frames), *_args(tmp_path)]) == 0
+    assert seen == {0: True, 1: True, 2: True}
+
+
 def test_resume_after_sigkill_keeps_finished_frames(tmp_path):
     frames = make_frames(tmp_path / "f", 4)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
