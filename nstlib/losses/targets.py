@@ -103,7 +103,7 @@ def style_targets(
         if not margin and t is not None and t.applies(style.shape[-2], style.shape[-1]):  # too large for one pass
             sizes = {layer: math.prod(feature_size(extractor.model, layer, *style.shape[-2:])) for layer in layers}
             return {layer: (g, sizes[layer]) for layer, g in tiles.grams(extractor, style, layers, t).items()}
-        feats = interior(extractor, extractor(mirror_pad(style, margin), layers), margin)
+        feats = framed_features(extractor, style, layers, margin)
         return {layer: (gram_matrix(f), f.shape[2] * f.shape[3]) for layer, f in feats.items()}
 
     positions = {layer: math.prod(feature_size(extractor.model, layer, *generated_hw)) for layer in layers}
@@ -228,7 +228,7 @@ def _style_stats(
     with `margin` (`style_margin`), of its own positions on it mirrored that wider."""
     layers = list(guides)
     if margin or t is None or not t.applies(style.shape[-2], style.shape[-1]):
-        feats = interior(extractor, extractor(mirror_pad(style, margin), layers), margin)
+        feats = framed_features(extractor, style, layers, margin)
         return {layer: loss.statistics(feats[layer], guides[layer], layer) for layer in layers}
     if loss.whole_map:
         feats = tiles.features(extractor, style, [x for x in layers if loss.applies(x)], t)
@@ -248,6 +248,13 @@ def style_margin(style: torch.Tensor, margin: int, t: Tiling | None) -> int:
     if margin and t is not None and t.applies(style.shape[-2] + 2 * margin, style.shape[-1] + 2 * margin):
         return 0
     return margin
+
+
+def framed_features(
+    extractor: VGGFeatures, image: torch.Tensor, layers: list[str], margin: int
+) -> dict[str, torch.Tensor]:
+    """VGG's maps of `image` mirrored `margin` px wider, without the margin's positions (`interior`)."""
+    return interior(extractor, extractor(mirror_pad(image, margin), layers), margin)
 
 
 def interior(extractor: VGGFeatures, maps: dict[str, torch.Tensor], margin: int) -> dict[str, torch.Tensor]:
